@@ -1,0 +1,42 @@
+"""What a webhook handler is given: process-wide services and the event's own context.
+
+Handlers are gidgethub routers' callbacks: `async def handler(event, ctx: EventContext)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from app.clock import Clock
+
+if TYPE_CHECKING:  # imported for types only: keeps start-up free of optional pieces
+    import aiohttp
+
+    from app.github.client import GitHubClient
+    from app.settings import Settings
+
+
+@dataclass
+class Services:
+    """Built once per process by the server (or the demo, or a test)."""
+
+    settings: Settings
+    session: aiohttp.ClientSession
+    clock: Clock
+    # async (installation_id: int) -> GitHubClient; set by app.github.auth
+    github_for_installation: Any
+    slack: Any = None  # app.slack.SlackNotifier | None
+    pager: Any = None  # app.oncall.Pager | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EventContext:
+    services: Services
+    gh: GitHubClient
+    delivery_id: str
+    repo: str  # "owner/name"
+    installation_id: int
+    log: logging.LoggerAdapter[logging.Logger]
