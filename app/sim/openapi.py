@@ -162,6 +162,15 @@ def _walk(node: _Node, segments: list[str], i: int, values: list[str]) -> _Found
     return None
 
 
+def _match_of(operation: _Operation, values: list[str]) -> Match:
+    return Match(
+        template=operation.template,
+        method=operation.method,
+        operation_id=operation.operation_id,
+        params=dict(zip(operation.param_names, values, strict=True)),
+    )
+
+
 class _Resolver:
     """Follows local `$ref`s ("#/components/schemas/x") into the kept part of the description."""
 
@@ -262,13 +271,7 @@ class OpenAPIIndex:
         found = self._lookup(method, path)
         if found is None:
             return None
-        operation, values = found
-        return Match(
-            template=operation.template,
-            method=operation.method,
-            operation_id=operation.operation_id,
-            params=dict(zip(operation.param_names, values, strict=True)),
-        )
+        return _match_of(*found)
 
     def _lookup(self, method: str, path: str) -> _Found | None:
         root = self._roots.get(method.upper())
@@ -281,14 +284,7 @@ class OpenAPIIndex:
         found = self._lookup(method, path)
         if found is None:
             return None, [f"no such operation: {method.upper()} {path}"]
-        operation, values = found
-        match = Match(
-            template=operation.template,
-            method=operation.method,
-            operation_id=operation.operation_id,
-            params=dict(zip(operation.param_names, values, strict=True)),
-        )
-        return match, self._body_problems(operation, body)
+        return _match_of(*found), self._body_problems(found[0], body)
 
     def _body_problems(self, operation: _Operation, body: Any) -> list[str]:
         request_body = self._resolve(operation.request_body) if operation.request_body else None
