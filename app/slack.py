@@ -1,0 +1,451 @@
+"""Mirror incidents to Slack without ever making GitHub wait for Slack.
+
+Every call only enqueues. Each incident (its `key`) has one outbox worked by one
+background task, so a thread's messages arrive in the order they were asked for; an
+outage or a rate limit delays Slack and nothing else, and the outbox catches up later.
+
+Failures, by kind:
+- 429: wait Retry-After (every outbox pauses: Slack limits per workspace and method);
+- 5xx, `internal_error`-like answers, connection errors: back off exponentially with jitter;
+- `max_attempts` failures of one message: tell `on_gave_up` (once per key) and keep the
+  outbox; the next enqueue or `flush()` tries again, so nothing is lost silently;
+- token or channel errors (`invalid_auth`, `channel_not_found`, ...): no retry, same give-up;
+- errors of one message (`msg_too_long`, ...): that message is dropped and logged; a message
+  whose blocks Slack refuses is re-sent once with its text alone.
+
+All waiting goes through the injected Clock, so slack_sdk's own retry handlers (which
+sleep with asyncio.sleep) are switched off. The token never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.clock import Clock
+
+log = logging.getLogger("app.slack")
+
+# Slack's own words for "try again later"
+_TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
+# wrong with this one message: retrying cannot help, and it must not block the ones after it
+_MESSAGE_ERRORS = frozenset(
+    {
+        "msg_too_long",
+        "no_text",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "too_many_reactions",
+        "invalid_name",
+        "thread_not_found",
+    }
+)
+_BLOCKS_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format"})
+_ALREADY_DONE = frozenset({"already_reacted"})
+_DEFAULT_RETRY_AFTER = 1.0
+_MAX_RETRY_AFTER = 3600.0  # a wild Retry-After must not park the outbox for days
+_REQUEST_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    text: str  # fallback text / notification text
+    blocks: list[dict[str, Any]] | None = None  # Block Kit
+
+
+class _Kind(enum.Enum):
+    START = enum.auto()
+    REPLY = enum.auto()
+    UPDATE = enum.auto()
+    REACT = enum.auto()
+
+    @property
+    def method(self) -> str:
+        return _METHODS[self]
+
+
+_METHODS = {
+    _Kind.START: "chat.postMessage",
+    _Kind.REPLY: "chat.postMessage",
+    _Kind.UPDATE: "chat.update",
+    _Kind.REACT: "reactions.add",
+}
+
+
+@dataclass
+class _Op:
+    kind: _Kind
+    message: SlackMessage | None = None
+    channel: str | None = None  # START only
+    reaction: str | None = None  # REACT only
+    attempts: int = 0
+
+
+class _Outcome(enum.Enum):
+    SENT = enum.auto()
+    DROPPED = enum.auto()
+    STALLED = enum.auto()
+
+
+@dataclass
+class _Outbox:
+    ops: deque[_Op] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+    in_flight: _Op | None = None
+
+
+class _Retry(Exception):
+    """One attempt failed in a way worth retrying."""
+
+    def __init__(
+        self,
+        reason: str,
+        delay: float | None = None,
+        *,
+        rate_limited: bool = False,
+        at_once: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+        self.rate_limited = rate_limited
+        self.at_once = at_once  # the message was changed: no reason to wait
+
+
+class _GiveUp(Exception):
+    def __init__(self, reason: str, *, drop: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.drop = drop
+
+
+class SlackNotifier:
+    def __init__(
+        self,
+        *,
+        token: str | None,
+        api_url: str,
+        clock: Clock,
+        on_thread_started: Callable[[str, str, str], Awaitable[None]] | None = None,
+        on_gave_up: Callable[[str, str], Awaitable[None]] | None = None,
+        max_attempts: int = 8,
+        max_backoff: float = 120.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._token = token or None
+        self._api_url = api_url
+        self._clock = clock
+        self._on_thread_started = on_thread_started
+        self._on_gave_up = on_gave_up
+        self._max_attempts = max(1, max_attempts)
+        self._max_backoff = max_backoff
+        self._session = session
+        self._own_session: aiohttp.ClientSession | None = None
+        self._client: AsyncWebClient | None = None
+        self._threads: dict[str, tuple[str, str]] = {}  # key -> (channel id, top-level ts)
+        self._outboxes: dict[str, _Outbox] = {}
+        self._gave_up: set[str] = set()
+        self._paused_until = 0.0
+
+    def __repr__(self) -> str:
+        return f"SlackNotifier(enabled={self.enabled}, api_url={self._api_url!r})"
+
+    @property
+    def enabled(self) -> bool:
+        return self._token is not None
+
+    # ---- the app's side: all synchronous, all instant ---------------------------------
+    def remember_thread(self, key: str, channel: str, ts: str) -> None:
+        if not self.enabled:
+            return
+        self._threads[key] = (channel, ts)
+        box = self._outboxes.get(key)
+        if box is not None:
+            # the thread exists already: a queued start would post a second one
+            box.ops = deque(
+                op for op in box.ops if op.kind is not _Kind.START or op is box.in_flight
+            )
+        self._kick(key)
+
+    def thread_ts(self, key: str) -> str | None:
+        thread = self._threads.get(key)
+        return thread[1] if thread else None
+
+    def start_thread(self, key: str, channel: str, message: SlackMessage) -> None:
+        if not self.enabled or key in self._threads:
+            return
+        box = self._box(key)
+        if any(op.kind is _Kind.START for op in box.ops):
+            return
+        # first in line: replies asked for before the thread existed wait behind it
+        box.ops.appendleft(_Op(_Kind.START, message=message, channel=channel))
+        self._kick(key)
+
+    def reply(self, key: str, message: SlackMessage) -> None:
+        self._enqueue(key, _Op(_Kind.REPLY, message=message))
+
+    def update_top(self, key: str, message: SlackMessage) -> None:
+        if not self.enabled:
+            return
+        box = self._box(key)
+        for op in box.ops:
+            if op is box.in_flight:
+                continue
+            # the top-level message is not posted yet, or an update waits: rewrite it
+            if op.kind in (_Kind.START, _Kind.UPDATE):
+                op.message = message
+                return
+        self._enqueue(key, _Op(_Kind.UPDATE, message=message))
+
+    def react(self, key: str, name: str) -> None:
+        if not self.enabled:
+            return
+        box = self._box(key)
+        if any(op.kind is _Kind.REACT and op.reaction == name for op in box.ops):
+            return
+        self._enqueue(key, _Op(_Kind.REACT, reaction=name))
+
+    def pending(self, key: str | None = None) -> int:
+        if key is not None:
+            box = self._outboxes.get(key)
+            return len(box.ops) if box else 0
+        return sum(len(box.ops) for box in self._outboxes.values())
+
+    async def flush(self) -> None:
+        """Work every outbox until it is empty, given up, or waiting for its thread."""
+        for key in list(self._outboxes):
+            self._kick(key)
+        while True:
+            running = [
+                box.task
+                for box in self._outboxes.values()
+                if box.task is not None and not box.task.done()
+            ]
+            if not running:
+                return
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def close(self) -> None:
+        tasks = [box.task for box in self._outboxes.values() if box.task and not box.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        left = self.pending()
+        if left:
+            log.warning("slack: closing with %d message(s) not delivered", left)
+        if self._own_session is not None:
+            await self._own_session.close()
+            self._own_session = None
+        self._client = None
+
+    # ---- outboxes ---------------------------------------------------------------------
+    def _box(self, key: str) -> _Outbox:
+        box = self._outboxes.get(key)
+        if box is None:
+            box = self._outboxes[key] = _Outbox()
+        return box
+
+    def _enqueue(self, key: str, op: _Op) -> None:
+        if not self.enabled:
+            return
+        self._box(key).ops.append(op)
+        self._kick(key)
+
+    def _kick(self, key: str) -> None:
+        box = self._outboxes.get(key)
+        if box is None or not box.ops or (box.task is not None and not box.task.done()):
+            return
+        box.task = asyncio.get_running_loop().create_task(
+            self._work(key, box), name=f"slack-outbox:{key}"
+        )
+
+    async def _work(self, key: str, box: _Outbox) -> None:
+        try:
+            while box.ops:
+                op = box.ops[0]
+                if op.kind is not _Kind.START and key not in self._threads:
+                    log.info(
+                        "slack: %d message(s) for %s wait for its thread to be known",
+                        len(box.ops),
+                        key,
+                    )
+                    return
+                box.in_flight = op
+                try:
+                    outcome = await self._deliver(key, op)
+                finally:
+                    box.in_flight = None
+                if outcome is _Outcome.STALLED:
+                    return
+                box.ops.popleft()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug here must not take the event loop's other work down
+            log.error("slack: outbox %s stopped: %s", key, self._redact(repr(exc)))
+
+    async def _deliver(self, key: str, op: _Op) -> _Outcome:
+        while True:
+            await self._wait_while_paused()
+            try:
+                await self._send(key, op)
+                op.attempts = 0
+                return _Outcome.SENT
+            except _GiveUp as stop:
+                await self._give_up(key, stop.reason)
+                return _Outcome.DROPPED if stop.drop else _Outcome.STALLED
+            except _Retry as retry:
+                op.attempts += 1
+                if op.attempts >= self._max_attempts:
+                    op.attempts = 0  # the next round (enqueue or flush) gets a full budget
+                    await self._give_up(
+                        key, f"{op.kind.method}: {retry.reason} ({self._max_attempts} attempts)"
+                    )
+                    return _Outcome.STALLED
+                if retry.rate_limited:
+                    delay = min(retry.delay or _DEFAULT_RETRY_AFTER, _MAX_RETRY_AFTER)
+                    self._paused_until = max(self._paused_until, self._clock.now() + delay)
+                    log.warning(
+                        "slack: rate limited on %s; waiting %.0fs", op.kind.method, delay
+                    )
+                    continue
+                if retry.at_once:
+                    continue
+                delay = self._backoff(op.attempts)
+                log.warning(
+                    "slack: %s for %s failed (%s), attempt %d/%d; retrying in %.1fs",
+                    op.kind.method,
+                    key,
+                    retry.reason,
+                    op.attempts,
+                    self._max_attempts,
+                    delay,
+                )
+                await self._clock.sleep(delay)
+
+    async def _wait_while_paused(self) -> None:
+        while (wait := self._paused_until - self._clock.now()) > 0:
+            await self._clock.sleep(wait)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._max_backoff, 2.0 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _give_up(self, key: str, reason: str) -> None:
+        log.error("slack: giving up on %s for now: %s", key, reason)
+        if key in self._gave_up or self._on_gave_up is None:
+            self._gave_up.add(key)
+            return
+        self._gave_up.add(key)
+        try:
+            await self._on_gave_up(key, reason)
+        except Exception as exc:
+            log.error("slack: on_gave_up(%s) failed: %s", key, self._redact(repr(exc)))
+
+    # ---- one API call -----------------------------------------------------------------
+    async def _send(self, key: str, op: _Op) -> None:
+        client = self._api()
+        message = op.message
+        try:
+            if op.kind is _Kind.START:
+                assert message is not None and op.channel is not None
+                answer = await client.chat_postMessage(
+                    channel=op.channel, text=message.text, blocks=message.blocks
+                )
+                channel, ts = str(answer["channel"]), str(answer["ts"])
+                self._threads[key] = (channel, ts)
+                await self._thread_started(key, channel, ts)
+                return
+            channel, ts = self._threads[key]
+            if op.kind is _Kind.REPLY:
+                assert message is not None
+                await client.chat_postMessage(
+                    channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks
+                )
+            elif op.kind is _Kind.UPDATE:
+                assert message is not None
+                await client.chat_update(
+                    channel=channel, ts=ts, text=message.text, blocks=message.blocks
+                )
+            else:
+                assert op.reaction is not None
+                await client.reactions_add(channel=channel, timestamp=ts, name=op.reaction)
+        except SlackApiError as exc:
+            self._classify(key, op, exc)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _Retry(type(exc).__name__) from None
+
+    def _classify(self, key: str, op: _Op, exc: SlackApiError) -> None:
+        response = exc.response
+        status = int(getattr(response, "status_code", 0) or 0)
+        data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+        error = str(data.get("error") or f"HTTP {status}")
+        if status == 429 or error == "ratelimited":
+            raise _Retry(error, _retry_after(response), rate_limited=True)
+        if status >= 500 or error in _TRANSIENT_ERRORS:
+            raise _Retry(error)
+        if error in _ALREADY_DONE:
+            return
+        if error in _BLOCKS_ERRORS and op.message is not None and op.message.blocks:
+            log.error(
+                "slack: %s refused the blocks of a message for %s (%s); sending its text alone",
+                op.kind.method,
+                key,
+                error,
+            )
+            op.message = replace(op.message, blocks=None)
+            raise _Retry(error, at_once=True)
+        if error in _MESSAGE_ERRORS or error in _BLOCKS_ERRORS:
+            raise _GiveUp(f"{op.kind.method}: {error} (message dropped)", drop=True)
+        # token, scope or channel trouble: every message of this outbox would fail alike
+        raise _GiveUp(f"{op.kind.method}: {error}", drop=False)
+
+    async def _thread_started(self, key: str, channel: str, ts: str) -> None:
+        if self._on_thread_started is None:
+            return
+        try:
+            await self._on_thread_started(key, channel, ts)
+        except Exception as exc:
+            log.error("slack: on_thread_started(%s) failed: %s", key, self._redact(repr(exc)))
+
+    def _api(self) -> AsyncWebClient:
+        if self._client is None:
+            session = self._session
+            if session is None:
+                self._own_session = aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT)
+                )
+                session = self._own_session
+            self._client = AsyncWebClient(
+                token=self._token,
+                base_url=self._api_url,
+                session=session,
+                timeout=_REQUEST_TIMEOUT,
+                retry_handlers=[],  # ours wait on the Clock; the SDK's would asyncio.sleep
+                logger=logging.getLogger("app.slack.sdk"),
+            )
+        return self._client
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "[token]") if self._token else text
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,334 @@
+"""SlackNotifier against the Slack simulator: what lands in the channel, in what order."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+
+from app.clock import ManualClock
+from app.sim.slack import SlackSim
+from app.slack import SlackMessage, SlackNotifier
+
+TOKEN = "xoxb-sim-token-SECRET-123"
+CHANNEL = "#incidents"
+
+
+@dataclass
+class Recorder:
+    started: list[tuple[str, str, str]] = field(default_factory=list)
+    gave_up: list[tuple[str, str]] = field(default_factory=list)
+
+    async def thread_started(self, key: str, channel: str, ts: str) -> None:
+        self.started.append((key, channel, ts))
+
+    async def on_gave_up(self, key: str, reason: str) -> None:
+        self.gave_up.append((key, reason))
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SlackSim]:
+    async with SlackSim(token=TOKEN) as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def make(
+    sim: SlackSim, clock: ManualClock
+) -> AsyncIterator[Callable[..., tuple[SlackNotifier, Recorder]]]:
+    made: list[SlackNotifier] = []
+
+    def factory(**kwargs: Any) -> tuple[SlackNotifier, Recorder]:
+        recorder = Recorder()
+        options: dict[str, Any] = {
+            "token": TOKEN,
+            "api_url": sim.url,
+            "clock": clock,
+            "on_thread_started": recorder.thread_started,
+            "on_gave_up": recorder.on_gave_up,
+        }
+        options.update(kwargs)
+        notifier = SlackNotifier(**options)
+        made.append(notifier)
+        return notifier, recorder
+
+    yield factory
+    for notifier in made:
+        await notifier.close()
+
+
+def texts(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["text"] for m in messages]
+
+
+async def test_thread_has_one_top_message_its_replies_in_order_and_the_last_update(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    slack, rec = make()
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("main is red"))
+    for n in (1, 2, 3):
+        slack.reply("inc-1", SlackMessage(f"step {n}"))
+    slack.update_top("inc-1", SlackMessage("main is red: triage"))
+    slack.update_top(
+        "inc-1",
+        SlackMessage("main is red: reverting", blocks=[{"type": "section", "text": {}}]),
+    )
+    await slack.flush()
+
+    [top] = sim.top_level(CHANNEL)
+    assert top["text"] == "main is red: reverting"
+    assert top["blocks"] == [{"type": "section", "text": {}}]
+    assert texts(sim.thread(top["ts"])) == ["step 1", "step 2", "step 3"]
+    assert sim.calls["chat.update"] <= 1
+    assert rec.started == [("inc-1", top["channel"], top["ts"])]
+    assert slack.thread_ts("inc-1") == top["ts"]
+    assert slack.pending() == 0
+
+
+async def test_updates_waiting_behind_each_other_are_sent_once(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    slack, _ = make()
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("opened"))
+    await slack.flush()
+    for state in ("triage", "acknowledged", "mitigated"):
+        slack.update_top("inc-1", SlackMessage(state))
+    slack.react("inc-1", "white_check_mark")
+    await slack.flush()
+
+    [top] = sim.top_level(CHANNEL)
+    assert top["text"] == "mitigated"
+    assert [edit["text"] for edit in top["edits"]] == ["mitigated"]
+    assert sim.reactions_on(top["ts"]) == ["white_check_mark"]
+
+
+async def test_outage_and_rate_limit_delay_slack_but_lose_nothing(
+    sim: SlackSim,
+    clock: ManualClock,
+    make: Callable[..., tuple[SlackNotifier, Recorder]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    slack, rec = make()
+    sim.fail("chat.postMessage", status=500, times=2)
+    sim.fail("chat.postMessage", status=429, times=1, retry_after=30)
+    started_at = clock.now()
+
+    # plain functions, not coroutines: they cannot await, so they cannot wait for Slack
+    for name in ("start_thread", "reply", "update_top", "react", "remember_thread"):
+        assert not inspect.iscoroutinefunction(getattr(SlackNotifier, name))
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    slack.reply("inc-1", SlackMessage("culprit found"))
+    slack.reply("inc-1", SlackMessage("revert opened"))
+    slack.update_top("inc-1", SlackMessage("red: reverting"))
+    assert sum(sim.calls.values()) == 0  # nothing was sent while we were in those calls
+    assert slack.pending("inc-1") == 3
+
+    await slack.flush()
+
+    [top] = sim.top_level(CHANNEL)
+    assert top["text"] == "red: reverting"
+    assert texts(sim.thread(top["ts"])) == ["culprit found", "revert opened"]
+    assert sim.calls["chat.postMessage"] == 3 + 3
+    assert max(clock.slept) >= 30
+    assert clock.now() - started_at >= 30
+    assert rec.gave_up == []
+    assert TOKEN not in caplog.text
+    assert "rate limited" in caplog.text
+
+
+async def test_rate_limit_pauses_every_thread(
+    sim: SlackSim, clock: ManualClock, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    slack, _ = make()
+    sim.fail("chat.postMessage", status=429, times=1, retry_after=30)
+    started_at = clock.now()
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("one"))
+    slack.start_thread("inc-2", CHANNEL, SlackMessage("two"))
+    await slack.flush()
+
+    assert sorted(texts(sim.top_level(CHANNEL))) == ["one", "two"]
+    assert clock.now() - started_at >= 30
+    assert sim.calls["chat.postMessage"] == 3
+
+
+async def test_gives_up_after_max_attempts_once_and_delivers_later(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    slack, rec = make(max_attempts=2, max_backoff=5.0)
+    sim.fail("chat.postMessage", status=503, times=5)
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    slack.reply("inc-1", SlackMessage("first"))
+    await slack.flush()
+
+    assert sim.messages == []
+    assert slack.pending("inc-1") == 2
+    assert [key for key, _ in rec.gave_up] == ["inc-1"]
+    assert "chat.postMessage" in rec.gave_up[0][1]
+
+    slack.reply("inc-1", SlackMessage("second"))  # an enqueue retries: 2 more failures
+    await slack.flush()
+    assert sim.messages == [] and slack.pending("inc-1") == 3
+    await slack.flush()  # so does a flush: 1 failure left, then Slack is back
+    [top] = sim.top_level(CHANNEL)
+    assert top["text"] == "red"
+    assert texts(sim.thread(top["ts"])) == ["first", "second"]
+    assert len(rec.gave_up) == 1
+    assert slack.pending() == 0
+
+
+async def test_connection_errors_are_retried(
+    clock: ManualClock, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    # nothing listens there: every attempt is a connection error
+    slack, rec = make(api_url="http://127.0.0.1:9/api/", max_attempts=3)
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    await slack.flush()
+    assert slack.pending("inc-1") == 1
+    assert len(clock.slept) == 2
+    assert len(rec.gave_up) == 1
+    assert "ClientConnectorError" in rec.gave_up[0][1]
+
+
+async def test_invalid_token_gives_up_once_and_posts_nothing(
+    sim: SlackSim,
+    make: Callable[..., tuple[SlackNotifier, Recorder]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "xoxb-wrong-SECRET-987"
+    slack, rec = make(token=wrong)
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    slack.reply("inc-1", SlackMessage("more"))
+    await slack.flush()
+    slack.reply("inc-1", SlackMessage("even more"))
+    await slack.flush()
+
+    assert sim.messages == []
+    assert len(rec.gave_up) == 1
+    key, reason = rec.gave_up[0]
+    assert key == "inc-1" and "invalid_auth" in reason
+    assert slack.pending("inc-1") == 3  # kept, in case the token is fixed
+    assert sim.calls["chat.postMessage"] == 2  # one try per round: no retrying a bad token
+    assert "invalid_auth" in caplog.text
+    assert wrong not in caplog.text
+    assert TOKEN not in caplog.text
+    assert wrong not in repr(slack)
+
+
+async def test_unknown_channel_gives_up_once(
+    make: Callable[..., tuple[SlackNotifier, Recorder]],
+) -> None:
+    slack, rec = make()
+    slack.start_thread("inc-1", "nowhere", SlackMessage("red"))
+    await slack.flush()
+    await slack.flush()
+    assert [(k, "channel_not_found" in r) for k, r in rec.gave_up] == [("inc-1", True)]
+
+
+async def test_without_a_token_nothing_is_sent(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    slack, rec = make(token=None)
+    assert not slack.enabled
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    slack.reply("inc-1", SlackMessage("more"))
+    slack.update_top("inc-1", SlackMessage("red!"))
+    slack.react("inc-1", "eyes")
+    slack.remember_thread("inc-2", "C1", "1.2")
+    await slack.flush()
+    assert sum(sim.calls.values()) == 0
+    assert slack.pending() == 0
+    assert slack.thread_ts("inc-2") is None
+    assert rec.gave_up == []
+
+
+async def test_after_a_restart_replies_go_to_the_existing_thread(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    before, rec = make()
+    before.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    await before.flush()
+    [(_, channel, ts)] = rec.started
+
+    after, rec_after = make()
+    after.reply("inc-1", SlackMessage("still red"))  # the thread is not known yet: waits
+    await after.flush()
+    assert sim.thread(ts) == []
+    after.remember_thread("inc-1", channel, ts)
+    after.start_thread("inc-1", CHANNEL, SlackMessage("red (again?)"))  # known: no-op
+    after.react("inc-1", "eyes")
+    await after.flush()
+
+    assert texts(sim.top_level(CHANNEL)) == ["red"]
+    assert texts(sim.thread(ts)) == ["still red"]
+    assert sim.reactions_on(ts) == ["eyes"]
+    assert rec_after.started == []
+
+
+async def test_reply_asked_for_before_the_thread_follows_it(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    slack, _ = make()
+    slack.reply("inc-1", SlackMessage("early reply"))
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    await slack.flush()
+    [top] = sim.top_level(CHANNEL)
+    assert texts(sim.thread(top["ts"])) == ["early reply"]
+
+
+async def test_refused_blocks_fall_back_to_text_and_repeated_reaction_is_fine(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    slack, rec = make()
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    slack.reply("inc-1", SlackMessage("with bad blocks", blocks=[{"no": "type"}]))
+    slack.react("inc-1", "eyes")
+    await slack.flush()
+    slack.react("inc-1", "eyes")  # Slack answers already_reacted
+    slack.reply("inc-1", SlackMessage("after"))
+    await slack.flush()
+
+    [top] = sim.top_level(CHANNEL)
+    replies = sim.thread(top["ts"])
+    assert [(m["text"], m["blocks"]) for m in replies] == [
+        ("with bad blocks", None),
+        ("after", None),
+    ]
+    assert sim.reactions_on(top["ts"]) == ["eyes"]
+    assert rec.gave_up == []
+
+
+async def test_simulator_speaks_form_query_and_token_argument(sim: SlackSim) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(sim.url + "chat.postMessage", data={"channel": "#x"}) as r:
+            assert (await r.json()) == {"ok": False, "error": "not_authed"}
+        form = {"token": TOKEN, "channel": "#x", "text": "hi", "blocks": '[{"type": "divider"}]'}
+        async with http.post(sim.url + "chat.postMessage", data=form) as r:
+            posted = await r.json()
+        assert posted["ok"] and posted["channel"].startswith("C")
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        by_name = {"channel": "#x", "ts": posted["ts"], "text": "edited"}
+        async with http.post(sim.url + "chat.update", json=by_name, headers=headers) as r:
+            assert (await r.json())["error"] == "channel_not_found"  # needs the id
+        query = {"channel": posted["channel"], "timestamp": posted["ts"], "name": "eyes"}
+        async with http.post(sim.url + "reactions.add", params=query, headers=headers) as r:
+            assert (await r.json()) == {"ok": True}
+        async with http.post(sim.url + "auth.test", headers=headers) as r:
+            assert (await r.json())["ok"]
+        async with http.post(
+            sim.url + "conversations.info", data={"channel": "#x"}, headers=headers
+        ) as r:
+            assert (await r.json())["channel"]["id"] == posted["channel"]
+    assert sim.top_level("#x")[0]["blocks"] == [{"type": "divider"}]
+    assert sim.calls["chat.postMessage"] == 2
