@@ -317,9 +317,7 @@ class SlackNotifier:
                 if retry.rate_limited:
                     delay = min(retry.delay or _DEFAULT_RETRY_AFTER, _MAX_RETRY_AFTER)
                     self._paused_until = max(self._paused_until, self._clock.now() + delay)
-                    log.warning(
-                        "slack: rate limited on %s; waiting %.0fs", op.kind.method, delay
-                    )
+                    log.warning("slack: rate limited on %s; waiting %.0fs", op.kind.method, delay)
                     continue
                 if retry.at_once:
                     continue
