@@ -1,0 +1,164 @@
+"""What people read: the issue, the comments, the Slack blocks, the post-mortem."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from app.core.incident import Check, CommitSummary, Incident, Moment, Owner, State
+from app.core.render import (
+    announcement,
+    issue_body,
+    issue_title,
+    parse_marker,
+    postmortem,
+    render_marker,
+    slack_top,
+    to_mrkdwn,
+)
+
+REPO_URL = "https://github.com/octo/widgets"
+T0 = 1_800_000_000.0
+SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+
+INCIDENT = Incident(
+    state=State.TRIAGE,
+    branch="main",
+    first_red=SHA,
+    head=SHA,
+    opened_at=T0,
+    failing=(Check("build", "https://ci/build/1"), Check("lint")),
+    suspects=(SHA,),
+    number=7,
+    commits=(
+        CommitSummary(
+            SHA,
+            "Make parser faster",
+            "Mona",
+            "mona",
+            f"{REPO_URL}/commit/{SHA}",
+            41,
+            f"{REPO_URL}/pull/41",
+        ),
+    ),
+    owners=(
+        Owner("@mona", "author of a1b2c3d"),
+        Owner("@octo/parsers", "CODEOWNERS of `src/parse.py`"),
+    ),
+    timeline=(Moment(T0, "detected", None, SHA),),
+)
+
+
+def test_title_names_branch_checks_and_sha() -> None:
+    assert issue_title(INCIDENT) == "🔴 main is broken: build, lint since a1b2c3d"
+
+
+def test_title_shortens_many_checks() -> None:
+    many = replace(INCIDENT, failing=tuple(Check(f"c{i}") for i in range(5)))
+    assert issue_title(many).endswith("c0, c1, c2 and 2 more since a1b2c3d")
+
+
+def test_body_says_what_failed_who_and_what_next() -> None:
+    body = issue_body(INCIDENT, REPO_URL)
+    assert "- [build](https://ci/build/1)" in body
+    assert "- lint" in body
+    assert "### Culprit" in body and "Make parser faster — @mona (#41)" in body
+    assert "- @mona (author of a1b2c3d)" in body
+    assert "- @octo/parsers (CODEOWNERS of `src/parse.py`)" in body
+    assert "Opening a revert of `a1b2c3d`" in body
+    assert "`/ack`" in body
+
+
+def test_body_lists_suspects_when_several() -> None:
+    other = "f" * 40
+    body = issue_body(replace(INCIDENT, suspects=(SHA, other)), REPO_URL)
+    assert "### Suspects (2 commits, oldest first)" in body
+    assert "`fffffff`" in body
+
+
+def test_body_states_the_refusal() -> None:
+    body = issue_body(replace(INCIDENT, refusal="it opted out with NO_AUTO_REVERT"), REPO_URL)
+    assert "Not reverting automatically: it opted out with NO_AUTO_REVERT" in body
+
+
+def test_marker_round_trips_through_the_body() -> None:
+    body = issue_body(INCIDENT, REPO_URL)
+    data = parse_marker(body)
+    assert data is not None
+    assert Incident.from_marker(data, state=State.TRIAGE, number=7) == INCIDENT
+
+
+def test_marker_survives_double_dashes_in_text() -> None:
+    marker = render_marker({"detail": "a -- b --> c"})
+    assert "-->" not in marker[:-3]
+    assert parse_marker("text\n" + marker) == {"detail": "a -- b --> c"}
+
+
+def test_no_marker_is_none() -> None:
+    assert parse_marker("just an issue") is None
+    assert parse_marker("<!-- buildsheriff: {broken -->") is None
+
+
+def test_slack_top_is_valid_block_kit_with_current_state() -> None:
+    text, blocks = slack_top(
+        replace(INCIDENT, state=State.ACKNOWLEDGED, owner="mona", revert_pr=12),
+        "octo/widgets",
+        REPO_URL,
+    )
+    assert "Acknowledged" in text
+    json.dumps(blocks)  # serialisable
+    assert blocks[0]["type"] == "header"
+    assert blocks[0]["text"]["type"] == "plain_text"
+    fields = blocks[2]["fields"]
+    assert "<https://ci/build/1|build>" in fields[0]["text"]
+    assert "Make parser faster" in fields[1]["text"]
+    links = blocks[3]["elements"][0]["text"]
+    assert (
+        f"<{REPO_URL}/issues/7|Incident #7>" in links
+        and f"<{REPO_URL}/pull/12|Revert #12>" in links
+    )
+
+
+def test_markdown_to_mrkdwn() -> None:
+    assert (
+        to_mrkdwn("**Revert** [#12](https://x/12) `code`") == "*Revert* <https://x/12|#12> `code`"
+    )
+
+
+def test_conflict_announcement_has_the_manual_commands() -> None:
+    text = announcement(
+        "revert_conflict", {"sha": SHA, "files": ["a.py", "b/c.py"]}, INCIDENT, REPO_URL
+    )
+    assert "- `a.py`" in text and "- `b/c.py`" in text
+    assert f"git revert {SHA}" in text
+
+
+def test_green_announcement_says_how_long() -> None:
+    text = announcement("green", {"sha": "f" * 40, "red_for": 3900}, INCIDENT, REPO_URL)
+    assert "`fffffff`" in text and "1h 5m" in text
+
+
+def test_postmortem_has_timeline_durations_and_checklist() -> None:
+    done = replace(
+        INCIDENT,
+        state=State.RESOLVED,
+        timeline=(
+            Moment(T0, "detected", None, SHA),
+            Moment(T0 + 120, "acknowledged", "mona"),
+            Moment(T0 + 200, "revert_opened", None, "#12"),
+            Moment(T0 + 900, "mitigated", None, "green at fff"),
+            Moment(T0 + 3600, "resolved", "mona"),
+        ),
+    )
+    text = postmortem(done)
+    assert "Acknowledged by @mona" in text
+    assert "Revert opened: #12" in text
+    assert "- Time to acknowledge: 2m" in text
+    assert "- Time to mitigate: 15m" in text
+    assert "- Time to resolve: 1h" in text
+    assert text.count("- [ ] ") == 5
+    assert "retrospective" in text
+
+
+def test_postmortem_without_ack_says_na() -> None:
+    assert "- Time to acknowledge: n/a" in postmortem(INCIDENT)
