@@ -1,0 +1,178 @@
+"""When Build Sheriff must NOT revert on its own (rails after Chromium's and Flutter's bots).
+
+Each refusal names a stable rule id (for code and metrics) and a sentence for people
+that says what happened and that `/revert <sha>` still works by hand: a refusal stops
+the automation, never the humans.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.repo_config import RepoConfig
+
+OPT_OUT_MARKER = "NO_AUTO_REVERT"
+
+RULES = (
+    "auto_revert_off",
+    "several_suspects",
+    "no_culprit",
+    "is_revert",
+    "app_commit",
+    "opt_out",
+    "already_reverted",
+    "daily_limit",
+    "too_old",
+)
+
+_REVERT_SUBJECT = re.compile(r'Revert "')
+_REVERTS_COMMIT = re.compile(r"^\s*This reverts commit ([0-9a-f]{7,40})\b", re.I | re.M)
+_REVERTS_PR = re.compile(r"^\s*Reverts [\w.-]+/[\w.-]+#\d+\s*$", re.M)  # GitHub's revert button
+_OPT_OUT = re.compile(rf"(?<![A-Za-z0-9_]){OPT_OUT_MARKER}(?![A-Za-z0-9_])", re.I)
+
+
+@dataclass(frozen=True)
+class CulpritFacts:
+    sha: str
+    message: str  # full commit message
+    author_login: str | None
+    author_type: str | None  # "User" | "Bot" | None
+    committed_at: float  # epoch seconds
+    is_app_commit: bool  # made by this app (its bot login or a branch of ours)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    rule: str  # one of RULES
+    reason: str  # one sentence for people, ending with how to revert by hand
+
+
+def is_revert_message(message: str) -> bool:
+    """A revert made by git (`Revert "..."` + "This reverts commit <sha>.") or by
+    GitHub's Revert button (`Revert "..." (#12)`, "Reverts owner/repo#11")."""
+    subject = message.lstrip().split("\n", 1)[0]
+    return bool(
+        _REVERT_SUBJECT.match(subject)
+        or _REVERTS_COMMIT.search(message)
+        or _REVERTS_PR.search(message)
+    )
+
+
+def reverted_shas(message: str) -> tuple[str, ...]:
+    """Every sha named by a "This reverts commit <sha>." line, lowercase, in order."""
+    return tuple(m.group(1).lower() for m in _REVERTS_COMMIT.finditer(message))
+
+
+def reverted_sha(message: str) -> str | None:
+    """The sha in "This reverts commit <sha>." (the first, if several)."""
+    shas = reverted_shas(message)
+    return shas[0] if shas else None
+
+
+def human_duration(seconds: float) -> str:
+    """Say "45s", "15m", "2h 5m", "26h", "3d 4h": the two largest units, zero parts left out.
+
+    Hours run up to 48 before days take over, so a 24h limit reads "24h", as configured.
+    """
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total}s"
+    if total < 3600:
+        big, small, units = total // 60, total % 60, "ms"
+    elif total < 48 * 3600:
+        big, small, units = total // 3600, total % 3600 // 60, "hm"
+    else:
+        big, small, units = total // 86400, total % 86400 // 3600, "dh"
+    return f"{big}{units[0]}" + (f" {small}{units[1]}" if small else "")
+
+
+def _by_hand(sha7: str | None) -> str:
+    target = sha7 or "<sha>"
+    return f"comment `/revert {target}` to revert it by hand"
+
+
+def auto_revert_refusal(
+    culprit: CulpritFacts | None,
+    *,
+    suspects: int,
+    config: RepoConfig,
+    reverts_today: int,
+    already_reverted: bool,
+    now: float,
+) -> Refusal | None:
+    """Why the culprit must not be reverted automatically, or None when it may be.
+
+    The first rule that applies wins, in the order of RULES: the repository's own
+    choices first, then facts about the commit, then the rate and age limits.
+    """
+    sha7 = culprit.sha[:7] if culprit else None
+    if not config.auto_revert:
+        what = f"{sha7}" if sha7 else "the culprit"
+        return Refusal(
+            "auto_revert_off",
+            f"Not reverting {what} automatically: this repository sets `auto_revert: false`; "
+            + _by_hand(sha7)
+            + ".",
+        )
+    if suspects > 1 and not config.revert_range:
+        return Refusal(
+            "several_suspects",
+            f"Not reverting automatically: {suspects} commits landed between the last green "
+            "and the first red build, so there is no single culprit (set `revert_range: true` "
+            "to revert them all); " + _by_hand(None) + " on the one to blame.",
+        )
+    if culprit is None:
+        if suspects > 1:
+            return Refusal(
+                "several_suspects",
+                f"Not reverting automatically: the {suspects} suspect commits could not be "
+                "reverted as a range; " + _by_hand(None) + " on the one to blame.",
+            )
+        return Refusal(
+            "no_culprit",
+            "Not reverting automatically: no single commit could be blamed for the red "
+            "build; " + _by_hand(None) + " once you find it.",
+        )
+    if is_revert_message(culprit.message):
+        return Refusal(
+            "is_revert",
+            f"Not reverting {sha7} automatically: it is itself a revert, and reverting it "
+            "would re-land the change that was pulled out; " + _by_hand(sha7) + ".",
+        )
+    if culprit.is_app_commit:
+        return Refusal(
+            "app_commit",
+            f"Not reverting {sha7} automatically: Build Sheriff made that commit itself; "
+            + _by_hand(sha7)
+            + ".",
+        )
+    if _OPT_OUT.search(culprit.message):
+        return Refusal(
+            "opt_out",
+            f"Not reverting {sha7} automatically: its message carries `{OPT_OUT_MARKER}`; "
+            + _by_hand(sha7)
+            + ".",
+        )
+    if already_reverted:
+        return Refusal(
+            "already_reverted",
+            f"Not reverting {sha7} again: a revert of it already exists; "
+            f"if that one did not land, {_by_hand(sha7)}.",
+        )
+    if reverts_today >= config.max_reverts_per_day:
+        return Refusal(
+            "daily_limit",
+            f"Not reverting {sha7} automatically: {reverts_today} automatic revert"
+            f"{'s' if reverts_today != 1 else ''} today already reach the limit of "
+            f"{config.max_reverts_per_day} (`max_reverts_per_day`); " + _by_hand(sha7) + ".",
+        )
+    age = now - culprit.committed_at
+    if age > config.max_culprit_age:
+        return Refusal(
+            "too_old",
+            f"Not reverting {sha7} automatically: it was committed {human_duration(age)} ago, "
+            f"longer than the {human_duration(config.max_culprit_age)} allowed "
+            "(`max_culprit_age`); " + _by_hand(sha7) + ".",
+        )
+    return None

@@ -1,0 +1,627 @@
+"""A repository's own settings: `.github/buildsheriff.yml` -> RepoConfig.
+
+Errors are values, never raised (kodiak's lesson): a typo in one key must not stop the
+app from guarding the branch, so a bad value falls back to its default, the other keys
+still apply, and each problem comes back as a `ConfigError` a handler can show people.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from fnmatch import fnmatchcase
+from http import HTTPStatus
+from typing import Any
+
+import yaml
+from cachetools import TTLCache
+from gidgethub import BadRequest
+
+CONFIG_PATH = ".github/buildsheriff.yml"
+FILE_KEY = "<file>"
+# A config file is a few hundred bytes; anything far larger is a mistake (or an alias bomb).
+MAX_CONFIG_CHARS = 64 * 1024
+LABEL_MAX_CHARS = 50  # GitHub refuses longer label names
+MAX_WALK_LIMIT = 1000
+MAX_CONSECUTIVE = 100
+
+CONFIRM_MODES = ("none", "rerun", "consecutive")
+MERGE_METHODS = ("merge", "squash", "rebase")
+ONCALL_PROVIDERS = ("pagerduty", "opsgenie")
+DURATION_HINT = "a duration such as '24h', '90m', '2d', '30s' or a number of seconds"
+
+
+@dataclass(frozen=True)
+class Labels:
+    incident: str = "incident"
+    triage: str = "incident:triage"
+    acknowledged: str = "incident:acknowledged"
+    mitigated: str = "incident:mitigated"
+    resolved: str = "incident:resolved"
+    revert: str = "revert"
+
+
+@dataclass(frozen=True)
+class OncallConfig:
+    provider: str | None = None  # None | "pagerduty" | "opsgenie"
+    schedule_id: str | None = None
+    service_id: str | None = None  # informational (PagerDuty service)
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    checks: tuple[str, ...] = ()  # fnmatch globs of check/status/workflow names; empty = all
+    ignore_checks: tuple[str, ...] = ()  # globs never counted (beat `checks`)
+    confirm: str = "none"  # "none" | "rerun" | "consecutive"
+    consecutive: int = 1  # red commits in a row needed before acting
+    auto_revert: bool = True
+    revert_range: bool = False
+    max_reverts_per_day: int = 4
+    max_culprit_age: float = 86400.0  # seconds
+    merge_method: str = "squash"  # merge | squash | rebase
+    labels: Labels = field(default_factory=Labels)
+    slack_channel: str | None = None
+    escalate_after: float = 900.0  # seconds
+    oncall: OncallConfig = field(default_factory=OncallConfig)
+    production_environment: str = "production"
+    rollback: bool = False
+    max_walk: int = 50  # commits walked back looking for the last green one
+
+    def counts(self, check_name: str) -> bool:
+        """Whether a check/status/workflow of this name decides red or green.
+
+        Matching ignores case: people write `ci/*` for a check GitHub shows as `CI/build`.
+        """
+        name = check_name.casefold()
+        if any(fnmatchcase(name, glob.casefold()) for glob in self.ignore_checks):
+            return False
+        return not self.checks or any(fnmatchcase(name, glob.casefold()) for glob in self.checks)
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    key: str  # dotted ("confirm", "oncall.provider") or "<file>" for the file as a whole
+    message: str  # a sentence naming the key, what was found and what is allowed
+
+    def __str__(self) -> str:
+        return self.message
+
+
+TOP_LEVEL_KEYS = (
+    "checks",
+    "ignore_checks",
+    "confirm",
+    "auto_revert",
+    "revert_range",
+    "max_reverts_per_day",
+    "max_culprit_age",
+    "merge_method",
+    "labels",
+    "slack_channel",
+    "escalate_after",
+    "oncall",
+    "production_environment",
+    "rollback",
+    "max_walk",
+)
+LABEL_KEYS = tuple(f.name for f in fields(Labels))
+ONCALL_KEYS = ("provider", "schedule", "schedule_id", "service", "service_id")
+# Keys people reach for that live elsewhere: a pointer beats a difflib guess.
+_HINTS = {
+    "consecutive": "write `confirm: {consecutive: N}` instead",
+    "schedule": "it belongs under `oncall:`",
+    "schedule_id": "it belongs under `oncall:`",
+    "provider": "it belongs under `oncall:`",
+    "slack": "did you mean `slack_channel`?",
+}
+
+
+class _Invalid(Exception):
+    """A value that cannot be used; its text becomes the ConfigError's message."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _shape(value: object) -> str:
+    """Describe a bad value briefly, so the sentence shows what was actually found."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a true/false value)"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__} ({value!s:.40})"
+
+
+_DURATION_UNITS = {
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
+}  # fmt: skip
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number of seconds or text like "24h", "90m", "1h 30m", "2d", "30s"."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected {DURATION_HINT}, got {_shape(value)}")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if _NUMBER.fullmatch(text):
+            return float(text)
+        total, pos = 0.0, 0
+        for part in _DURATION_PART.finditer(text):
+            if part.start() != pos or part.group(2) not in _DURATION_UNITS:
+                break
+            total += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
+            pos = part.end()
+        if not text or pos != len(text):
+            raise ValueError(f"expected {DURATION_HINT}, got {_shape(value)}")
+        return total
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"expected {DURATION_HINT} (not negative), got {_shape(value)}")
+    return float(value)
+
+
+def _duration(key: str, value: object) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise _Invalid(key, f"`{key}` must be {DURATION_HINT}, got {_shape(value)}") from None
+
+
+_TRUE = frozenset({"true", "yes", "on"})
+_FALSE = frozenset({"false", "no", "off"})
+
+
+def _bool(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _Invalid(key, f"`{key}` must be true or false, got {_shape(value)}")
+
+
+def _whole(key: str, value: object, low: int, high: int | None = None) -> int:
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None  # YAML's yes/no are booleans; 1 == True must not slip through
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or number < low or (high is not None and number > high):
+        allowed = f">= {low}" if high is None else f"from {low} to {high}"
+        raise _Invalid(key, f"`{key}` must be a whole number {allowed}, got {_shape(value)}")
+    return number
+
+
+def _text(key: str, value: object, *, what: str = "a non-empty text") -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise _Invalid(key, f"`{key}` must be {what}, got {_shape(value)}")
+
+
+def _one_of(key: str, value: object, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return value.strip().lower()
+    raise _Invalid(key, f"`{key}` must be one of {', '.join(allowed)}; got {_shape(value)}")
+
+
+def _globs(key: str, value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list) and all(isinstance(i, str) and i.strip() for i in items):
+        return tuple(i.strip() for i in items)
+    raise _Invalid(
+        key,
+        f"`{key}` must be a check name (glob) or a list of them, each quoted text, "
+        f"got {_shape(value)}",
+    )
+
+
+_CONFIRM_TEXT = re.compile(r"consecutive\s*[:=]?\s*(\S+)")
+_CONFIRM_ALLOWED = "none, rerun or {consecutive: N} with N a whole number from 1 to 100"
+
+
+def _confirm(value: object) -> tuple[str, int]:
+    if value is False:  # YAML reads `confirm: no` / `off` as false
+        return "none", 1
+    count: object = None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("none", "rerun"):
+            return text, 1
+        match = _CONFIRM_TEXT.fullmatch(text)
+        if match is None:
+            if text == "consecutive":
+                raise _Invalid(
+                    "confirm",
+                    "`confirm: consecutive` needs a count: write `confirm: {consecutive: 3}`",
+                )
+            raise _Invalid("confirm", f"`confirm` must be {_CONFIRM_ALLOWED}, got {_shape(value)}")
+        count = match.group(1)
+    elif isinstance(value, dict) and list(value) == ["consecutive"]:
+        count = value["consecutive"]
+    else:
+        raise _Invalid("confirm", f"`confirm` must be {_CONFIRM_ALLOWED}, got {_shape(value)}")
+    return "consecutive", _whole("confirm.consecutive", count, 1, MAX_CONSECUTIVE)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _unknown(key: str, known: tuple[str, ...], prefix: str = "") -> ConfigError:
+    dotted = f"{prefix}{key}"
+    hint = _HINTS.get(key) if not prefix else None
+    if hint is None:
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean `{prefix}{close[0]}`?" if close else None
+    if hint is None:
+        hint = "known keys: " + ", ".join(f"`{prefix}{k}`" for k in known)
+    return ConfigError(dotted, f"unknown key `{dotted}` is ignored; {hint}")
+
+
+def _labels(value: object, errors: list[ConfigError]) -> Labels:
+    if not isinstance(value, dict):
+        raise _Invalid(
+            "labels",
+            f"`labels` must be a mapping such as `triage: sev/triage`, got {_shape(value)}",
+        )
+    chosen: dict[str, str] = {}
+    for raw_key, raw in value.items():
+        key = str(raw_key)
+        if key not in LABEL_KEYS:
+            errors.append(_unknown(key, LABEL_KEYS, "labels."))
+            continue
+        if raw is None:
+            continue
+        what = f"a label name of 1 to {LABEL_MAX_CHARS} characters"
+        try:
+            name = _text(f"labels.{key}", raw, what=what)
+            if len(name) > LABEL_MAX_CHARS:
+                raise _Invalid(f"labels.{key}", f"`labels.{key}` must be {what}, got {_shape(raw)}")
+        except _Invalid as exc:
+            errors.append(ConfigError(exc.key, str(exc)))
+            continue
+        chosen[key] = name
+    labels = replace(Labels(), **chosen)
+    names = [getattr(labels, k) for k in LABEL_KEYS]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        # One label for two states would make the incident's state unreadable.
+        raise _Invalid(
+            "labels",
+            "`labels` must all differ, but "
+            + ", ".join(f"'{n}'" for n in clashes)
+            + (" are" if len(clashes) > 1 else " is")
+            + " used for two states; the default labels apply",
+        )
+    return labels
+
+
+def _oncall(value: object, errors: list[ConfigError]) -> OncallConfig:
+    if not isinstance(value, dict):
+        raise _Invalid(
+            "oncall",
+            "`oncall` must be a mapping such as `{provider: opsgenie, schedule: ID}`, "
+            f"got {_shape(value)}",
+        )
+    provider: str | None = None
+    ids: dict[str, str] = {}
+    for raw_key, raw in value.items():
+        key = str(raw_key)
+        if key not in ONCALL_KEYS:
+            errors.append(_unknown(key, ONCALL_KEYS, "oncall."))
+            continue
+        if raw is None:
+            continue
+        try:
+            if key == "provider":
+                provider = _one_of("oncall.provider", raw, ONCALL_PROVIDERS)
+                continue
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                raw = str(raw)  # numeric ids read as numbers by YAML
+            field_name = key if key.endswith("_id") else f"{key}_id"
+            ident = _text(f"oncall.{key}", raw, what="an id (text)")
+            if ids.get(field_name, ident) != ident:
+                raise _Invalid(
+                    f"oncall.{key}",
+                    f"`oncall.{key}` disagrees with another spelling of the same key "
+                    f"('{ids[field_name]}' vs '{ident}'); the first one applies",
+                )
+            ids[field_name] = ident
+        except _Invalid as exc:
+            errors.append(ConfigError(exc.key, str(exc)))
+    if provider is None and ids:
+        raise _Invalid(
+            "oncall.provider",
+            "`oncall.provider` must be set (pagerduty or opsgenie) when a schedule or "
+            "service is given; paging stays off",
+        )
+    return OncallConfig(provider=provider, **ids)
+
+
+_SCALARS: dict[str, Callable[[str, Any], Any]] = {
+    "checks": _globs,
+    "ignore_checks": _globs,
+    "auto_revert": _bool,
+    "revert_range": _bool,
+    "rollback": _bool,
+    "max_reverts_per_day": lambda k, v: _whole(k, v, 0),
+    "max_walk": lambda k, v: _whole(k, v, 1, MAX_WALK_LIMIT),
+    "max_culprit_age": _duration,
+    "escalate_after": _duration,
+    "merge_method": lambda k, v: _one_of(k, v, MERGE_METHODS),
+    "slack_channel": lambda k, v: _text(k, v, what='a channel name such as "#build" or an id'),
+    "production_environment": lambda k, v: _text(k, v, what="an environment name"),
+}
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that notes keys written twice (PyYAML silently keeps the last)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int, int]] = []  # key, first line, repeat line
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                key_node, yaml.ScalarNode
+            ):
+                continue
+            line = key_node.start_mark.line + 1
+            if key_node.value in first_line:
+                self.duplicates.append((key_node.value, first_line[key_node.value], line))
+            else:
+                first_line[key_node.value] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> tuple[Any, list[ConfigError]]:
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, [ConfigError(FILE_KEY, f"`{CONFIG_PATH}` is not valid YAML{where}: {problem}")]
+    except yaml.YAMLError as exc:
+        return None, [ConfigError(FILE_KEY, f"`{CONFIG_PATH}` is not valid YAML: {exc}")]
+    finally:
+        loader.dispose()
+    errors = [
+        ConfigError(key, f"`{key}` is set twice (lines {a} and {b}); the later value applies")
+        for key, a, b in loader.duplicates
+    ]
+    return data, errors
+
+
+# `slack_channel: #build-cops` (a channel name, not a `# comment`): YAML drops it silently.
+_UNQUOTED_CHANNEL = re.compile(
+    r"^slack_channel:[ \t]+#[a-z0-9][a-z0-9_.-]*[ \t]*$", re.MULTILINE | re.IGNORECASE
+)
+
+
+def parse_repo_config(text: str | None) -> tuple[RepoConfig, list[ConfigError]]:
+    """The config a repository asked for, plus every problem found on the way.
+
+    Never raises: whatever is wrong with one key costs only that key.
+    """
+    if text is None or not text.strip():
+        return RepoConfig(), []
+    if len(text) > MAX_CONFIG_CHARS:
+        return RepoConfig(), [
+            ConfigError(
+                FILE_KEY,
+                f"`{CONFIG_PATH}` is {len(text)} characters long, more than the "
+                f"{MAX_CONFIG_CHARS} allowed; the defaults apply",
+            )
+        ]
+    data, errors = _load_yaml(text)
+    if data is None:
+        return RepoConfig(), errors
+    if not isinstance(data, dict):
+        errors.append(
+            ConfigError(
+                FILE_KEY,
+                f"`{CONFIG_PATH}` must be a mapping of settings (`key: value` lines), "
+                f"got {_shape(data)}; the defaults apply",
+            )
+        )
+        return RepoConfig(), errors
+
+    values: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = str(raw_key)
+        if key not in TOP_LEVEL_KEYS:
+            errors.append(_unknown(key, TOP_LEVEL_KEYS))
+            continue
+        if value is None:
+            # `key:` with nothing after it means "the default", but `slack_channel: #x`
+            # also reads as nothing because YAML takes `#x` for a comment.
+            if key == "slack_channel" and _UNQUOTED_CHANNEL.search(text):
+                errors.append(_unquoted_channel_error())
+            continue
+        try:
+            if key == "confirm":
+                values["confirm"], values["consecutive"] = _confirm(value)
+            elif key == "labels":
+                values["labels"] = _labels(value, errors)
+            elif key == "oncall":
+                values["oncall"] = _oncall(value, errors)
+            else:
+                values[key] = _SCALARS[key](key, value)
+        except _Invalid as exc:
+            errors.append(ConfigError(exc.key, str(exc)))
+    return replace(RepoConfig(), **values), errors
+
+
+def _unquoted_channel_error() -> ConfigError:
+    return ConfigError(
+        "slack_channel",
+        "`slack_channel` is empty because YAML reads an unquoted `#` as a comment: "
+        'write `slack_channel: "#your-channel"` with quotes',
+    )
+
+
+def _yaml_text(value: str) -> str:
+    return value if re.fullmatch(r"[A-Za-z0-9_./-]+", value) else f'"{value}"'
+
+
+def example_config() -> str:
+    """A commented `.github/buildsheriff.yml` listing every key with its default value."""
+    d = RepoConfig()
+    lab = d.labels
+    return f"""\
+# .github/buildsheriff.yml: Build Sheriff's settings for this repository.
+# Every key is optional; the values below are the defaults. Read from the default branch.
+
+# Which checks, commit statuses and workflows decide red or green (globs, case ignored).
+# An empty list means all of them. `ignore_checks` wins over `checks`.
+checks: []            # e.g. ["ci/*", "build"]
+ignore_checks: []     # e.g. ["*flaky*", "codecov/*"]
+
+# How sure to be before acting on a red commit:
+#   none                  act on the first red commit
+#   rerun                 re-run the failed jobs once; act only if they fail again
+#   {{consecutive: 3}}      wait for 3 red commits in a row
+confirm: {d.confirm}
+
+# Open (and auto-merge) a revert pull request for the culprit.
+auto_revert: {str(d.auto_revert).lower()}
+# When several commits landed between green and red, revert them all at once.
+revert_range: {str(d.revert_range).lower()}
+# At most this many automatic reverts per repository per day.
+max_reverts_per_day: {d.max_reverts_per_day}
+# Never auto-revert a commit older than this ("30s", "90m", "24h", "2d" or seconds).
+max_culprit_age: {_human_config_duration(d.max_culprit_age)}
+# How the revert pull request is merged: merge, squash or rebase.
+merge_method: {d.merge_method}
+# How many commits to walk back looking for the last green one.
+max_walk: {d.max_walk}
+
+# Labels that carry an incident's state (created if missing).
+labels:
+  incident: {_yaml_text(lab.incident)}
+  triage: {_yaml_text(lab.triage)}
+  acknowledged: {_yaml_text(lab.acknowledged)}
+  mitigated: {_yaml_text(lab.mitigated)}
+  resolved: {_yaml_text(lab.resolved)}
+  revert: {_yaml_text(lab.revert)}
+
+# Mirror incidents to this Slack channel; quote names starting with "#".
+slack_channel:        # e.g. "#build-cops"
+# Page on-call when nobody acknowledges an incident within this time.
+escalate_after: {_human_config_duration(d.escalate_after)}
+oncall:
+  provider:           # pagerduty or opsgenie
+  schedule:           # the schedule id that says who is on call
+  service:            # PagerDuty service id (informational)
+
+# Deployments to this environment are rolled back when `rollback` is true.
+production_environment: {_yaml_text(d.production_environment)}
+rollback: {str(d.rollback).lower()}
+"""
+
+
+def _human_config_duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0 and not (unit == "d" and seconds < 172800):
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _decode_contents(item: object) -> tuple[str | None, list[ConfigError]]:
+    """The text of a contents-API answer, or why it could not be read."""
+    if not isinstance(item, Mapping) or item.get("type") != "file":
+        return None, [ConfigError(FILE_KEY, f"`{CONFIG_PATH}` is not a file; the defaults apply")]
+    content = item.get("content") or ""
+    if item.get("encoding") != "base64" or (not content and item.get("size")):
+        # Above 1 MB the contents API omits the content (encoding "none").
+        return None, [
+            ConfigError(FILE_KEY, f"`{CONFIG_PATH}` is too large to read; the defaults apply")
+        ]
+    try:
+        return base64.b64decode(content).decode("utf-8-sig"), []
+    except (binascii.Error, ValueError):
+        return None, [
+            ConfigError(FILE_KEY, f"`{CONFIG_PATH}` is not UTF-8 text; the defaults apply")
+        ]
+
+
+class RepoConfigLoader:
+    """Reads a repository's config through the contents API, cached per (repo, ref).
+
+    Only "not found" means defaults: any other failure propagates, because guessing
+    defaults for a repo that set `auto_revert: false` could revert against its wishes.
+    """
+
+    def __init__(self, *, ttl: float = 300.0, timer: Callable[[], float] = time.monotonic) -> None:
+        self._cache: TTLCache[tuple[str, str], tuple[RepoConfig, tuple[ConfigError, ...]]] = (
+            TTLCache(maxsize=1024, ttl=ttl, timer=timer)
+        )
+
+    async def load(self, gh: Any, repo: str, ref: str) -> tuple[RepoConfig, list[ConfigError]]:
+        key = (repo.lower(), ref)  # GitHub treats owner/name case-insensitively
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = await self._fetch(gh, repo, ref)
+            self._cache[key] = cached
+        config, errors = cached
+        return config, list(errors)
+
+    def invalidate(self, repo: str) -> None:
+        """Forget every ref of `repo` (a push touched the config file)."""
+        wanted = repo.lower()
+        for key in [k for k in list(self._cache.keys()) if k[0] == wanted]:
+            self._cache.pop(key, None)
+
+    async def _fetch(
+        self, gh: Any, repo: str, ref: str
+    ) -> tuple[RepoConfig, tuple[ConfigError, ...]]:
+        url = f"/repos/{repo}/contents/{CONFIG_PATH}"
+        try:
+            if ref:
+                item = await gh.getitem(url + "{?ref}", {"ref": ref})
+            else:
+                item = await gh.getitem(url)
+        except BadRequest as exc:
+            if exc.status_code == HTTPStatus.NOT_FOUND:
+                return RepoConfig(), ()
+            raise
+        text, errors = _decode_contents(item)
+        if text is None:
+            return RepoConfig(), tuple(errors)
+        config, parse_errors = parse_repo_config(text)
+        return config, tuple(parse_errors)
