@@ -1,0 +1,286 @@
+"""Every text the revert step writes: commit message, PR title and body, notices, replies.
+
+Pure functions of their arguments, so tests read exactly what people will read.
+Markers (`<!-- buildsheriff-... -->`) are hidden HTML comments: GitHub is the database,
+and a marker is how a later process finds what an earlier one already said.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+BRANCH_PREFIX = "buildsheriff/revert-"
+_REVERT_MARKER = re.compile(r"<!--\s*buildsheriff-revert:\s*(\{.*?\})\s*-->", re.DOTALL)
+NOTICE_MARKER = "<!-- buildsheriff-revert-notice -->"
+BLOCKED_MARKER = "<!-- buildsheriff-revert-blocked -->"
+CI_FAILED_MARKER = "<!-- buildsheriff-revert-ci-failed -->"
+NOT_MERGEABLE_MARKER = "<!-- buildsheriff-revert-not-mergeable -->"
+
+
+def revert_branch(culprit_sha: str) -> str:
+    """The revert's branch: a function of the culprit, so creating it is the lock."""
+    return BRANCH_PREFIX + culprit_sha
+
+
+def subject_of(message: str) -> str:
+    """git's subject: the first line after any leading blank lines."""
+    for line in message.splitlines():
+        if line.strip():
+            return line
+    return ""
+
+
+def revert_title(subject: str) -> str:
+    # The git this project runs (2.39) writes `Revert "Revert "x""` for a revert of a
+    # revert; later gits write `Reapply "x"`. We follow the git we are tested against.
+    return f'Revert "{subject}"'
+
+
+def revert_commit_message(
+    subject: str,
+    culprit_sha: str,
+    *,
+    mainline_parent: str | None = None,
+    incident_url: str | None = None,
+) -> str:
+    """Exactly `git revert`'s message (sequencer.c), then a line linking the incident."""
+    text = f"{revert_title(subject)}\n\nThis reverts commit {culprit_sha}"
+    if mainline_parent:
+        text += f", reversing\nchanges made to {mainline_parent}"
+    text += ".\n"
+    if incident_url:
+        text += f"\nIncident: {incident_url}\n"
+    return text
+
+
+def revert_marker(culprit_sha: str, incident: int | None) -> str:
+    payload = json.dumps({"culprit": culprit_sha, "incident": incident}, separators=(", ", ": "))
+    return f"<!-- buildsheriff-revert: {payload} -->"
+
+
+@dataclass(frozen=True)
+class RevertMarker:
+    culprit: str
+    incident: int | None
+
+
+def parse_revert_marker(body: str | None) -> RevertMarker | None:
+    """The culprit and incident a revert PR's body names, if it is one of ours."""
+    match = _REVERT_MARKER.search(body or "")
+    if match is None:
+        return None
+    try:
+        data = json.loads(match.group(1))
+    except ValueError:
+        return None
+    culprit = data.get("culprit") if isinstance(data, dict) else None
+    if not isinstance(culprit, str):
+        return None
+    incident = data.get("incident")
+    return RevertMarker(culprit, incident if isinstance(incident, int) else None)
+
+
+@dataclass(frozen=True)
+class CulpritFacts:
+    """What the PR body and notices say about the commit being reverted."""
+
+    sha: str
+    subject: str
+    html_url: str
+    author_login: str | None
+    author_name: str
+    pr_number: int | None = None
+
+
+def short(sha: str) -> str:
+    return sha[:7]
+
+
+def _culprit_line(c: CulpritFacts) -> str:
+    who = f"@{c.author_login}" if c.author_login else c.author_name or "an unknown author"
+    via = f" from #{c.pr_number}" if c.pr_number else ""
+    return f"This reverts [`{short(c.sha)}`]({c.html_url}) (“{c.subject}”){via} by {who}."
+
+
+def revert_pr_body(
+    culprit: CulpritFacts,
+    *,
+    why_markdown: str,
+    incident_number: int | None,
+    mention: str | None = None,
+    merges_itself: bool = True,
+) -> str:
+    parts = [_culprit_line(culprit), ""]
+    parts += ["### Why", why_markdown.strip() or "_No reason was given._", ""]
+    if incident_number is not None:
+        parts += [f"Incident: #{incident_number}", ""]
+    if mention:
+        parts += [_mention_note(mention), ""]
+    if merges_itself:
+        parts += [
+            "### Stopping the merge",
+            "This pull request merges itself as soon as its checks pass, without waiting for "
+            "review: reverting is how the branch gets green again. To stop it, **close this "
+            "pull request** or **disable auto-merge** on it. To land the change again, revert "
+            "this revert once the fix is ready.",
+            "",
+        ]
+    parts.append(revert_marker(culprit.sha, incident_number))
+    return "\n".join(parts)
+
+
+def _mention_note(login: str) -> str:
+    return (
+        f"@{login}: you wrote the reverted commit. GitHub would not let me request your review "
+        "(you are not a collaborator with access), so I am mentioning you instead."
+    )
+
+
+def with_mention(body: str, login: str) -> str:
+    """The body with the author @mentioned, placed before the hidden marker."""
+    note = _mention_note(login) + "\n\n"
+    match = _REVERT_MARKER.search(body)
+    if match is None:
+        return body + "\n\n" + note.rstrip()
+    return body[: match.start()] + note + body[match.start():]
+
+
+def culprit_notice(
+    culprit: CulpritFacts, *, pr_number: int, pr_url: str, incident_number: int | None
+) -> str:
+    """Posted where the author works (the culprit's PR, else the commit)."""
+    who = f"@{culprit.author_login} " if culprit.author_login else ""
+    incident = f" (incident #{incident_number})" if incident_number is not None else ""
+    return (
+        f"{who}Build Sheriff opened #{pr_number} to revert `{short(culprit.sha)}`{incident}: "
+        f"the branch went red after it landed. Details and failing checks: {pr_url}\n\n"
+        "If the revert is wrong, close that pull request before its checks finish. "
+        "To land the change again, push a fix and revert the revert.\n"
+        f"{NOTICE_MARKER}"
+    )
+
+
+def manual_revert_commands(
+    culprit_sha: str, base_branch: str, *, is_merge: bool, paths: Sequence[str]
+) -> str:
+    mainline = "-m 1 " if is_merge else ""
+    branch = revert_branch(culprit_sha)
+    listed = "".join(f"#   {p}\n" for p in paths)
+    return (
+        "```sh\n"
+        "git fetch origin\n"
+        f"git switch -c {branch} origin/{base_branch}\n"
+        f"git revert {mainline}{culprit_sha}\n"
+        f"# resolve the conflicts in:\n{listed}"
+        "git add -A && git revert --continue\n"
+        f"git push -u origin {branch}\n"
+        "```"
+    )
+
+
+def conflict_text(
+    culprit_sha: str,
+    base_branch: str,
+    *,
+    is_merge: bool,
+    conflicts: Sequence[tuple[str, str]],
+) -> str:
+    """Why no revert PR could be opened, and the exact commands to do it by hand."""
+    lines = [
+        f"`{short(culprit_sha)}` cannot be reverted automatically on `{base_branch}`: "
+        "files it changed were changed again since.",
+        "",
+    ]
+    lines += [f"- `{path}`: {reason}" for path, reason in conflicts]
+    lines += ["", "To revert it by hand:", ""]
+    lines.append(
+        manual_revert_commands(
+            culprit_sha, base_branch, is_merge=is_merge, paths=[p for p, _ in conflicts]
+        )
+    )
+    return "\n".join(lines)
+
+
+def empty_text(culprit_sha: str, base_branch: str, reason: str) -> str:
+    return f"Nothing to revert for `{short(culprit_sha)}` on `{base_branch}`: {reason}."
+
+
+def blocked_text(base_branch: str, github_message: str) -> str:
+    """Branch protection refused the merge: say what an admin must change."""
+    lowered = github_message.lower()
+    if "review" in lowered:
+        change = (
+            "an approving review is required. Someone with write access can approve this pull "
+            f"request, or an admin can let Build Sheriff bypass the pull-request rule on "
+            f"`{base_branch}` (Settings → Branches or Rules → bypass list)"
+        )
+    elif "authorized" in lowered or "restrict" in lowered or "push" in lowered:
+        change = (
+            f"pushes to `{base_branch}` are restricted. An admin must add the Build Sheriff app "
+            "to the branch's push allowances (or the ruleset's bypass list)"
+        )
+    else:
+        change = (
+            f"branch protection on `{base_branch}` forbids it. An admin must allow the "
+            "Build Sheriff app to merge (bypass list), or someone must merge it by hand"
+        )
+    return (
+        f"The revert's checks passed, but GitHub refused to merge it: {change}.\n\n"
+        f"GitHub said: “{github_message}”\n{BLOCKED_MARKER}"
+    )
+
+
+def ci_failed_text(failed: Sequence[str]) -> str:
+    names = ", ".join(f"`{n}`" for n in failed) or "a check"
+    return (
+        f"The revert's own checks failed ({names}), so I will not merge it. "
+        "Over to humans: fix forward, or push to this branch and merge by hand.\n"
+        f"{CI_FAILED_MARKER}"
+    )
+
+
+def not_mergeable_text(github_message: str) -> str:
+    return (
+        "The revert's checks passed, but GitHub says it cannot be merged "
+        f"(“{github_message}”). The branch probably moved on; please merge or update it by "
+        f"hand.\n{NOT_MERGEABLE_MARKER}"
+    )
+
+
+# ----------------------------------------------------------------- /revert replies
+
+
+def reply_opened(pr_url: str, *, created: bool) -> str:
+    if created:
+        return f"Opened {pr_url} to revert this. It merges itself once its checks pass."
+    return f"A revert is already open or done: {pr_url}"
+
+
+def reply_not_allowed(login: str) -> str:
+    return (
+        f"Sorry @{login}, only people with write access to this repository can use `/revert`. "
+        "Please ask a maintainer."
+    )
+
+
+def reply_pr_not_merged(number: int) -> str:
+    return f"#{number} is not merged, so there is nothing to revert. Close it instead."
+
+
+def reply_not_on_branch(sha: str, branch: str) -> str:
+    return f"`{short(sha)}` is not on `{branch}`, so I will not revert it from there."
+
+
+def reply_unknown_commit(sha: str) -> str:
+    return f"I cannot find commit `{sha}` in this repository."
+
+
+def reply_need_sha() -> str:
+    return "Which commit? Write `/revert <sha>`."
+
+
+def reply_failed(detail: str) -> str:
+    return f"I could not open the revert: {detail}"

@@ -1,0 +1,359 @@
+"""Build a revert commit through the Git Data API: no clone, no checkout.
+
+Reads the trees of the culprit C, its first parent P and the branch head H, lets the
+pure core (app.core.revert) decide every path, downloads only the blobs that really
+need a content merge (bounded in parallel), merges them with git's merge-ort
+(app.github.revert_git_merge), then writes ONE tree (base_tree = H's tree), ONE commit
+whose parent is H. The ref is left to the caller (app.github.revert_pr): creating it
+is the lock that keeps two processes from opening two PRs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from app.core.revert import (
+    EMPTY_TREE,
+    Conflict,
+    FlatTree,
+    MergeJob,
+    NothingToRevert,
+    RevertConflicts,
+    assemble,
+    changed_paths,
+    flatten,
+    merge_flat,
+    plan_revert,
+)
+from app.core.revert_messages import (
+    CulpritFacts,
+    conflict_text,
+    revert_commit_message,
+    subject_of,
+)
+from app.github.revert_git_merge import merge_contents
+
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """The commit being reverted, as read once from `GET /repos/{repo}/commits/{sha}`."""
+
+    sha: str
+    tree_sha: str
+    parents: tuple[str, ...]
+    message: str
+    html_url: str
+    author_login: str | None  # None when the author's email maps to no GitHub account
+    author_is_bot: bool
+    author_name: str
+
+    @property
+    def subject(self) -> str:
+        return subject_of(self.message)
+
+    @property
+    def is_merge(self) -> bool:
+        return len(self.parents) > 1
+
+    def facts(self, pr_number: int | None = None) -> CulpritFacts:
+        return CulpritFacts(
+            sha=self.sha,
+            subject=self.subject,
+            html_url=self.html_url,
+            author_login=self.author_login,
+            author_name=self.author_name,
+            pr_number=pr_number,
+        )
+
+
+@dataclass(frozen=True)
+class RevertCommit:
+    sha: str
+    tree_sha: str
+    parent_sha: str  # the branch head H the revert sits on
+    culprit: Culprit
+    branch: str
+    message: str
+    paths: tuple[str, ...]  # the paths the revert writes
+    merged_paths: tuple[str, ...]  # those that needed a content merge
+
+
+@dataclass(frozen=True)
+class RevertConflict:
+    culprit: Culprit
+    branch: str
+    head_sha: str
+    conflicts: tuple[Conflict, ...]
+
+    @property
+    def culprit_sha(self) -> str:
+        return self.culprit.sha
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(sorted({c.path for c in self.conflicts}))
+
+    def explain(self) -> str:
+        """What to post: which files clash and the exact commands to revert by hand."""
+        return conflict_text(
+            self.culprit.sha,
+            self.branch,
+            is_merge=self.culprit.is_merge,
+            conflicts=[(c.path, c.reason) for c in self.conflicts],
+        )
+
+
+@dataclass(frozen=True)
+class RevertEmpty:
+    culprit: Culprit
+    branch: str
+    head_sha: str
+    reason: str
+
+    @property
+    def culprit_sha(self) -> str:
+        return self.culprit.sha
+
+
+async def read_culprit(gh: Any, repo: str, sha: str) -> Culprit:
+    """Also resolves an abbreviated sha to the full one."""
+    data = await gh.getitem(f"/repos/{repo}/commits/{quote(sha)}")
+    commit = data["commit"]
+    author = data.get("author") or {}
+    login = author.get("login")
+    return Culprit(
+        sha=data["sha"],
+        tree_sha=commit["tree"]["sha"],
+        parents=tuple(p["sha"] for p in data.get("parents") or ()),
+        message=commit.get("message") or "",
+        html_url=data.get("html_url") or "",
+        author_login=login,
+        author_is_bot=author.get("type") == "Bot" or bool(login and login.endswith("[bot]")),
+        author_name=(commit.get("author") or {}).get("name") or "",
+    )
+
+
+async def read_head(gh: Any, repo: str, branch: str) -> tuple[str, str]:
+    """(sha, tree sha) of the branch head."""
+    ref = await gh.getitem(f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}")
+    head_sha = ref["object"]["sha"]
+    commit = await gh.getitem(f"/repos/{repo}/git/commits/{head_sha}")
+    return head_sha, commit["tree"]["sha"]
+
+
+class TreeReader:
+    """Reads trees whole (`?recursive=1`) and, when GitHub truncates that listing
+    (over 100,000 entries or 7 MB), one directory at a time along what changed."""
+
+    def __init__(self, gh: Any, repo: str, limit: asyncio.Semaphore, *, recursive: bool = True):
+        self._gh = gh
+        self._repo = repo
+        self._limit = limit
+        self._recursive = recursive
+        self._levels: dict[str, list[dict[str, Any]]] = {}
+        self.requests = 0
+
+    async def _get(self, tree_sha: str, recursive: bool) -> dict[str, Any]:
+        url = f"/repos/{self._repo}/git/trees/{tree_sha}" + ("?recursive=1" if recursive else "")
+        async with self._limit:
+            self.requests += 1
+            result: dict[str, Any] = await self._gh.getitem(url)
+            return result
+
+    async def whole(self, tree_sha: str | None) -> FlatTree | None:
+        """The whole tree, or None when GitHub truncated it (or recursion is off)."""
+        if tree_sha is None:
+            return EMPTY_TREE
+        if not self._recursive:
+            return None
+        data = await self._get(tree_sha, recursive=True)
+        if data.get("truncated"):
+            return None
+        return flatten(data.get("tree") or ())
+
+    async def level(self, tree_sha: str) -> list[dict[str, Any]]:
+        if tree_sha not in self._levels:
+            data = await self._get(tree_sha, recursive=False)
+            self._levels[tree_sha] = list(data.get("tree") or ())
+        return self._levels[tree_sha]
+
+    async def everything_under(self, tree_sha: str, prefix: str) -> FlatTree:
+        items = await self.level(tree_sha)
+        parts = [flatten(items, prefix)]
+        subtrees = [i for i in items if i.get("type") == "tree"]
+        parts += await asyncio.gather(
+            *(self.everything_under(i["sha"], f"{prefix}{i['path']}/") for i in subtrees)
+        )
+        return merge_flat(parts)
+
+    async def diff(
+        self, a_sha: str | None, b_sha: str | None, prefix: str = ""
+    ) -> tuple[FlatTree, FlatTree]:
+        """Both trees, expanded only under directories whose sha differs."""
+        if a_sha == b_sha:
+            return EMPTY_TREE, EMPTY_TREE
+        if a_sha is None or b_sha is None:
+            whole = await self.everything_under(a_sha or b_sha or "", prefix)
+            return (whole, EMPTY_TREE) if a_sha else (EMPTY_TREE, whole)
+        a_items, b_items = await asyncio.gather(self.level(a_sha), self.level(b_sha))
+        a_by = {i["path"]: i for i in a_items}
+        b_by = {i["path"]: i for i in b_items}
+        a_parts = [flatten(a_items, prefix)]
+        b_parts = [flatten(b_items, prefix)]
+        jobs = []
+        for name in sorted(set(a_by) | set(b_by)):
+            a, b = a_by.get(name), b_by.get(name)
+            if a and b and a["sha"] == b["sha"] and a["mode"] == b["mode"]:
+                continue
+            a_tree = a["sha"] if a and a.get("type") == "tree" else None
+            b_tree = b["sha"] if b and b.get("type") == "tree" else None
+            if a_tree or b_tree:
+                jobs.append(self.diff(a_tree, b_tree, f"{prefix}{name}/"))
+        for a_part, b_part in await asyncio.gather(*jobs):
+            a_parts.append(a_part)
+            b_parts.append(b_part)
+        return merge_flat(a_parts), merge_flat(b_parts)
+
+    async def along(self, tree_sha: str, paths: Sequence[str]) -> FlatTree:
+        """Enough of a tree to answer the core's questions about `paths`: the directories
+        on the way to each, and everything under a path that became a directory."""
+        wanted_dirs = {"/".join(p.split("/")[:i]) for p in paths for i in range(len(p.split("/")))}
+        wanted = set(paths)
+        parts: list[FlatTree] = []
+
+        async def walk(sha: str, prefix: str) -> None:
+            items = await self.level(sha)
+            parts.append(flatten(items, prefix))
+            jobs = []
+            for item in items:
+                full = prefix + item["path"]
+                if item.get("type") != "tree":
+                    continue
+                if full in wanted:
+                    jobs.append(self._collect(item["sha"], full + "/", parts))
+                elif full in wanted_dirs:
+                    jobs.append(walk(item["sha"], full + "/"))
+            await asyncio.gather(*jobs)
+
+        await walk(tree_sha, "")
+        return merge_flat(parts)
+
+    async def _collect(self, sha: str, prefix: str, parts: list[FlatTree]) -> None:
+        parts.append(await self.everything_under(sha, prefix))
+
+
+async def read_three_trees(
+    reader: TreeReader, parent_tree: str | None, culprit_tree: str, head_tree: str
+) -> tuple[FlatTree, FlatTree, FlatTree]:
+    whole = await asyncio.gather(
+        reader.whole(parent_tree), reader.whole(culprit_tree), reader.whole(head_tree)
+    )
+    p, c, h = whole
+    if p is not None and c is not None and h is not None:
+        return p, c, h
+    p, c = await reader.diff(parent_tree, culprit_tree)
+    touched = changed_paths(p, c)
+    h = await reader.along(head_tree, touched)
+    return p, c, h
+
+
+async def _download(
+    gh: Any, repo: str, shas: Sequence[str], limit: asyncio.Semaphore
+) -> dict[str, bytes]:
+    async def one(sha: str) -> tuple[str, bytes]:
+        async with limit:
+            data = await gh.getitem(f"/repos/{repo}/git/blobs/{sha}")
+        if data.get("encoding") == "base64":
+            return sha, base64.b64decode(data.get("content") or "")
+        return sha, str(data.get("content") or "").encode()
+
+    return dict(await asyncio.gather(*(one(s) for s in shas)))
+
+
+async def _upload(
+    gh: Any, repo: str, contents: Mapping[str, bytes], limit: asyncio.Semaphore
+) -> None:
+    async def one(sha: str, data: bytes) -> None:
+        async with limit:
+            made = await gh.post(
+                f"/repos/{repo}/git/blobs",
+                data={"content": base64.b64encode(data).decode(), "encoding": "base64"},
+            )
+        if made.get("sha") != sha:
+            raise RuntimeError(f"GitHub stored merged blob as {made.get('sha')}, expected {sha}")
+
+    await asyncio.gather(*(one(s, d) for s, d in contents.items()))
+
+
+def _blobs_to_fetch(jobs: Sequence[MergeJob]) -> list[str]:
+    return sorted({e.sha for j in jobs for e in (j.base, j.ours, j.theirs) if e is not None})
+
+
+async def build_revert_commit(
+    gh: Any,
+    repo: str,
+    culprit_sha: str,
+    *,
+    branch: str,
+    incident_url: str | None = None,
+    culprit: Culprit | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    recursive_trees: bool = True,
+) -> RevertCommit | RevertConflict | RevertEmpty:
+    """The revert of `culprit_sha` on top of `branch`'s head, as a commit no ref points to.
+
+    `culprit` saves a request when the caller already read it; `recursive_trees=False`
+    forces the per-directory reading used for huge trees.
+    """
+    limit = asyncio.Semaphore(max(1, concurrency))
+    if culprit is None:
+        culprit = await read_culprit(gh, repo, culprit_sha)
+    head_sha, head_tree = await read_head(gh, repo, branch)
+    parent_tree: str | None = None
+    if culprit.parents:
+        # Mainline 1: a merge commit is reverted against its first parent, like `git revert -m 1`.
+        parent = await gh.getitem(f"/repos/{repo}/git/commits/{culprit.parents[0]}")
+        parent_tree = parent["tree"]["sha"]
+    reader = TreeReader(gh, repo, limit, recursive=recursive_trees)
+    p, c, h = await read_three_trees(reader, parent_tree, culprit.tree_sha, head_tree)
+    plan = plan_revert(p, c, h)
+    if plan.conflicts:  # settled by shape: no download is worth it
+        return RevertConflict(culprit, branch, head_sha, plan.conflicts)
+    blobs = await _download(gh, repo, _blobs_to_fetch(plan.merges), limit)
+    outcomes, new_blobs = await merge_contents(plan.merges, blobs)
+    result = assemble(plan, outcomes, h)
+    if isinstance(result, RevertConflicts):
+        return RevertConflict(culprit, branch, head_sha, result.conflicts)
+    if isinstance(result, NothingToRevert):
+        return RevertEmpty(culprit, branch, head_sha, result.reason)
+    await _upload(gh, repo, new_blobs, limit)
+    tree = await gh.post(
+        f"/repos/{repo}/git/trees", data={"base_tree": head_tree, "tree": result.as_github()}
+    )
+    message = revert_commit_message(
+        culprit.subject,
+        culprit.sha,
+        mainline_parent=culprit.parents[0] if culprit.is_merge else None,
+        incident_url=incident_url,
+    )
+    commit = await gh.post(
+        f"/repos/{repo}/git/commits",
+        data={"message": message, "tree": tree["sha"], "parents": [head_sha]},
+    )
+    return RevertCommit(
+        sha=commit["sha"],
+        tree_sha=tree["sha"],
+        parent_sha=head_sha,
+        culprit=culprit,
+        branch=branch,
+        message=message,
+        paths=result.paths,
+        merged_paths=tuple(j.path for j in plan.merges),
+    )
