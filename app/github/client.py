@@ -144,6 +144,16 @@ class GitHubClient(GitHubAPI):
     ) -> bool:
         wait = self._wait_for(exception, method, attempt)
         if wait is None:
+            if isinstance(exception, BadRequest) and (
+                isinstance(exception, RateLimitExceeded) or _is_secondary_limit(exception)
+            ):
+                # The wait exceeds max_wait: holding this repository's worker that long
+                # would stall its later events; the caller sees the error now instead.
+                log.warning(
+                    "GitHub rate limit: giving up",
+                    extra={"method": method, "url": url, "status": int(exception.status_code),
+                           "max_wait_s": self.max_wait},
+                )
             return False
         if attempt >= self.max_attempts:
             log.warning(

@@ -1,0 +1,229 @@
+"""The API client's retries: what is retried, how long it waits (on a fake clock), and the bound.
+
+Most cases use a scripted HTTP server on 127.0.0.1 that answers the next canned
+response, so each header GitHub may send can be shown exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from gidgethub import BadRequest, GitHubBroken, RateLimitExceeded
+
+from app.clock import ManualClock
+from app.github.client import GitHubClient, graphql_endpoint
+
+
+@dataclass
+class Scripted:
+    """Answers each request with the next scripted (status, headers, body); then 200 {}."""
+
+    url: str = ""
+    script: deque[tuple[int, dict[str, str], Any]] = field(default_factory=deque)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+    def then(self, status: int, body: Any = None, **headers: str) -> Scripted:
+        fixed = {k.replace("_", "-"): v for k, v in headers.items()}
+        self.script.append((status, fixed, body if body is not None else {"message": "x"}))
+        return self
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((request.method, request.path))
+        status, headers, body = self.script.popleft() if self.script else (200, {}, {"ok": 1})
+        return web.json_response(body, status=status, headers=headers)
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Scripted]:
+    server = Scripted()
+    application = web.Application()
+    application.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    server.url = f"http://{host}:{port}"
+    yield server
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def client(session: aiohttp.ClientSession, url: str, clock: ManualClock) -> GitHubClient:
+    return GitHubClient(session, api_url=url, oauth_token="t" * 40, clock=clock)
+
+
+def test_graphql_endpoint_for_github_and_ghes() -> None:
+    assert graphql_endpoint("https://api.github.com") == "https://api.github.com/graphql"
+    assert graphql_endpoint("https://ghe.example/api/v3") == "https://ghe.example/api/graphql"
+    assert graphql_endpoint("https://ghe.example/api/v3/") == "https://ghe.example/api/graphql"
+
+
+async def test_get_is_retried_on_5xx_with_exponential_backoff(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    scripted.then(502).then(503)
+    gh = client(session, scripted.url, clock)
+    assert await gh.getitem("/repos/o/r") == {"ok": 1}
+    assert clock.slept == [1.0, 2.0]
+    assert len(scripted.requests) == 3
+
+
+async def test_retries_are_bounded(scripted: Scripted, session: aiohttp.ClientSession) -> None:
+    clock = ManualClock()
+    for _ in range(10):
+        scripted.then(500)
+    gh = client(session, scripted.url, clock)
+    with pytest.raises(GitHubBroken):
+        await gh.getitem("/repos/o/r")
+    assert len(scripted.requests) == 4
+    assert clock.slept == [1.0, 2.0, 4.0]
+
+
+async def test_post_is_not_repeated_after_a_5xx(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    # The comment may have been created before the 502: posting again could post it twice.
+    scripted.then(502)
+    gh = client(session, scripted.url, ManualClock())
+    with pytest.raises(GitHubBroken):
+        await gh.post("/repos/o/r/issues/1/comments", data={"body": "hi"})
+    assert scripted.requests == [("POST", "/repos/o/r/issues/1/comments")]
+
+
+async def test_429_honours_retry_after_even_for_post(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    scripted.then(429, retry_after="7")
+    gh = client(session, scripted.url, clock)
+    assert await gh.post("/repos/o/r/issues", data={"title": "t"}) == {"ok": 1}
+    assert clock.slept == [7.0]
+    assert len(scripted.requests) == 2
+
+
+async def test_secondary_rate_limit_403_waits_retry_after(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    scripted.then(403, {"message": "You have exceeded a secondary rate limit."}, retry_after="3")
+    gh = client(session, scripted.url, clock)
+    assert await gh.getitem("/repos/o/r") == {"ok": 1}
+    assert clock.slept == [3.0]
+
+
+async def test_retry_after_beyond_the_bound_gives_up_at_once(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    scripted.then(429, retry_after="3600")
+    gh = client(session, scripted.url, clock)
+    with pytest.raises(BadRequest):
+        await gh.getitem("/repos/o/r")
+    assert clock.slept == [] and len(scripted.requests) == 1
+
+
+async def test_primary_rate_limit_waits_for_a_near_reset(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    reset = int(clock.now()) + 20
+    scripted.then(
+        403,
+        x_ratelimit_limit="5000",
+        x_ratelimit_remaining="0",
+        x_ratelimit_reset=str(reset),
+    )
+    gh = client(session, scripted.url, clock)
+    assert await gh.getitem("/repos/o/r") == {"ok": 1}
+    assert clock.slept == [pytest.approx(21.0)]
+
+
+async def test_primary_rate_limit_with_a_far_reset_gives_up_and_logs(
+    scripted: Scripted, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()
+    scripted.then(
+        403,
+        x_ratelimit_limit="5000",
+        x_ratelimit_remaining="0",
+        x_ratelimit_reset=str(int(clock.now()) + 1800),
+    )
+    gh = client(session, scripted.url, clock)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(RateLimitExceeded):
+        await gh.getitem("/repos/o/r")
+    assert clock.slept == []
+    assert any(r.getMessage() == "GitHub rate limit: giving up" for r in caplog.records)
+
+
+async def test_plain_4xx_is_not_retried(scripted: Scripted, session: aiohttp.ClientSession) -> None:
+    scripted.then(404, {"message": "Not Found"})
+    gh = client(session, scripted.url, ManualClock())
+    with pytest.raises(BadRequest):
+        await gh.getitem("/repos/o/r")
+    assert len(scripted.requests) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_refused_connection_is_retried_then_raised(session: aiohttp.ClientSession) -> None:
+    clock = ManualClock()
+    gh = client(session, f"http://127.0.0.1:{_closed_port()}", clock)
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await gh.post("/repos/o/r/issues", data={"title": "t"})
+    assert clock.slept == [1.0, 2.0, 4.0]
+
+
+async def test_graphql_query_is_retried_on_5xx_but_a_mutation_is_not(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    gh = client(session, scripted.url, clock)
+    scripted.then(502, {"message": "bad gateway"})
+    scripted.script.append((200, {}, {"data": {"viewer": {"login": "me"}}}))
+    assert await gh.graphql("query { viewer { login } }") == {"viewer": {"login": "me"}}
+    assert scripted.requests == [("POST", "/graphql"), ("POST", "/graphql")]
+
+    scripted.requests.clear()
+    scripted.then(502, {"message": "bad gateway"})
+    with pytest.raises(GitHubBroken):
+        await gh.graphql("mutation { enablePullRequestAutoMerge(input: {}) { clientMutationId } }")
+    assert scripted.requests == [("POST", "/graphql")]
+
+
+async def test_graphql_rate_limit_honours_retry_after(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    gh = client(session, scripted.url, clock)
+    scripted.then(403, {"message": "secondary rate limit"}, retry_after="5")
+    scripted.script.append((200, {}, {"data": {"ok": True}}))
+    assert await gh.graphql("mutation { x }") == {"ok": True}
+    assert clock.slept == [5.0]
+
+
+async def test_client_repr_hides_the_token(session: aiohttp.ClientSession) -> None:
+    gh = GitHubClient(session, api_url="http://127.0.0.1:9", oauth_token="ghs_" + "z" * 36)
+    assert "zzzz" not in repr(gh)
+    assert json.dumps({"gh": repr(gh)})
