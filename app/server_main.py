@@ -45,38 +45,56 @@ def _background(services: Services) -> list[Callable[[], Awaitable[None]]]:
     return [lambda: start(services)]
 
 
-async def run_server(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Serve until `stop` is set (SIGTERM/SIGINT set it), then drain and close."""
+async def run_server(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Future[str] | None = None,
+    router: Router | None = None,
+) -> None:
+    """Serve until `stop` is set (SIGTERM/SIGINT set it), then drain and close.
+
+    `started` receives the base URL once listening (tests and PORT=0 use it).
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        services = build_services(settings, session, clock=SystemClock())
-        application = create_app(
-            services,
-            _router(),
-            queue_size=settings.queue_size,
-            workers=settings.workers,
-            background=_background(services),
-            drain_timeout=settings.shutdown_timeout,
-        )
-        runner = web.AppRunner(application, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, settings.host, settings.port).start()
-            log.info("listening", extra={"host": settings.host, "port": settings.port})
-            await stop.wait()
-            log.info("stopping: draining the queue")
-        finally:
-            # Shutdown drains the queue while the session is still open for the handlers.
-            await runner.cleanup()
-            if services.slack is not None:
-                # Bounded: an unreachable Slack must not keep the process from exiting.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(services.slack.flush(), SLACK_FLUSH_TIMEOUT)
-                await services.slack.close()
+            installed.append(signum)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            services = build_services(settings, session, clock=SystemClock())
+            application = create_app(
+                services,
+                router if router is not None else _router(),
+                queue_size=settings.queue_size,
+                workers=settings.workers,
+                background=_background(services),
+                drain_timeout=settings.shutdown_timeout,
+            )
+            runner = web.AppRunner(application, access_log=None, handle_signals=False)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, settings.host, settings.port).start()
+                host, port = runner.addresses[0][:2]
+                log.info("listening", extra={"host": host, "port": port})
+                if started is not None and not started.done():
+                    started.set_result(f"http://{host}:{port}")
+                await stop.wait()
+                log.info("stopping: draining the queue")
+            finally:
+                # Shutdown drains the queue while the session is still open for handlers.
+                await runner.cleanup()
+                if services.slack is not None:
+                    # Bounded: an unreachable Slack must not keep the process from exiting.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(services.slack.flush(), SLACK_FLUSH_TIMEOUT)
+                    await services.slack.close()
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 def serve(env: Mapping[str, str] | None = None) -> int:

@@ -10,6 +10,8 @@ import asyncio
 import copy
 import json
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -25,6 +27,7 @@ from app.clock import ManualClock
 from app.context import EventContext, Services
 from app.github.client import GitHubClient
 from app.server import create_app, dispatcher_of
+from app.server_main import run_server, serve
 from app.settings import Settings
 from tests.harness import example_payload, sign, webhook_headers
 
@@ -525,3 +528,41 @@ def test_refuses_to_build_without_a_webhook_secret() -> None:
     )
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
         create_app(services, Router())
+
+
+def test_serve_exits_2_with_one_line_on_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve({"PORT": "not-a-port", "WEBHOOK_SECRET": SECRET}) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "PORT" in err and "not-a-port" not in err
+    assert serve({"GITHUB_TOKEN": "t" * 40}) == 2  # no webhook secret: fail closed
+    assert "WEBHOOK_SECRET" in capsys.readouterr().err
+
+
+async def test_sigterm_stops_the_server_after_draining_its_queue() -> None:
+    handled: list[str] = []
+    router = Router()
+
+    @router.register("check_run")
+    async def handler(event: Event, ctx: EventContext) -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        handled.append(ctx.delivery_id)
+
+    settings = Settings.from_env(
+        {"HOST": "127.0.0.1", "PORT": "0", "WEBHOOK_SECRET": SECRET, "GITHUB_TOKEN": "t" * 40}
+    )
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(run_server(settings, started=started, router=router))
+    url = await started
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # else the kill ends pytest
+    body = json.dumps(check_run()).encode()
+    async with aiohttp.ClientSession() as session:
+        headers = webhook_headers("check_run", body, SECRET, delivery_id="last")
+        async with session.post(url + "/webhooks", data=body, headers=headers) as response:
+            assert response.status == 202
+
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(server, timeout=10)
+
+    assert handled == ["last"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers removed again
