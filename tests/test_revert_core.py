@@ -30,7 +30,6 @@ from app.core.revert_messages import (
     revert_commit_message,
     revert_marker,
     subject_of,
-    with_mention,
 )
 
 
@@ -274,9 +273,8 @@ def test_commit_message_is_gits_plus_the_incident_line() -> None:
     assert subject_of("\n\nFix it\n\nbody") == "Fix it"
 
 
-def test_marker_round_trips_and_mention_goes_before_it() -> None:
-    body = "text\n" + revert_marker("a" * 40, 12)
-    parsed = parse_revert_marker(with_mention(body, "octo"))
-    assert parsed is not None and (parsed.culprit, parsed.incident) == ("a" * 40, 12)
-    assert with_mention(body, "octo").index("@octo") < with_mention(body, "octo").index("<!--")
+def test_marker_round_trips() -> None:
+    parsed = parse_revert_marker("text\n" + revert_marker("a" * 40, 12, "sheriff"))
+    assert parsed is not None
+    assert (parsed.culprit, parsed.incident, parsed.merge) == ("a" * 40, 12, "sheriff")
     assert parse_revert_marker("no marker") is None

@@ -56,8 +56,14 @@ def revert_commit_message(
     return text
 
 
-def revert_marker(culprit_sha: str, incident: int | None) -> str:
-    payload = json.dumps({"culprit": culprit_sha, "incident": incident}, separators=(", ", ": "))
+AUTO = "auto"  # GitHub's auto-merge merges the PR
+SHERIFF = "sheriff"  # auto-merge was refused: app.handlers.revert_merge merges it
+
+
+def revert_marker(culprit_sha: str, incident: int | None, merge: str = AUTO) -> str:
+    payload = json.dumps(
+        {"culprit": culprit_sha, "incident": incident, "merge": merge}, separators=(", ", ": ")
+    )
     return f"<!-- buildsheriff-revert: {payload} -->"
 
 
@@ -65,6 +71,7 @@ def revert_marker(culprit_sha: str, incident: int | None) -> str:
 class RevertMarker:
     culprit: str
     incident: int | None
+    merge: str = AUTO  # who merges on green: AUTO or SHERIFF
 
 
 def parse_revert_marker(body: str | None) -> RevertMarker | None:
@@ -80,7 +87,12 @@ def parse_revert_marker(body: str | None) -> RevertMarker | None:
     if not isinstance(culprit, str):
         return None
     incident = data.get("incident")
-    return RevertMarker(culprit, incident if isinstance(incident, int) else None)
+    merge = data.get("merge")
+    return RevertMarker(
+        culprit,
+        incident if isinstance(incident, int) else None,
+        merge if merge in (AUTO, SHERIFF) else AUTO,
+    )
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,7 @@ def revert_pr_body(
     why_markdown: str,
     incident_number: int | None,
     mention: str | None = None,
-    merges_itself: bool = True,
+    merge: str = AUTO,
 ) -> str:
     parts = [_culprit_line(culprit), ""]
     parts += ["### Why", why_markdown.strip() or "_No reason was given._", ""]
@@ -119,16 +131,24 @@ def revert_pr_body(
         parts += [f"Incident: #{incident_number}", ""]
     if mention:
         parts += [_mention_note(mention), ""]
-    if merges_itself:
-        parts += [
-            "### Stopping the merge",
+    parts += ["### Stopping the merge"]
+    if merge == SHERIFF:
+        parts.append(
+            "This repository does not allow auto-merge, so Build Sheriff merges this pull "
+            "request itself as soon as its checks pass, without waiting for review: reverting "
+            "is how the branch gets green again. To stop it, **close this pull request**."
+        )
+    else:
+        parts.append(
             "This pull request merges itself as soon as its checks pass, without waiting for "
             "review: reverting is how the branch gets green again. To stop it, **close this "
-            "pull request** or **disable auto-merge** on it. To land the change again, revert "
-            "this revert once the fix is ready.",
-            "",
-        ]
-    parts.append(revert_marker(culprit.sha, incident_number))
+            "pull request** or **disable auto-merge** on it."
+        )
+    parts += [
+        "To land the change again, revert this revert once the fix is ready.",
+        "",
+        revert_marker(culprit.sha, incident_number, merge),
+    ]
     return "\n".join(parts)
 
 
@@ -137,15 +157,6 @@ def _mention_note(login: str) -> str:
         f"@{login}: you wrote the reverted commit. GitHub would not let me request your review "
         "(you are not a collaborator with access), so I am mentioning you instead."
     )
-
-
-def with_mention(body: str, login: str) -> str:
-    """The body with the author @mentioned, placed before the hidden marker."""
-    note = _mention_note(login) + "\n\n"
-    match = _REVERT_MARKER.search(body)
-    if match is None:
-        return body + "\n\n" + note.rstrip()
-    return body[: match.start()] + note + body[match.start():]
 
 
 def culprit_notice(

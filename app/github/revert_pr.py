@@ -1,0 +1,297 @@
+"""Open (or continue) the revert pull request, and ask GitHub to merge it once CI is green.
+
+Idempotency without local state: the branch `buildsheriff/revert-<culprit sha>` is a
+function of the culprit, so creating its ref is the lock. Whoever gets 422 "Reference
+already exists" continues the PR it finds by head (or opens it, if the winner has
+not yet; GitHub's own 422 "A pull request already exists" settles that race too).
+Nothing here ever opens a second PR for the same culprit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from gidgethub import BadRequest, GraphQLException
+
+from app.core.revert_messages import (
+    AUTO,
+    NOTICE_MARKER,
+    SHERIFF,
+    culprit_notice,
+    parse_revert_marker,
+    revert_branch,
+    revert_pr_body,
+    revert_title,
+)
+from app.github.revert import (
+    Culprit,
+    RevertCommit,
+    RevertConflict,
+    RevertEmpty,
+    build_revert_commit,
+    read_culprit,
+)
+from app.repo_config import RepoConfig
+
+log = logging.getLogger(__name__)
+
+ENABLE_AUTO_MERGE = """
+mutation($id: ID!, $method: PullRequestMergeMethod!) {
+  enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method}) {
+    pullRequest { number autoMergeRequest { enabledAt } }
+  }
+}
+"""
+# GitHub's answers meaning "auto-merge cannot wait for anything here": the repository
+# has it switched off, or the PR has nothing left to wait for. The check-driven merger
+# (app.handlers.revert_merge) takes over in both cases.
+FALLBACK_ERRORS = ("auto merge is not allowed", "clean status", "unstable status")
+
+
+@dataclass(frozen=True)
+class RevertPR:
+    number: int
+    url: str
+    node_id: str
+    branch: str
+    head_sha: str
+    created: bool  # False: another trigger (or an earlier run) opened it
+    reviewer: str | None  # whose review was requested
+    mentioned: str | None  # who was @mentioned in the body instead
+    auto_merge: str  # "enabled" | "fallback" | "failed" | "none" (PR not open: left alone)
+    state: str = "open"  # "open" | "closed" | "merged"
+
+
+async def find_revert_pr(gh: Any, repo: str, branch: str) -> dict[str, Any] | None:
+    """The PR whose head is `branch`, open or not (newest first)."""
+    owner = repo.split("/")[0]
+    url = f"/repos/{repo}/pulls?head={quote(owner + ':' + branch, safe='')}&state=all"
+    pulls = await gh.getitem(url)
+    return pulls[0] if pulls else None
+
+
+async def culprit_pr_number(gh: Any, repo: str, sha: str, base_branch: str) -> int | None:
+    """The merged PR that brought the culprit in, if any (for links and the notice)."""
+    try:
+        pulls = await gh.getitem(f"/repos/{repo}/commits/{sha}/pulls")
+    except BadRequest:
+        return None
+    merged = [p for p in pulls if p.get("merged_at") and p["base"]["ref"] == base_branch]
+    chosen = merged or [p for p in pulls if p.get("merged_at")]
+    return int(chosen[0]["number"]) if chosen else None
+
+
+def _pr_state(pr: dict[str, Any]) -> str:
+    if pr.get("merged_at") or pr.get("merged"):
+        return "merged"
+    return str(pr.get("state") or "open")
+
+
+async def enable_auto_merge(gh: Any, node_id: str, merge_method: str) -> str:
+    """'enabled', 'fallback' (the check-driven merger will do it) or 'failed'."""
+    try:
+        await gh.graphql(ENABLE_AUTO_MERGE, id=node_id, method=merge_method.upper())
+    except GraphQLException as exc:
+        text = str(exc).lower()
+        if any(marker in text for marker in FALLBACK_ERRORS):
+            return "fallback"
+        log.warning("enabling auto-merge failed: %s", exc)
+        return "failed"
+    return "enabled"
+
+
+async def _request_review(
+    gh: Any, repo: str, number: int, culprit: Culprit, app_login: str
+) -> tuple[str | None, str | None]:
+    """(reviewer, to_mention): the author's review if GitHub takes it, else who to @mention."""
+    login = culprit.author_login
+    if not login or culprit.author_is_bot or login.lower() == app_login.lower():
+        return None, None
+    try:
+        await gh.post(
+            f"/repos/{repo}/pulls/{number}/requested_reviewers", data={"reviewers": [login]}
+        )
+        return login, None
+    except BadRequest as exc:
+        if exc.status_code != 422:  # 422: not a collaborator (or cannot review)
+            raise
+    return None, login
+
+
+async def _notify_culprit(
+    gh: Any,
+    repo: str,
+    culprit: Culprit,
+    culprit_pr: int | None,
+    pr: dict[str, Any],
+    incident_number: int | None,
+) -> None:
+    """Tell the author where they work: the culprit's PR if it had one, else the commit.
+
+    Looks for our marker first, so a continued run never says it twice."""
+    if culprit_pr is not None:
+        url = f"/repos/{repo}/issues/{culprit_pr}/comments"
+    else:
+        url = f"/repos/{repo}/commits/{culprit.sha}/comments"
+    async for comment in gh.getiter(url):
+        if NOTICE_MARKER in (comment.get("body") or ""):
+            return
+    text = culprit_notice(
+        culprit.facts(culprit_pr),
+        pr_number=pr["number"],
+        pr_url=pr["html_url"],
+        incident_number=incident_number,
+    )
+    await gh.post(url, data={"body": text})
+
+
+async def _open_pull(
+    gh: Any, repo: str, branch: str, base_branch: str, title: str, body: str
+) -> tuple[dict[str, Any], bool]:
+    """POST /pulls; when GitHub says one already exists for this head, that one."""
+    try:
+        pr = await gh.post(
+            f"/repos/{repo}/pulls",
+            data={"title": title, "head": branch, "base": base_branch, "body": body},
+        )
+        return pr, True
+    except BadRequest as exc:
+        if exc.status_code != 422:
+            raise
+        existing = await find_revert_pr(gh, repo, branch)
+        if existing is None:
+            raise
+        return existing, False
+
+
+@dataclass(frozen=True)
+class _Revert:
+    """What every step after the PR exists needs to know."""
+
+    repo: str
+    culprit: Culprit
+    culprit_pr: int | None
+    config: RepoConfig
+    incident_number: int | None
+    why_markdown: str
+    app_login: str
+
+    def body(self, *, mention: str | None = None, merge: str = AUTO) -> str:
+        return revert_pr_body(
+            self.culprit.facts(self.culprit_pr),
+            why_markdown=self.why_markdown,
+            incident_number=self.incident_number,
+            mention=mention,
+            merge=merge,
+        )
+
+
+async def _finish(gh: Any, job: _Revert, pr: dict[str, Any], *, created: bool) -> RevertPR:
+    """Everything after the PR exists. A continued PR is only completed, never re-armed:
+    a human who closed it or disabled its auto-merge has spoken."""
+    repo, number = job.repo, int(pr["number"])
+    state = _pr_state(pr)
+    reviewer = mentioned = None
+    auto_merge = "none"
+    if state == "open":
+        await gh.post(
+            f"/repos/{repo}/issues/{number}/labels", data={"labels": [job.config.labels.revert]}
+        )
+        if created:
+            reviewer, mentioned = await _request_review(
+                gh, repo, number, job.culprit, job.app_login
+            )
+            auto_merge = await enable_auto_merge(gh, pr["node_id"], job.config.merge_method)
+            merge = AUTO if auto_merge == "enabled" else SHERIFF
+            if mentioned or merge != AUTO:
+                body = job.body(mention=mentioned, merge=merge)
+                await gh.patch(f"/repos/{repo}/pulls/{number}", data={"body": body})
+        else:
+            requested = [u["login"] for u in pr.get("requested_reviewers") or ()]
+            reviewer = requested[0] if requested else None
+            marker = parse_revert_marker(pr.get("body"))
+            if pr.get("auto_merge"):
+                auto_merge = "enabled"
+            elif marker is not None and marker.merge == SHERIFF:
+                auto_merge = "fallback"
+        await _notify_culprit(gh, repo, job.culprit, job.culprit_pr, pr, job.incident_number)
+    return RevertPR(
+        number=number,
+        url=pr["html_url"],
+        node_id=pr["node_id"],
+        branch=pr["head"]["ref"],
+        head_sha=pr["head"]["sha"],
+        created=created,
+        reviewer=reviewer,
+        mentioned=mentioned,
+        auto_merge=auto_merge,
+        state=state,
+    )
+
+
+async def open_revert_pr(
+    gh: Any,
+    repo: str,
+    culprit_sha: str,
+    *,
+    base_branch: str,
+    config: RepoConfig,
+    incident_number: int | None,
+    why_markdown: str,
+    app_login: str,
+    incident_url: str | None = None,
+) -> RevertPR | RevertConflict | RevertEmpty:
+    """The revert PR of `culprit_sha` against `base_branch`, opened once whoever asks."""
+    culprit = await read_culprit(gh, repo, culprit_sha)
+    branch = revert_branch(culprit.sha)
+    if incident_url is None and incident_number is not None:
+        incident_url = f"{_html_base(culprit.html_url, repo)}/issues/{incident_number}"
+    existing = await find_revert_pr(gh, repo, branch)
+    job = _Revert(
+        repo=repo,
+        culprit=culprit,
+        culprit_pr=await culprit_pr_number(gh, repo, culprit.sha, base_branch),
+        config=config,
+        incident_number=incident_number,
+        why_markdown=why_markdown,
+        app_login=app_login,
+    )
+    if existing is not None:
+        return await _finish(gh, job, existing, created=False)
+
+    built = await build_revert_commit(
+        gh, repo, culprit.sha, branch=base_branch, incident_url=incident_url, culprit=culprit
+    )
+    if not isinstance(built, RevertCommit):
+        return built
+    if not await _create_ref(gh, repo, branch, built.sha):
+        # Someone got there first: continue their PR, or open it if they have not yet.
+        existing = await find_revert_pr(gh, repo, branch)
+        if existing is not None:
+            return await _finish(gh, job, existing, created=False)
+    pr, created = await _open_pull(
+        gh, repo, branch, base_branch, revert_title(culprit.subject), job.body()
+    )
+    return await _finish(gh, job, pr, created=created)
+
+
+async def _create_ref(gh: Any, repo: str, branch: str, sha: str) -> bool:
+    """True when we created the branch; False when it already existed (the lock is taken)."""
+    try:
+        await gh.post(f"/repos/{repo}/git/refs", data={"ref": f"refs/heads/{branch}", "sha": sha})
+        return True
+    except BadRequest as exc:
+        if exc.status_code == 422 and "already exists" in str(exc).lower():
+            return False
+        raise
+
+
+def _html_base(commit_html_url: str, repo: str) -> str:
+    """https://github.com/owner/name from a commit's html_url (works for GHES too)."""
+    marker = f"/{repo}/"
+    if marker in commit_html_url:
+        return commit_html_url.split(marker)[0] + f"/{repo}"
+    return f"https://github.com/{repo}"

@@ -1,0 +1,249 @@
+"""`/revert` typed by a person: on a commit, on a merged PR, or `/revert <sha>` on an incident.
+
+Only people with write access (write, maintain, admin) may; bots are ignored without a
+word; anyone else gets one polite reply and nothing else happens. A 👀 reaction says
+at once that the command was seen; the reply carries the PR link, or the conflict and
+the exact commands to revert by hand. Manual reverts skip the automatic safety rails:
+a person with write access has decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gidgethub import BadRequest
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.context import EventContext
+from app.core.commands import Command, parse_command
+from app.core.revert_messages import (
+    empty_text,
+    reply_failed,
+    reply_need_sha,
+    reply_not_allowed,
+    reply_not_on_branch,
+    reply_opened,
+    reply_pr_not_merged,
+    reply_unknown_commit,
+)
+from app.github.revert import RevertConflict, RevertEmpty
+from app.github.revert_pr import RevertPR, open_revert_pr
+from app.repo_config import RepoConfig
+
+router = Router()
+
+Reply = Callable[[str], Awaitable[None]]
+_WRITERS = frozenset({"admin", "maintain", "write"})
+
+
+def is_bot(user: dict[str, Any]) -> bool:
+    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+
+
+def _wants_revert(event: Event) -> Command | None:
+    """The `/revert` command of a person's comment (its arg: a sha or ""), else None."""
+    if is_bot(event.data["sender"]):
+        return None
+    command = parse_command(event.data["comment"].get("body"))
+    if command is None or command.name != "revert":
+        return None
+    return command
+
+
+async def may_revert(ctx: EventContext, login: str) -> bool:
+    try:
+        data = await ctx.gh.getitem(f"/repos/{ctx.repo}/collaborators/{login}/permission")
+    except BadRequest as exc:
+        if exc.status_code in (403, 404):
+            return False
+        raise
+    return data.get("permission") in ("admin", "write") or data.get("role_name") in _WRITERS
+
+
+async def _config(ctx: EventContext, ref: str) -> RepoConfig:
+    loader = ctx.services.extras.get("config_loader")
+    if loader is None:
+        return RepoConfig()
+    config, _errors = await loader.load(ctx.gh, ctx.repo, ref)
+    return config
+
+
+async def default_branch(ctx: EventContext, event: Event) -> str:
+    branch = (event.data.get("repository") or {}).get("default_branch")
+    if branch:
+        return str(branch)
+    repo = await ctx.gh.getitem(f"/repos/{ctx.repo}")
+    return str(repo["default_branch"])
+
+
+async def on_branch(ctx: EventContext, sha: str, branch: str) -> bool | None:
+    """Is `sha` on `branch`? None when there is no such commit."""
+    try:
+        compare = await ctx.gh.getitem(f"/repos/{ctx.repo}/compare/{branch}...{sha}")
+    except BadRequest as exc:
+        if exc.status_code in (404, 422):
+            return None
+        raise
+    # base...head: "behind" or "identical" means the sha is an ancestor of the branch.
+    return compare.get("status") in ("behind", "identical")
+
+
+def _app_login(ctx: EventContext) -> str:
+    slug = getattr(ctx.services.settings, "app_slug", None) or "buildsheriff"
+    return f"{slug}[bot]"
+
+
+async def revert_by_hand(
+    ctx: EventContext,
+    *,
+    sha: str,
+    branch: str,
+    requester: str,
+    comment_url: str,
+    incident_number: int | None,
+    extra_why: str = "",
+    reply: Reply,
+) -> RevertPR | RevertConflict | RevertEmpty | None:
+    """Check the sha is on the branch, open the revert, reply with the outcome."""
+    where = await on_branch(ctx, sha, branch)
+    if where is None:
+        await reply(reply_unknown_commit(sha))
+        return None
+    if not where:
+        await reply(reply_not_on_branch(sha, branch))
+        return None
+    why = f"@{requester} asked for it with `/revert` ({comment_url})."
+    if extra_why:
+        why += "\n\n" + extra_why
+    try:
+        result = await open_revert_pr(
+            ctx.gh,
+            ctx.repo,
+            sha,
+            base_branch=branch,
+            config=await _config(ctx, branch),
+            incident_number=incident_number,
+            why_markdown=why,
+            app_login=_app_login(ctx),
+        )
+    except BadRequest as exc:
+        ctx.log.warning("manual revert failed", extra={"sha": sha, "status": exc.status_code})
+        await reply(reply_failed(f"GitHub answered {exc.status_code}: {exc}"))
+        return None
+    if isinstance(result, RevertPR):
+        await reply(reply_opened(result.url, created=result.created))
+    elif isinstance(result, RevertConflict):
+        await reply(result.explain())
+    else:
+        await reply(empty_text(result.culprit_sha, branch, result.reason))
+    return result
+
+
+async def _react(ctx: EventContext, url: str) -> None:
+    await ctx.gh.post(url, data={"content": "eyes"})
+
+
+@router.register("commit_comment", action="created")
+async def on_commit_comment(event: Event, ctx: EventContext) -> None:
+    wanted = _wants_revert(event)
+    if wanted is None:
+        return
+    comment = event.data["comment"]
+    commit = comment["commit_id"]
+    login = event.data["sender"]["login"]
+
+    async def reply(text: str) -> None:
+        await ctx.gh.post(f"/repos/{ctx.repo}/commits/{commit}/comments", data={"body": text})
+
+    if not await may_revert(ctx, login):
+        await reply(reply_not_allowed(login))
+        return
+    await _react(ctx, f"/repos/{ctx.repo}/comments/{comment['id']}/reactions")
+    await revert_by_hand(
+        ctx,
+        sha=wanted.arg or commit,
+        branch=await default_branch(ctx, event),
+        requester=login,
+        comment_url=comment.get("html_url") or "",
+        incident_number=None,
+        reply=reply,
+    )
+
+
+@router.register("issue_comment", action="created")
+async def on_issue_comment(event: Event, ctx: EventContext) -> None:
+    wanted = _wants_revert(event)
+    if wanted is None:
+        return
+    issue = event.data["issue"]
+    comment = event.data["comment"]
+    login = event.data["sender"]["login"]
+    is_pr = bool(issue.get("pull_request"))
+    incident = None if is_pr else await _incident_of(ctx, event)
+    if not is_pr and incident is None:
+        return  # a /revert on an ordinary issue is not ours to answer
+
+    async def reply(text: str) -> None:
+        await ctx.gh.post(
+            f"/repos/{ctx.repo}/issues/{issue['number']}/comments", data={"body": text}
+        )
+
+    if not await may_revert(ctx, login):
+        await reply(reply_not_allowed(login))
+        return
+    await _react(ctx, f"/repos/{ctx.repo}/issues/comments/{comment['id']}/reactions")
+    common = {"requester": login, "comment_url": comment.get("html_url") or "", "reply": reply}
+    if is_pr:
+        pr = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{issue['number']}")
+        if not pr.get("merged_at") or not pr.get("merge_commit_sha"):
+            await reply(reply_pr_not_merged(int(issue["number"])))
+            return
+        await revert_by_hand(
+            ctx,
+            sha=wanted.arg or pr["merge_commit_sha"],
+            branch=pr["base"]["ref"],
+            incident_number=None,
+            **common,
+        )
+        return
+    assert incident is not None
+    sha = wanted.arg or incident.culprit
+    if not sha:
+        await reply(reply_need_sha())
+        return
+    await revert_by_hand(
+        ctx,
+        sha=sha,
+        branch=incident.branch or await default_branch(ctx, event),
+        incident_number=int(issue["number"]),
+        extra_why=_incident_why(incident),
+        **common,
+    )
+
+
+async def _incident_of(ctx: EventContext, event: Event) -> Any:
+    """The incident this issue holds (app.incident_store), or None."""
+    from app.incident_store import incident_from_issue
+
+    issue = event.data["issue"]
+    config = await _config(ctx, await default_branch(ctx, event))
+    names = [lb["name"] if isinstance(lb, dict) else str(lb) for lb in issue.get("labels") or ()]
+    if config.labels.incident not in names:
+        return None
+    return incident_from_issue(issue, config.labels) or _BareIncident()
+
+
+class _BareIncident:
+    """An issue labelled `incident` by hand, without our marker: `/revert <sha>` still works."""
+
+    culprit: str | None = None
+    branch: str | None = None
+    failing: tuple[Any, ...] = ()
+
+
+def _incident_why(incident: Any) -> str:
+    failing = getattr(incident, "failing", ()) or ()
+    lines = [f"- [{c.name}]({c.url})" if c.url else f"- {c.name}" for c in failing]
+    return ("Failing:\n" + "\n".join(lines)) if lines else ""

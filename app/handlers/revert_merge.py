@@ -1,0 +1,157 @@
+"""Merge a revert PR on green when GitHub's auto-merge could not be enabled; and, for every
+revert PR, say once when its own CI fails.
+
+Checks report through three events (check_suite, check_run, status); each names the
+head sha and, cheaply, the branch. Only branches named `buildsheriff/revert-*` cost an
+API call. The merge is `PUT /pulls/{n}/merge` guarded by the head sha, so a push that
+lands between our read and the merge makes GitHub refuse (409) instead of merging
+unchecked code. What GitHub refuses is said ONCE (a hidden marker in our comment is
+how a later event knows it was said), in the PR and in its incident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from gidgethub import BadRequest
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.context import EventContext
+from app.core.revert_gate import from_check_run, from_status, verdict
+from app.core.revert_messages import (
+    BLOCKED_MARKER,
+    BRANCH_PREFIX,
+    CI_FAILED_MARKER,
+    NOT_MERGEABLE_MARKER,
+    SHERIFF,
+    RevertMarker,
+    blocked_text,
+    ci_failed_text,
+    not_mergeable_text,
+    parse_revert_marker,
+)
+from app.incident_feed import tell_incident
+from app.repo_config import RepoConfig
+
+router = Router()
+
+# 405 texts that mean branch protection or rules, as opposed to a PR that cannot merge.
+_PROTECTION_WORDS = ("review", "protect", "restrict", "authorized", "required", "rule")
+
+
+@router.register("check_suite", action="completed")
+async def on_check_suite(event: Event, ctx: EventContext) -> None:
+    suite = event.data["check_suite"]
+    branches = [suite.get("head_branch"), *_pr_branches(suite.get("pull_requests"))]
+    await consider(ctx, suite["head_sha"], branches)
+
+
+@router.register("check_run", action="completed")
+async def on_check_run(event: Event, ctx: EventContext) -> None:
+    run = event.data["check_run"]
+    suite = run.get("check_suite") or {}
+    branches = [suite.get("head_branch"), *_pr_branches(run.get("pull_requests"))]
+    await consider(ctx, run["head_sha"], branches)
+
+
+@router.register("status")
+async def on_status(event: Event, ctx: EventContext) -> None:
+    if event.data.get("state") == "pending":
+        return  # a pending status can neither complete nor fail a revert
+    branches = [b.get("name") for b in event.data.get("branches") or ()]
+    await consider(ctx, event.data["sha"], branches)
+
+
+def _pr_branches(pulls: Any) -> list[str | None]:
+    return [(p.get("head") or {}).get("ref") for p in pulls or ()]
+
+
+async def consider(ctx: EventContext, sha: str, branches: list[str | None]) -> None:
+    """Every open revert PR whose head is `sha`: merge it, wait, or report failed CI."""
+    ours = sorted({b for b in branches if b and b.startswith(BRANCH_PREFIX)})
+    for branch in ours:
+        owner = ctx.repo.split("/")[0]
+        head = quote(f"{owner}:{branch}", safe="")
+        for pr in await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls?head={head}&state=open"):
+            marker = parse_revert_marker(pr.get("body"))
+            if marker is None or pr["head"]["sha"] != sha:
+                continue
+            await _consider_pr(ctx, pr, marker)
+
+
+async def _load_config(ctx: EventContext, ref: str) -> RepoConfig:
+    loader = ctx.services.extras.get("config_loader")
+    if loader is None:
+        return RepoConfig()
+    config, _errors = await loader.load(ctx.gh, ctx.repo, ref)
+    return config
+
+
+async def _results(ctx: EventContext, sha: str) -> list[Any]:
+    runs = [
+        from_check_run(run)
+        async for run in ctx.gh.getiter(
+            f"/repos/{ctx.repo}/commits/{sha}/check-runs?per_page=100", iterable_key="check_runs"
+        )
+    ]
+    combined = await ctx.gh.getitem(f"/repos/{ctx.repo}/commits/{sha}/status")
+    return runs + [from_status(s) for s in combined.get("statuses") or ()]
+
+
+async def _consider_pr(ctx: EventContext, pr: dict[str, Any], marker: RevertMarker) -> None:
+    config = await _load_config(ctx, pr["base"]["ref"])
+    decision = verdict(await _results(ctx, pr["head"]["sha"]), config.counts)
+    if decision.decision == "failed":
+        text = ci_failed_text(decision.failed)
+        await _say_once(ctx, pr, marker, CI_FAILED_MARKER, text, kind="revert-ci-failed")
+        return
+    if decision.decision != "merge" or pr.get("auto_merge") or marker.merge != SHERIFF:
+        # Auto-merge will do it, or a human disabled it (which we respect), or not yet.
+        return
+    await _merge(ctx, pr, marker, config)
+
+
+async def _merge(
+    ctx: EventContext, pr: dict[str, Any], marker: RevertMarker, config: RepoConfig
+) -> None:
+    number = pr["number"]
+    try:
+        await ctx.gh.put(
+            f"/repos/{ctx.repo}/pulls/{number}/merge",
+            data={"sha": pr["head"]["sha"], "merge_method": config.merge_method},
+        )
+        ctx.log.info("revert merged on green", extra={"pr": number})
+        return
+    except BadRequest as exc:
+        status, message = int(exc.status_code), str(exc)
+    if status == 409:
+        return  # the head moved: that commit's checks will bring us back
+    fresh = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{number}")
+    if fresh.get("merged") or fresh.get("state") != "open":
+        return  # a concurrent event merged it first
+    if status == 405 and any(w in message.lower() for w in _PROTECTION_WORDS):
+        text = blocked_text(pr["base"]["ref"], message)
+        await _say_once(ctx, pr, marker, BLOCKED_MARKER, text, kind="revert-blocked")
+    else:
+        text = not_mergeable_text(message)
+        await _say_once(ctx, pr, marker, NOT_MERGEABLE_MARKER, text, kind="revert-not-mergeable")
+
+
+async def _say_once(
+    ctx: EventContext,
+    pr: dict[str, Any],
+    marker: RevertMarker,
+    hidden: str,
+    text: str,
+    *,
+    kind: str,
+) -> None:
+    comments = f"/repos/{ctx.repo}/issues/{pr['number']}/comments"
+    async for comment in ctx.gh.getiter(comments):
+        if hidden in (comment.get("body") or ""):
+            return
+    await ctx.gh.post(comments, data={"body": text})
+    if marker.incident is not None:
+        await tell_incident(ctx, marker.incident, f"Revert #{pr['number']}: {text}", kind=kind)
