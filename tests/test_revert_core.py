@@ -25,12 +25,14 @@ from app.core.revert import (
     merge_mode,
     plan_revert,
 )
+from app.core.revert_gate import CheckResult, from_check_run, from_status, verdict
 from app.core.revert_messages import (
     parse_revert_marker,
     revert_commit_message,
     revert_marker,
     subject_of,
 )
+from app.repo_config import RepoConfig
 
 
 def blob(name: str, mode: str = REGULAR_MODE) -> Entry:
@@ -278,3 +280,26 @@ def test_marker_round_trips() -> None:
     assert parsed is not None
     assert (parsed.culprit, parsed.incident, parsed.merge) == ("a" * 40, 12, "sheriff")
     assert parse_revert_marker("no marker") is None
+
+
+def _run(name: str, conclusion: str | None, run_id: int = 1) -> CheckResult:
+    status = "completed" if conclusion else "in_progress"
+    return from_check_run({"name": name, "status": status, "conclusion": conclusion, "id": run_id})
+
+
+@pytest.mark.parametrize(
+    ("results", "decision"),
+    [
+        ([], "wait"),  # no check at all: never merge blind
+        ([_run("ci", "success"), _run("lint", "neutral")], "merge"),
+        ([_run("ci", "success"), _run("lint", None)], "wait"),
+        ([_run("ci", "failure"), _run("lint", None)], "failed"),
+        ([_run("ci", "failure", 1), _run("ci", "success", 2)], "merge"),  # a re-run passed
+        ([_run("ci", "success"), _run("flaky-docs", "failure")], "merge"),  # not counted
+        ([from_status({"context": "ci/legacy", "state": "error"})], "failed"),
+        ([from_status({"context": "ci/legacy", "state": "success"})], "merge"),
+    ],
+)
+def test_merge_gate(results: list[CheckResult], decision: str) -> None:
+    config = RepoConfig(ignore_checks=("flaky-*",))
+    assert verdict(results, config.counts).decision == decision

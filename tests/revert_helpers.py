@@ -1,0 +1,205 @@
+"""Random git histories for the revert agreement test, and `git revert` as the oracle.
+
+Histories are written with one `git fast-import` into the simulator's bare repository
+(fast: one process per history). Each file's lines carry the file's own token, so
+git's rename detection never pairs two different files (the app calls a deleted file
+a conflict by design; git might follow a rename) while lines within a file repeat
+a lot, which is where Myers and histogram diffs part ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VOCAB = ["{", "}", "return x", "x = 1", "", "if x:", "pass", "end", "y = x", "# note"]
+HERMETIC = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_AUTHOR_NAME": "T",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "T",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "LC_ALL": "C",
+}
+
+
+def git_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(HERMETIC)
+    env.update(extra)
+    return env
+
+
+async def git(
+    cwd: Path, *args: str, stdin: bytes | None = None, check: bool = True
+) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        cwd=cwd,
+        env=git_env(),
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin)
+    code = proc.returncode or 0
+    if check and code != 0:
+        raise AssertionError(f"git {' '.join(args)} -> {code}: {err.decode()[:500]}")
+    return code, out.decode()
+
+
+@dataclass
+class FileState:
+    mode: str
+    lines: list[str]
+    binary: bool = False
+
+    def data(self) -> bytes:
+        text = "".join(line + "\n" for line in self.lines).encode()
+        return b"\0BIN" + text if self.binary else text
+
+
+@dataclass
+class History:
+    """What fast-import should write: commits as (files after the commit, is_merge)."""
+
+    commits: list[tuple[dict[str, FileState], bool]] = field(default_factory=list)
+
+
+class HistoryMaker:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.serial = 0
+
+    def _token(self) -> str:
+        self.serial += 1
+        return f"t{self.serial}"
+
+    def _new_file(self, binary: bool = False) -> FileState:
+        token = self._token()
+        lines = [f"{token} {self.rng.choice(VOCAB)}" for _ in range(self.rng.randint(3, 25))]
+        return FileState("100644", lines, binary)
+
+    def _edit(self, f: FileState) -> FileState:
+        lines = list(f.lines)
+        token = lines[0].split(" ")[0] if lines else self._token()
+        for _ in range(self.rng.randint(1, 4)):
+            at = self.rng.randint(0, len(lines))
+            op = self.rng.random()
+            fresh = [f"{token} {self.rng.choice(VOCAB)}" for _ in range(self.rng.randint(1, 3))]
+            if op < 0.4 or not lines:
+                lines[at:at] = fresh
+            elif op < 0.7:
+                i = min(at, len(lines) - 1)
+                del lines[i : i + self.rng.randint(1, 2)]
+            else:
+                i = min(at, len(lines) - 1)
+                lines[i : i + 1] = fresh
+        return FileState(f.mode, lines, f.binary)
+
+    def make(self, later: int) -> History:
+        """A base commit of a few files, then `later` random commits on top."""
+        rng = self.rng
+        files: dict[str, FileState] = {}
+        names = ["a.txt", "b.txt", "src/c.py", "src/deep/d.py", "docs/e.md"]
+        for name in rng.sample(names, rng.randint(2, len(names))):
+            files[name] = self._new_file()
+        if rng.random() < 0.15:
+            files["blob.bin"] = self._new_file(binary=True)
+        history = History([(dict(files), False)])
+        gone: list[str] = []
+        for _ in range(later):
+            files = dict(files)
+            for name in rng.sample(sorted(files), min(len(files), rng.randint(1, 3))):
+                roll = rng.random()
+                if roll < 0.08 and len(files) > 1:
+                    del files[name]
+                    gone.append(name)
+                elif roll < 0.13:
+                    flipped = "100755" if files[name].mode == "100644" else "100644"
+                    files[name] = FileState(flipped, files[name].lines, files[name].binary)
+                else:
+                    files[name] = self._edit(files[name])
+            if rng.random() < 0.12:
+                if gone and rng.random() < 0.5:
+                    files[gone.pop(rng.randrange(len(gone)))] = self._new_file()
+                else:
+                    files[f"new/{self._token()}.txt"] = self._new_file()
+            history.commits.append((files, rng.random() < 0.1))
+        return history
+
+
+def fast_import_stream(history: History, ref: str, start: str) -> bytes:
+    """Commits on `ref` from `start`; a "merge" also names a side commit as second parent."""
+    out = bytearray()
+    mark = 0
+    blob_marks: dict[bytes, int] = {}
+    for files, _ in history.commits:
+        for state in files.values():
+            data = state.data()
+            if data not in blob_marks:
+                mark += 1
+                blob_marks[data] = mark
+                out += b"blob\nmark :%d\ndata %d\n" % (mark, len(data)) + data + b"\n"
+    previous = start
+    when = 1_700_000_000
+    for i, (files, is_merge) in enumerate(history.commits):
+        side = None
+        if is_merge:
+            # The side branch: one commit off `previous`; the merge's tree is ours to pick
+            # (git revert -m 1 only looks at the first parent).
+            mark += 1
+            side = mark
+            out += b"commit refs/heads/side\nmark :%d\n" % side
+            out += b"committer T <t@example.com> %d +0000\ndata 5\nside\n" % when
+            out += b"from %s\n\n" % previous.encode()
+        mark += 1
+        message = f"commit {i}\n".encode()
+        out += b"commit %s\nmark :%d\n" % (ref.encode(), mark)
+        out += b"committer T <t@example.com> %d +0000\n" % (when + i)
+        out += b"data %d\n" % len(message) + message
+        out += b"from %s\n" % previous.encode()
+        if side is not None:
+            out += b"merge :%d\n" % side
+        out += b"deleteall\n"
+        for path, state in sorted(files.items()):
+            out += b"M %s :%d %s\n" % (state.mode.encode(), blob_marks[state.data()], path.encode())
+        out += b"\n"
+        previous = f":{mark}"
+    return bytes(out)
+
+
+async def write_history(git_dir: Path, history: History, start: str) -> list[str]:
+    """Write the history on top of `start` and return the new commits' shas, oldest first."""
+    ref = "refs/heads/agreement-tmp"
+    stream = fast_import_stream(history, ref, start)
+    marks = git_dir / "agreement.marks"
+    await git(git_dir, "fast-import", "--quiet", "--force", f"--export-marks={marks}", stdin=stream)
+    _, log = await git(git_dir, "rev-list", "--first-parent", "--reverse", f"{start}..{ref}")
+    await git(git_dir, "update-ref", "-d", ref)
+    await git(git_dir, "update-ref", "-d", "refs/heads/side", check=False)
+    return log.split()
+
+
+@dataclass(frozen=True)
+class Oracle:
+    clean: bool
+    tree: str | None  # the index's tree after a clean revert
+
+
+async def git_revert(clone: Path, head: str, culprit: str, *, merge: bool) -> Oracle:
+    """`git revert --no-commit` of `culprit` on a detached `head`, then back to clean."""
+    await git(clone, "checkout", "-q", "-f", "--detach", head)
+    args = ["revert", "--no-commit", *(["-m", "1"] if merge else []), culprit]
+    code, _ = await git(clone, *args, check=False)
+    tree = None
+    if code == 0:
+        _, tree = await git(clone, "write-tree")
+    await git(clone, "revert", "--abort", check=False)
+    await git(clone, "reset", "-q", "--hard", head)
+    return Oracle(code == 0, tree.strip() if tree else None)

@@ -1,0 +1,173 @@
+"""The app's revert agrees with `git revert`: same tree when git is clean, a conflict when
+git has one, and nothing else.
+
+Random histories (seeded) are written into the simulator's bare repository; the app
+reverts a random earlier commit over HTTP through the simulator, exactly as in
+production, and git reverts the same commit in a clone sharing those objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+from app.core.revert import REGULAR_MODE, Entry, MergeJob
+from app.github.client import GitHubClient
+from app.github.revert import RevertCommit, RevertConflict, RevertEmpty, build_revert_commit
+from app.github.revert_git_merge import merge_contents
+from tests.revert_helpers import HistoryMaker, git, git_revert, write_history
+
+SEED = 20_260_611
+HISTORIES = 64
+CULPRITS_PER_HISTORY = 5  # 320 cases in all
+REPO = "octo/agree"
+
+# Found by a search over random triples: `git merge-file` (Myers, git < 2.44) merges this
+# cleanly, while merge-ort (histogram, what `git revert` uses) reports a conflict.
+MYERS_CLEAN_HISTOGRAM_CONFLICT = {
+    "base": ["if", "x = 1", "b", "return", "", "a", "return", "}", "", "a", "return", "b",
+             "if", "x = 1", "end", "{", "", "x = 1", "", "b", "{", "{", "x = 1", "b", "{", "",
+             "a", "end", "end", "return", "x = 1", "end", "return", "", "}", "b", "return", "a",
+             "b", "return", "return", "a", "end", "if", "b", "end"],
+    "ours": ["if", "x = 1", "b", "return", "", "a", "return", "}", "", "a", "return", "b", "}",
+             "x = 1", "b", "{", "", "x = 1", "b", "c", "", "b", "{", "{", "x = 1", "b", "if",
+             "{", "if", "a", "end", "end", "return", "x = 1", "end", "return", "", "}", "b",
+             "return", "a", "b", "return", "return", "a", "}", "end", "if", "b", "end"],
+    "theirs": ["if", "x = 1", "b", "return", "", "return", "a", "return", "}", "", "a",
+               "return", "b", "if", "x = 1", "end", "{", "end", "x = 1", "", "b", "{", "{",
+               "x = 1", "b", "{", "", "a", "end", "end", "return", "x = 1", "end", "return", "",
+               "}", "b", "return", "a", "b", "return", "return", "a", "end", "if", "b", "end"],
+}  # fmt: skip
+
+
+def _text(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode()
+
+
+async def _hash(data: bytes, tmp: Path) -> str:
+    _, out = await git(tmp, "hash-object", "--stdin", stdin=data)
+    return out.strip()
+
+
+async def test_merge_routine_is_merge_ort_not_myers(tmp_path: Path) -> None:
+    sides = {k: _text(v) for k, v in MYERS_CLEAN_HISTOGRAM_CONFLICT.items()}
+    for name, data in sides.items():
+        (tmp_path / name).write_bytes(data)
+    myers, _ = await git(
+        tmp_path, "merge-file", "-p", "ours", "base", "theirs", check=False
+    )
+    assert myers == 0, "the pinned case should be clean for git merge-file (Myers)"
+    shas = {k: await _hash(v, tmp_path) for k, v in sides.items()}
+    job = MergeJob(
+        "f.txt",
+        Entry(REGULAR_MODE, shas["base"]),
+        Entry(REGULAR_MODE, shas["ours"]),
+        Entry(REGULAR_MODE, shas["theirs"]),
+        REGULAR_MODE,
+    )
+    outcomes, _ = await merge_contents([job], {shas[k]: v for k, v in sides.items()})
+    assert outcomes["f.txt"].merged is None  # a conflict, as `git revert` finds
+
+
+async def test_merge_routine_merges_cleanly_and_returns_the_new_blob(tmp_path: Path) -> None:
+    base = b"one\ntwo\nthree\nfour\nfive\n"
+    ours = b"ONE\ntwo\nthree\nfour\nfive\n"
+    theirs = b"one\ntwo\nthree\nfour\nFIVE\n"
+    binary = b"\0" + theirs
+    shas = {d: await _hash(d, tmp_path) for d in (base, ours, theirs, binary)}
+
+    def job(path: str, b: bytes, o: bytes, t: bytes) -> MergeJob:
+        entry = lambda d: Entry(REGULAR_MODE, shas[d])  # noqa: E731
+        return MergeJob(path, entry(b), entry(o), entry(t), REGULAR_MODE)
+
+    jobs = [job("dir/with space.txt", base, ours, theirs)]
+    outcomes, fresh = await merge_contents(jobs, {s: d for d, s in shas.items()})
+    merged = outcomes["dir/with space.txt"].merged
+    assert merged is not None
+    assert fresh[merged.sha] == b"ONE\ntwo\nthree\nfour\nFIVE\n"
+
+    outcomes, fresh = await merge_contents(
+        [job("img", base, ours, binary)], {s: d for d, s in shas.items()}
+    )
+    assert outcomes["img"].merged is None and "binary" in outcomes["img"].reason
+    assert fresh == {}
+
+
+async def test_revert_agrees_with_git_revert(tmp_path: Path) -> None:
+    from app.sim.github import GitHubSim
+
+    started = time.monotonic()
+    sim = GitHubSim(tmp_path / "github")
+    await sim.start()
+    try:
+        repo = sim.create_repo(REPO)
+        token = sim.create_token(repo.owner)
+        clone = tmp_path / "clone"
+        source = str(repo.git_dir)
+        await git(tmp_path, "clone", "-q", "--shared", "--no-checkout", source, str(clone))
+        rng = random.Random(SEED)
+        maker = HistoryMaker(rng)
+        tally: Counter[str] = Counter()
+        disagreements: list[str] = []
+        async with aiohttp.ClientSession() as session:
+            gh = GitHubClient(session, api_url=sim.url, oauth_token=token)
+            for _ in range(HISTORIES):
+                history = maker.make(rng.randint(1, 30))
+                start = repo.head()
+                shas = await write_history(Path(repo.git_dir), history, start)
+                head = shas[-1]
+                repo.move_ref(f"refs/heads/{repo.default_branch}", head, repo.owner, notify=False)
+                _, head_tree = await git(clone, "rev-parse", f"{head}^{{tree}}")
+                picks = rng.sample(range(len(shas)), min(CULPRITS_PER_HISTORY, len(shas)))
+                apps = await asyncio.gather(
+                    *(
+                        build_revert_commit(gh, REPO, shas[i], branch=repo.default_branch)
+                        for i in picks
+                    )
+                )
+                for i, app in zip(picks, apps, strict=True):
+                    is_merge = history.commits[i][1]
+                    oracle = await git_revert(clone, head, shas[i], merge=is_merge)
+                    verdict = _compare(oracle.clean, oracle.tree, head_tree.strip(), app)
+                    tally[verdict] += 1
+                    if is_merge:
+                        tally["merge commits"] += 1
+                    if isinstance(app, RevertCommit) and app.merged_paths:
+                        tally["needed a content merge"] += 1
+                    if verdict.startswith("DISAGREE"):
+                        disagreements.append(f"{verdict}: culprit {shas[i]} head {head}")
+        total = sum(v for k, v in tally.items() if k.startswith(("agree", "DISAGREE")))
+        agreed = sum(v for k, v in tally.items() if k.startswith("agree"))
+        print(
+            f"\nrevert agreement with git: {agreed}/{total} = {agreed / total:.1%} "
+            f"in {time.monotonic() - started:.1f}s; {dict(sorted(tally.items()))}"
+        )
+        assert not disagreements, "\n".join(disagreements[:10])
+        assert total >= 300
+        assert sim.violations == []
+    finally:
+        await sim.close()
+
+
+def _compare(
+    git_clean: bool,
+    git_tree: str | None,
+    head_tree: str,
+    app: RevertCommit | RevertConflict | RevertEmpty,
+) -> str:
+    got = type(app).__name__
+    if not git_clean:
+        ok = isinstance(app, RevertConflict)
+        return "agree: conflict" if ok else f"DISAGREE: git conflict, app {got}"
+    if git_tree == head_tree:
+        return "agree: empty" if isinstance(app, RevertEmpty) else f"DISAGREE: git empty, app {got}"
+    if not isinstance(app, RevertCommit):
+        return f"DISAGREE: git clean, app {got}"
+    if app.tree_sha != git_tree:
+        return f"DISAGREE: trees differ (git {git_tree}, app {app.tree_sha})"
+    return "agree: same tree"
