@@ -1,0 +1,407 @@
+"""Pull requests: creation, mergeability by git, reviews, merging (merge/squash/rebase), auto-merge.
+
+Merges are done by git itself (`git merge-tree --write-tree`), never by the app's code, so the
+simulator cannot share the app's mistakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.sim.gh_repo_checks import ChecksMixin
+from app.sim.gh_repo_issues import IssuesMixin
+from app.sim.gh_routes import ApiError, not_found
+from app.sim.gh_state import AutoMerge, Issue, Pull, Review
+
+
+class GraphQLProblem(Exception):
+    """A GraphQL mutation refused the way GitHub refuses it (type + message)."""
+
+    def __init__(self, message: str, kind: str = "UNPROCESSABLE") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+
+class PullsMixin(IssuesMixin, ChecksMixin):
+    # --- lookups -----------------------------------------------------------------------------
+
+    def pull_or_404(self, number: int) -> Issue:
+        issue = self.issue_map.get(number)
+        if issue is None or issue.pull is None:
+            raise not_found()
+        return issue
+
+    def pull_records(self) -> list[Issue]:
+        return [i for i in self.issue_map.values() if i.pull is not None]
+
+    def pull_stats(self, issue: Issue) -> tuple[int, int, int, int]:
+        """(commits, additions, deletions, changed files) of a pull request."""
+        head = self.pull_head_sha(issue)
+        base = self.pull_base_sha(issue)
+        merge_base = self.store.merge_base(base, head) if base else None
+        if merge_base is None:
+            return 0, 0, 0, 0
+        commits = len(self.store.rev_list(f"{merge_base}..{head}"))
+        files = self.store.diff(merge_base, head)
+        return (commits, sum(f.additions for f in files), sum(f.deletions for f in files),
+                len(files))
+
+    # --- creation ----------------------------------------------------------------------------
+
+    def create_pull(self, head: str, base: str | None, title: str, body: str | None,
+                    actor: str, *, draft: bool = False,
+                    maintainer_can_modify: bool = False) -> Issue:
+        base = base or self.default_branch
+        owner, _, branch = head.rpartition(":")
+        if owner and owner.lower() != self.owner.lower():
+            raise ApiError(422, "Validation Failed", errors=[
+                {"resource": "PullRequest", "field": "head", "code": "invalid"}])
+        head_sha = self.branch_sha(branch)
+        base_sha = self.branch_sha(base)
+        if head_sha is None:
+            raise ApiError(422, "Validation Failed", errors=[
+                {"resource": "PullRequest", "field": "head", "code": "invalid"}])
+        if base_sha is None:
+            raise ApiError(422, "Validation Failed", errors=[
+                {"resource": "PullRequest", "field": "base", "code": "invalid"}])
+        for other in self.pull_records():
+            pr = other.pull
+            assert pr is not None
+            if other.state == "open" and pr.head_ref == branch and pr.base_ref == base:
+                raise ApiError(422, "Validation Failed", errors=[{
+                    "resource": "PullRequest", "code": "custom",
+                    "message": f"A pull request already exists for {self.owner}:{branch}."}])
+        if self.store.is_ancestor(head_sha, base_sha):
+            raise ApiError(422, "Validation Failed", errors=[{
+                "resource": "PullRequest", "code": "custom",
+                "message": f"No commits between {base} and {branch}"}])
+        now = self.now()
+        issue = Issue(
+            number=self.next_number(),
+            id=self.sim.next_id("issue"),
+            title=title,
+            body=body,
+            user=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        issue.pull = Pull(
+            id=self.sim.next_id("pull"),
+            head_ref=branch,
+            head_sha=head_sha,
+            base_ref=base,
+            base_sha=base_sha,
+            draft=draft,
+            maintainer_can_modify=maintainer_can_modify,
+        )
+        self.issue_map[issue.number] = issue
+        self.emit_issue(issue, "opened", actor)
+        return issue
+
+    def edit_pull(self, issue: Issue, actor: str, changes: dict[str, Any]) -> Issue:
+        pr = issue.pull
+        assert pr is not None
+        base = changes.get("base")
+        if base and base != pr.base_ref:
+            if self.branch_sha(base) is None:
+                raise ApiError(422, "Validation Failed", errors=[
+                    {"resource": "PullRequest", "field": "base", "code": "invalid"}])
+            old = pr.base_ref
+            pr.base_ref = base
+            self.emit_issue(issue, "edited", actor, changes={"base": {
+                "ref": {"from": old}, "sha": {"from": pr.base_sha}}})
+        if "maintainer_can_modify" in changes:
+            pr.maintainer_can_modify = bool(changes["maintainer_can_modify"])
+        self.edit_issue(issue.number, actor, {
+            k: v for k, v in changes.items() if k in ("title", "body", "state")})
+        return issue
+
+    # --- branches moving ---------------------------------------------------------------------
+
+    def on_branch_moved(self, branch: str, before: str | None, after: str | None,
+                        actor: str) -> None:
+        for issue in self.pull_records():
+            pr = issue.pull
+            assert pr is not None
+            if issue.state != "open":
+                continue
+            if pr.base_ref == branch and after is not None:
+                pr.base_sha = after
+
+    def after_branch_moved(self, branch: str, before: str | None, after: str | None,
+                           actor: str) -> None:
+        for issue in self.pull_records():
+            pr = issue.pull
+            assert pr is not None
+            if issue.state != "open" or pr.head_ref != branch:
+                continue
+            if after is None:
+                # Deleting a pull request's head branch closes it.
+                self.close(issue, actor)
+                continue
+            if after != pr.head_sha:
+                old = pr.head_sha
+                pr.head_sha = after
+                issue.updated_at = self.now()
+                self.emit_issue(issue, "synchronize", actor, before=old, after=after)
+
+    # --- mergeability and protection ---------------------------------------------------------
+
+    def merged_tree(self, base_sha: str, head_sha: str) -> str | None:
+        key = (base_sha, head_sha)
+        if key not in self._merge_cache:
+            self._merge_cache[key] = self.store.merge_tree(base_sha, head_sha)
+        return self._merge_cache[key]
+
+    def review_problem(self, issue: Issue) -> str | None:
+        pr = issue.pull
+        assert pr is not None
+        protection = self.protections.get(pr.base_ref)
+        needed = protection.required_reviews if protection else 0
+        if needed <= 0:
+            return None
+        latest: dict[str, Review] = {}
+        for review in pr.reviews:
+            if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+                latest[review.user] = review
+        approvals = sum(
+            1 for login, review in latest.items()
+            if review.state == "APPROVED" and login != issue.user and self.can_write(login)
+        )
+        if approvals >= needed:
+            return None
+        if needed == 1:
+            return "At least 1 approving review is required by reviewers with write access."
+        return f"At least {needed} approving reviews are required by reviewers with write access."
+
+    def checks_problem(self, issue: Issue) -> tuple[str, str] | None:
+        """(state, message) of the first required check not yet successful on the head."""
+        pr = issue.pull
+        assert pr is not None
+        head = self.pull_head_sha(issue)
+        failing = None
+        for context in self.required_checks(pr.base_ref):
+            state = self.context_state(head, context)
+            if state in ("missing", "pending"):
+                return "pending", f'Required status check "{context}" is expected.'
+            if state == "failure" and failing is None:
+                failing = ("failure", f'Required status check "{context}" is failing.')
+        return failing
+
+    def mergeability(self, issue: Issue) -> tuple[bool | None, str]:
+        pr = issue.pull
+        assert pr is not None
+        if issue.state != "open":
+            return None, "unknown"
+        head = self.pull_head_sha(issue)
+        base = self.pull_base_sha(issue)
+        if self.merged_tree(base, head) is None:
+            return False, "dirty"
+        if pr.draft:
+            return True, "draft"
+        if self.review_problem(issue) or self.checks_problem(issue):
+            return True, "blocked"
+        protection = self.protections.get(pr.base_ref)
+        if protection is not None and protection.strict and not self.store.is_ancestor(base, head):
+            return True, "behind"
+        if any(state == "failure" for _, state in self.contexts_on(head)):
+            return True, "unstable"
+        return True, "clean"
+
+    # --- reviews -----------------------------------------------------------------------------
+
+    def request_reviewers(self, issue: Issue, reviewers: list[str], actor: str) -> None:
+        pr = issue.pull
+        assert pr is not None
+        for login in reviewers:
+            if login == issue.user:
+                raise ApiError(422, "Review cannot be requested from pull request author.")
+            if not self.is_collaborator(login):
+                raise ApiError(422, (
+                    "Reviews may only be requested from collaborators. One or more of the users "
+                    f"or teams you specified is not a collaborator of the {self.full_name} "
+                    "repository."
+                ))
+        for login in reviewers:
+            if login in pr.requested_reviewers:
+                continue
+            pr.requested_reviewers.append(login)
+            issue.updated_at = self.now()
+            self.emit_issue(issue, "review_requested", actor,
+                            requested_reviewer=self.sim.shapes.user(login))
+
+    def remove_requested_reviewers(self, issue: Issue, reviewers: list[str], actor: str) -> None:
+        pr = issue.pull
+        assert pr is not None
+        for login in reviewers:
+            if login in pr.requested_reviewers:
+                pr.requested_reviewers.remove(login)
+                self.emit_issue(issue, "review_request_removed", actor,
+                                requested_reviewer=self.sim.shapes.user(login))
+
+    def add_review(self, issue: Issue, actor: str, state: str, body: str = "") -> Review:
+        pr = issue.pull
+        assert pr is not None
+        if actor == issue.user and state in ("APPROVED", "CHANGES_REQUESTED"):
+            word = "approve" if state == "APPROVED" else "request changes on"
+            raise ApiError(422, "Unprocessable Entity", errors=[
+                f"Can not {word} your own pull request"])
+        review = Review(self.sim.next_id("review"), actor, state, self.pull_head_sha(issue),
+                        body, self.now())
+        pr.reviews.append(review)
+        if actor in pr.requested_reviewers:
+            pr.requested_reviewers.remove(actor)
+        self.checks_changed(self.pull_head_sha(issue))
+        return review
+
+    # --- merging -----------------------------------------------------------------------------
+
+    def merge_pull(self, issue: Issue, actor: str, *, method: str = "merge",
+                   sha: str | None = None, commit_title: str | None = None,
+                   commit_message: str | None = None) -> str:
+        pr = issue.pull
+        assert pr is not None
+        if issue.state != "open":
+            raise ApiError(405, "Pull Request is not mergeable")
+        head = self.pull_head_sha(issue)
+        if sha is not None and sha != head:
+            raise ApiError(409, "Head branch was modified. Review and try the merge again.")
+        base = self.pull_base_sha(issue)
+        tree = self.merged_tree(base, head)
+        if tree is None:
+            raise ApiError(405, "Pull Request is not mergeable")
+        problem = self.review_problem(issue)
+        if problem:
+            raise ApiError(405, problem)
+        failing = self.checks_problem(issue)
+        if failing:
+            raise ApiError(405, failing[1])
+        if method == "merge":
+            title = commit_title or (
+                f"Merge pull request #{issue.number} from {self.owner}/{pr.head_ref}")
+            message = commit_message if commit_message is not None else issue.title
+            new = self.store.write_commit(tree, [base, head], _join(title, message),
+                                          self.ident(actor), self.web_flow())
+        elif method == "squash":
+            merge_base = self.store.merge_base(base, head) or base
+            shas = list(reversed(self.store.rev_list(f"{merge_base}..{head}")))
+            infos = [self.store.read_commit(s) for s in shas]
+            title = commit_title or f"{issue.title} (#{issue.number})"
+            if commit_message is None:
+                if len(infos) == 1 and infos[0] is not None:
+                    commit_message = infos[0].message.partition("\n")[2].strip("\n")
+                else:
+                    commit_message = "\n\n".join(
+                        "* " + info.message.strip() for info in infos if info is not None)
+            author = self.ident(issue.user)
+            new = self.store.write_commit(tree, [base], _join(title, commit_message), author,
+                                          self.web_flow())
+        elif method == "rebase":
+            new = self._rebase(base, head)
+        else:
+            raise ApiError(422, "Validation Failed", errors=[{
+                "resource": "PullRequest", "code": "invalid", "field": "merge_method"}])
+        self.move_ref(f"refs/heads/{pr.base_ref}", new, actor)
+        now = self.now()
+        pr.merged = True
+        pr.merged_at = now
+        pr.merged_by = actor
+        pr.merge_commit_sha = new
+        pr.base_sha = base
+        self.close(issue, actor)
+        return new
+
+    def _rebase(self, base: str, head: str) -> str:
+        merge_base = self.store.merge_base(base, head) or base
+        shas = list(reversed(self.store.rev_list("--topo-order", f"{merge_base}..{head}")))
+        onto = base
+        for sha in shas:
+            info = self.store.read_commit(sha)
+            assert info is not None
+            if len(info.parents) != 1:
+                raise ApiError(405, "This branch can't be rebased")
+            onto_tree = self.store.read_commit(onto)
+            assert onto_tree is not None
+            # A stand-in commit with onto's tree and the picked commit's parent makes that
+            # parent the merge base: merge-tree then computes exactly a cherry-pick.
+            stand_in = self.store.write_commit(onto_tree.tree, [info.parents[0]], "cherry-pick",
+                                               info.author, info.committer)
+            tree = self.store.merge_tree(stand_in, sha)
+            if tree is None:
+                raise ApiError(405, "This branch can't be rebased")
+            onto = self.store.write_commit(tree, [onto], info.message, info.author,
+                                           self.web_flow())
+        return onto
+
+    # --- auto-merge --------------------------------------------------------------------------
+
+    def enable_auto_merge(self, issue: Issue, actor: str, method: str,
+                          commit_title: str | None = None,
+                          commit_message: str | None = None) -> None:
+        pr = issue.pull
+        assert pr is not None
+        if not self.allow_auto_merge:
+            raise GraphQLProblem("Auto merge is not allowed for this repository")
+        if issue.state != "open":
+            raise GraphQLProblem("Pull request Pull request is closed")
+        mergeable, state = self.mergeability(issue)
+        if not mergeable:
+            raise GraphQLProblem(f"Pull request Pull request is in {state} status")
+        checks = self.checks_problem(issue)
+        pending = checks is not None and checks[0] == "pending"
+        if not pending and self.review_problem(issue) is None:
+            # Nothing left to wait for: GitHub refuses, and the caller should merge directly.
+            raise GraphQLProblem(
+                f"Pull request Pull request is in {'unstable' if checks else state} status")
+        pr.auto_merge = AutoMerge(actor, method.lower(), self.now(), commit_title,
+                                  commit_message)
+        issue.updated_at = self.now()
+        self.emit_issue(issue, "auto_merge_enabled", actor, reason="")
+
+    def disable_auto_merge(self, issue: Issue, actor: str) -> None:
+        pr = issue.pull
+        assert pr is not None
+        if pr.auto_merge is None:
+            return
+        pr.auto_merge = None
+        issue.updated_at = self.now()
+        self.emit_issue(issue, "auto_merge_disabled", actor, reason="")
+
+    def checks_changed(self, sha: str) -> None:
+        waiting = [i for i in self.open_pulls_for(sha) if i.pull and i.pull.auto_merge]
+        if not waiting:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        for issue in waiting:
+            if loop is None:
+                self.try_auto_merge(issue)
+            else:
+                # GitHub merges a little later, not inside the request that reported the check.
+                self.sim.spawn(self._auto_merge_soon(issue))
+
+    async def _auto_merge_soon(self, issue: Issue) -> None:
+        await asyncio.sleep(0)
+        self.try_auto_merge(issue)
+
+    def try_auto_merge(self, issue: Issue) -> bool:
+        pr = issue.pull
+        if pr is None or pr.auto_merge is None or issue.state != "open":
+            return False
+        if self.checks_problem(issue) or self.review_problem(issue):
+            return False
+        auto = pr.auto_merge
+        try:
+            self.merge_pull(issue, auto.enabled_by, method=auto.merge_method,
+                            commit_title=auto.commit_title, commit_message=auto.commit_message)
+        except ApiError:
+            return False
+        return True
+
+
+def _join(title: str, message: str | None) -> str:
+    return f"{title}\n\n{message}\n" if message else f"{title}\n"

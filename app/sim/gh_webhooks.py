@@ -1,0 +1,234 @@
+"""Webhook payloads built from GitHub's published examples, and their signed, FIFO delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import json
+import uuid
+from collections import deque
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from app.sim.paths import shared_github_dir
+from app.sim.webhook_schemas import validate_webhook
+
+if TYPE_CHECKING:
+    from app.sim.gh_repo_base import RepoBase
+    from app.sim.github import GitHubSim
+
+HOOK_ID = 424242
+USER_AGENT = "GitHub-Hookshot/5a1f2c3"
+# Keys every payload gets from the simulator itself, never from an example.
+_COMMON = ("action", "repository", "sender", "installation", "organization")
+
+
+@cache
+def _example(event: str, action: str | None) -> dict[str, Any]:
+    """The closest published example: "<action>.with-installation", "<action>", any other."""
+    folder = shared_github_dir() / "webhook-examples" / event
+    names: list[str] = []
+    if action:
+        names += [f"{action}.with-installation.payload.json", f"{action}.payload.json"]
+        names += sorted(p.name for p in folder.glob(f"{action}.*json"))
+    names += ["with-installation.payload.json", "payload.json"]
+    for name in names:
+        path: Path = folder / name
+        if path.is_file():
+            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return loaded
+    for path in sorted(folder.glob("*.json")):
+        fallback: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return fallback
+    raise FileNotFoundError(f"no webhook example for {event}")
+
+
+def build_payload(sim: GitHubSim, event: str, action: str | None, repo: RepoBase | None,
+                  **objects: Any) -> dict[str, Any]:
+    """GitHub's example for (event, action) filled with the simulator's objects.
+
+    `sender` may be a login or a user object; every other keyword replaces the example's key
+    of the same name. Example keys left unfilled are dropped rather than leaking sample data.
+    """
+    example = _example(event, action)
+    sender = objects.pop("sender", None)
+    if isinstance(sender, str):
+        sender = sim.shapes.user(sender)
+    shared: dict[str, Any] = {}
+    if action is not None or "action" in example:
+        shared["action"] = action
+    if repo is not None:
+        shared["repository"] = sim.shapes.repository(repo)
+        owner = sim.users.get(repo.owner)
+        if owner is not None and owner.type == "Organization":
+            shared["organization"] = sim.shapes.organization(repo.owner)
+        if repo.installation_id is not None:
+            shared["installation"] = sim.shapes.installation_lite(repo.installation_id)
+    if sender is not None:
+        shared["sender"] = sender
+    payload: dict[str, Any] = {}
+    for key in example:
+        if key in objects:
+            payload[key] = objects.pop(key)
+        elif key in shared:
+            payload[key] = shared.pop(key)
+        elif example[key] is None:
+            payload[key] = None
+    for key in _COMMON:
+        if key in shared:
+            payload[key] = shared.pop(key)
+    payload.update(objects)
+    return copy.deepcopy(payload)
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Deliverer:
+    """Sends queued deliveries one at a time, in order, from one background task."""
+
+    def __init__(self, sim: GitHubSim) -> None:
+        self.sim = sim
+        self._queue: deque[dict[str, Any]] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def enqueue(self, record: dict[str, Any], body: bytes) -> None:
+        self._queue.append({"record": record, "body": body})
+        self._idle.clear()
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue and self._idle.is_set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = self._queue.popleft()
+            record = item["record"]
+            try:
+                record["status"] = await self.post(record["event"], record["delivery_id"],
+                                                   item["body"])
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                record["status"] = None
+                record["error"] = f"{type(error).__name__}: {error}"
+
+    def headers(self, event: str, delivery_id: str, body: bytes) -> dict[str, str]:
+        sim = self.sim
+        return {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery_id,
+            "X-GitHub-Hook-ID": str(HOOK_ID),
+            "X-GitHub-Hook-Installation-Target-ID": str(sim.app_id),
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "X-Hub-Signature-256": sign(sim.webhook_secret, body),
+        }
+
+    async def post(self, event: str, delivery_id: str, body: bytes) -> int:
+        url = self.sim.webhook_url
+        if url is None:
+            raise aiohttp.InvalidURL("webhook_url is not set")
+        if self._session is None:
+            raise RuntimeError("the simulator is not started")
+        async with self._session.post(url, data=body,
+                                      headers=self.headers(event, delivery_id, body)) as resp:
+            await resp.read()
+            return resp.status
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    # GitHub sends compact JSON; the signature covers these exact bytes.
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def new_delivery(sim: GitHubSim, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    problems = validate_webhook(event, payload)
+    action = payload.get("action")
+    for problem in problems:
+        sim.violations.append(f"webhook {event}{'.' + action if action else ''}: {problem}")
+    return {
+        "event": event,
+        "action": action,
+        "delivery_id": str(uuid.uuid4()),
+        "status": None,
+        "payload": payload,
+    }
+
+
+def push_objects(sim: GitHubSim, repo: RepoBase, ref: str, before: str, after: str,
+                 pusher: str) -> dict[str, Any]:
+    """Everything of a push payload but repository/sender/installation."""
+    zero = "0" * 40
+    created, deleted = before == zero, after == zero
+    store = repo.store
+    shas: list[str] = []
+    if not deleted:
+        if created:
+            others = [s for r, s in store.refs().items()
+                      if r != ref and r.startswith("refs/heads/")]
+            exclude = ["--not", *others] if others else []
+            shas = store.rev_list("--reverse", "--topo-order", after, *exclude)
+        else:
+            shas = store.rev_list("--reverse", "--topo-order", f"{before}..{after}")
+    forced = not created and not deleted and not store.is_ancestor(before, after)
+    commits = []
+    for sha in shas[-20:]:  # GitHub lists at most 20 commits in a push payload
+        info = store.read_commit(sha)
+        if info is not None:
+            commits.append(sim.shapes.push_commit(repo, info))
+    head_info = store.read_commit(after) if not deleted else None
+    head_commit = sim.shapes.push_commit(repo, head_info) if head_info else None
+    user = sim.user(pusher)
+    web = f"{sim.html_url}/{repo.full_name}"
+    compare = (
+        f"{web}/compare/{ref.rsplit('/', 1)[-1]}" if created
+        else f"{web}/compare/{before[:12]}...{after[:12]}"
+    )
+    return {
+        "ref": ref,
+        "before": before,
+        "after": after,
+        "created": created,
+        "deleted": deleted,
+        "forced": forced,
+        "base_ref": None,
+        "compare": compare,
+        "commits": commits,
+        "head_commit": head_commit,
+        "pusher": {"name": user.login, "email": user.email},
+    }

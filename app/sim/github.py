@@ -1,0 +1,556 @@
+"""A faithful fake of the slice of GitHub that Build Sheriff uses, on 127.0.0.1.
+
+Every REST request is routed through GitHub's own OpenAPI description (unknown or malformed
+requests are refused and recorded in `violations`), every GraphQL document is validated against
+GitHub's schema, git state is real (one bare repository per simulated repository), and every
+state change, including those the app makes through the API, sends GitHub's webhooks, signed,
+in order, to `webhook_url`.
+
+    sim = GitHubSim(tmp_path, clock=clock.now)
+    await sim.start()
+    repo = sim.create_repo("octo/widgets")
+    sha = repo.commit({"src/app.py": "print(1)\\n"}, "Add app")
+    ...
+    await sim.drain()
+    await sim.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import http
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from app.sim import (  # noqa: F401  (imported for their @route registrations)
+    gh_rest_checks,
+    gh_rest_git,
+    gh_rest_issues,
+    gh_rest_pulls,
+    gh_rest_repos,
+)
+from app.sim.gh_auth import (
+    KeyPair,
+    Token,
+    looks_like_jwt,
+    new_token,
+    parse_authorization,
+    public_key_from,
+    test_key_pair,
+    verify_app_jwt,
+)
+from app.sim.gh_graphql import execute_graphql
+from app.sim.gh_repo import SimRepo
+from app.sim.gh_routes import DOCS, ROUTES, ApiError, Ctx, Reply, call_handler
+from app.sim.gh_shapes import Shapes
+from app.sim.gh_state import User
+from app.sim.gh_webhooks import (
+    Deliverer,
+    build_payload,
+    encode,
+    new_delivery,
+    push_objects,
+)
+from app.sim.git_store import TreeEntry
+from app.sim.graphql_check import validate_graphql
+from app.sim.openapi import OpenAPIIndex
+
+log = logging.getLogger(__name__)
+
+_ID_BASES = {
+    "user": 1_000, "repo": 500_000, "issue": 2_000_000, "pull": 3_000_000, "label": 4_000_000,
+    "comment": 5_000_000, "commit_comment": 5_500_000, "reaction": 6_000_000,
+    "check_suite": 7_000_000, "check_run": 8_000_000, "status": 9_000_000,
+    "workflow": 9_500_000, "workflow_run": 10_000_000, "deployment": 11_000_000,
+    "deployment_status": 12_000_000, "review": 13_000_000, "ruleset": 14_000, "app": 900_000,
+}
+_RATE_LIMIT = 5000
+_ANON_RATE_LIMIT = 60
+
+DEFAULT_APP_PERMISSIONS = {
+    "checks": "write", "contents": "write", "deployments": "read", "issues": "write",
+    "metadata": "read", "pull_requests": "write", "statuses": "read", "actions": "write",
+}
+DEFAULT_APP_EVENTS = [
+    "check_run", "check_suite", "commit_comment", "deployment", "deployment_status",
+    "issue_comment", "issues", "label", "pull_request", "push", "status", "workflow_run",
+]
+
+
+@dataclass
+class Installation:
+    id: int
+    account: str
+    created_at: float
+    repos: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Injection:
+    method: str
+    template: str
+    status: int
+    times: int
+    headers: dict[str, str] | None
+    body: Any
+
+
+@dataclass
+class _Caller:
+    actor: str | None
+    installation_id: int | None
+    key: str  # rate-limit bucket
+    is_app: bool = False
+
+
+class GitHubSim:
+    def __init__(self, workdir: Path, *, webhook_secret: str = "sim-secret", app_id: int = 4242,
+                 app_slug: str = "buildsheriff", app_public_key: str | bytes | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.webhook_secret = webhook_secret
+        self.app_id = app_id
+        self.app_slug = app_slug
+        self._clock = clock or time.time
+        # Without a key the simulator makes one; tests sign their JWTs with `app_private_key`.
+        self._keys: KeyPair | None = test_key_pair() if app_public_key is None else None
+        self._public_key = self._keys.public_pem if self._keys else public_key_from(app_public_key
+                                                                                    or b"")
+        self.token_ttl = 3600.0
+        self.html_url = "https://github.com"
+        self.url = "http://127.0.0.1"
+        self.webhook_url: str | None = None
+        self.app_permissions = dict(DEFAULT_APP_PERMISSIONS)
+        self.app_events = list(DEFAULT_APP_EVENTS)
+        self.app_owner = "octo-apps"
+
+        self.users: dict[str, User] = {}
+        self._emails: dict[str, str] = {}
+        self.repos: dict[str, SimRepo] = {}
+        self.installations: dict[int, Installation] = {}
+        self._tokens: dict[str, Token] = {}
+        self.issued_tokens: list[str] = []
+        self._apps: dict[str, tuple[int, str]] = {
+            "github-actions": (15368, "GitHub Actions"),
+            app_slug: (app_id, app_slug.replace("-", " ").title()),
+        }
+        self._counters: dict[str, itertools.count[int]] = {}
+
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.call_log: list[tuple[str, str, int]] = []
+        self.violations: list[str] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self._injections: list[_Injection] = []
+        self._latency: dict[str, float] = {}
+        self._rate: dict[str, tuple[float, int]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+        self.shapes = Shapes(self)
+        self.openapi = OpenAPIIndex.load()
+        self._deliverer: Deliverer | None = None
+        self._runner: web.AppRunner | None = None
+
+        self.add_user("web-flow", name="GitHub", email="noreply@github.com")
+        self.add_user("github", type="Organization")
+        self.add_user(self.app_owner, type="Organization")
+        self.add_user(self.app_bot_login, type="Bot")
+        self.users["github-actions[bot]"] = User("github-actions[bot]", 41898282, None,
+                                                 "41898282+github-actions[bot]@users.noreply"
+                                                 ".github.com", "Bot")
+
+    def __repr__(self) -> str:
+        return f"GitHubSim({self.url}, repos={len(self.repos)})"
+
+    # --- time and ids ------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return float(self._clock())
+
+    def next_id(self, kind: str) -> int:
+        if kind not in self._counters:
+            self._counters[kind] = itertools.count(_ID_BASES.get(kind, 20_000_000) + 1)
+        return next(self._counters[kind])
+
+    # --- users and apps ----------------------------------------------------------------------
+
+    def add_user(self, login: str, *, name: str | None = None, email: str | None = None,
+                 type: str = "User") -> dict[str, Any]:
+        existing = self.users.get(login)
+        if existing is None:
+            user_id = self.next_id("user")
+            existing = User(login, user_id, name,
+                            email or f"{user_id}+{login}@users.noreply.github.com", type)
+            self.users[login] = existing
+        else:
+            existing.name = name or existing.name
+            existing.email = email or existing.email
+            existing.type = type
+        self._emails[existing.email.lower()] = login
+        return self.shapes.user_required(login)
+
+    def user(self, login: str) -> User:
+        """The user called `login`, created on first mention (bots end in "[bot]")."""
+        if login not in self.users:
+            self.add_user(login, type="Bot" if login.endswith("[bot]") else "User")
+        return self.users[login]
+
+    def user_by_email(self, email: str) -> User | None:
+        login = self._emails.get(email.lower())
+        return self.users.get(login) if login else None
+
+    @property
+    def app_bot_login(self) -> str:
+        return f"{self.app_slug}[bot]"
+
+    @property
+    def app_private_key(self) -> bytes:
+        """The private key matching the app public key the simulator generated (tests only)."""
+        if self._keys is None:
+            raise RuntimeError("the simulator was given an app public key; sign with its pair")
+        return self._keys.private_pem
+
+    def app_identity(self, slug: str) -> tuple[int, str]:
+        if slug not in self._apps:
+            self._apps[slug] = (self.next_id("app"), slug.replace("-", " ").title())
+        return self._apps[slug]
+
+    def bot_login_for(self, app_slug: str) -> str:
+        login = f"{app_slug}[bot]"
+        self.user(login)
+        return login
+
+    # --- repositories ------------------------------------------------------------------------
+
+    def create_repo(self, full_name: str, *, default_branch: str = "main",
+                    installation_id: int | None = 1, allow_auto_merge: bool = True,
+                    private: bool = False) -> SimRepo:
+        owner, _, name = full_name.partition("/")
+        if not owner or not name or "/" in name:
+            raise ValueError(f"expected owner/name, got {full_name!r}")
+        if full_name.lower() in self.repos:
+            raise ValueError(f"{full_name} exists already")
+        self.user(owner)
+        repo = SimRepo(self, owner, name, repo_id=self.next_id("repo"),
+                       default_branch=default_branch, installation_id=installation_id,
+                       allow_auto_merge=allow_auto_merge, private=private,
+                       git_dir=self.workdir / "git" / owner / f"{name}.git")
+        self.repos[full_name.lower()] = repo
+        readme = f"# {name}\n".encode()
+        ident = repo.ident(owner)
+        blob = repo.store.write_blob(readme)
+        tree = repo.store.write_tree([TreeEntry("100644", "blob", blob, "README.md")])
+        sha = repo.store.write_commit(tree, [], "Initial commit\n", ident, ident)
+        repo.move_ref(f"refs/heads/{default_branch}", sha, owner, notify=False)
+        if installation_id is not None:
+            fresh = installation_id not in self.installations
+            inst = self.installations.setdefault(
+                installation_id, Installation(installation_id, owner, self.now()))
+            inst.repos.append(full_name.lower())
+            if fresh:
+                self.emit("installation", "created", None, owner,
+                          installation=self.shapes.installation(installation_id),
+                          repositories=[{"id": repo.id, "node_id": repo.node_id, "name": name,
+                                         "full_name": full_name, "private": private}])
+        return repo
+
+    def repo(self, full_name: str) -> SimRepo:
+        return self.repos[full_name.lower()]
+
+    def can_see(self, ctx: Ctx, repo: SimRepo) -> bool:
+        if ctx.installation_id is not None:
+            inst = self.installations.get(ctx.installation_id)
+            return inst is not None and repo.full_name.lower() in inst.repos
+        if ctx.actor is None:
+            return not repo.private
+        return not repo.private or repo.permission_of(ctx.actor) != "none"
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    def create_token(self, login: str) -> str:
+        """A personal access token acting as `login` (for CLI use and tests); never expires."""
+        self.user(login)
+        token = new_token("ghp_")
+        self._tokens[token] = Token("user", login, None)
+        return token
+
+    def issue_installation_token(self, installation_id: int,
+                                 permissions: dict[str, str] | None = None) -> tuple[str, Token]:
+        token = new_token("ghs_")
+        record = Token("installation", self.app_bot_login, self.now() + self.token_ttl,
+                       installation_id, permissions or dict(self.app_permissions))
+        self._tokens[token] = record
+        self.issued_tokens.append(token)
+        return token, record
+
+    def installation_token(self, installation_id: int = 1) -> str:
+        """A fresh installation token without the JWT dance (tests of other parts)."""
+        return self.issue_installation_token(installation_id)[0]
+
+    # --- test controls -----------------------------------------------------------------------
+
+    def reset_calls(self) -> None:
+        self.calls.clear()
+        self.call_log.clear()
+
+    def inject(self, method: str, template: str, *, status: int, times: int = 1,
+               headers: dict[str, str] | None = None, body: Any = None) -> None:
+        """The next `times` requests to (method, template) get this answer instead."""
+        self._injections.append(_Injection(method.upper(), template, status, times, headers,
+                                           body))
+
+    def set_latency(self, template: str, seconds: float) -> None:
+        self._latency[template] = seconds
+
+    # --- webhooks ----------------------------------------------------------------------------
+
+    def build_payload(self, event: str, action: str | None, repo: SimRepo | None,
+                      **objects: Any) -> dict[str, Any]:
+        return build_payload(self, event, action, repo, **objects)
+
+    def emit(self, event: str, action: str | None, repo: Any, actor: str,
+             **objects: Any) -> dict[str, Any]:
+        if event == "push":
+            objects = push_objects(self, repo, objects["ref"], objects["before"],
+                                   objects["after"], actor)
+        payload = build_payload(self, event, action, repo, sender=actor, **objects)
+        record = new_delivery(self, event, payload)
+        self.deliveries.append(record)
+        if self.webhook_url is not None and self._deliverer is not None:
+            self._deliverer.enqueue(record, encode(payload))
+        return record
+
+    async def send_webhook(self, event: str, payload: dict[str, Any]) -> int:
+        """Sign and POST an arbitrary payload now; the app's HTTP status."""
+        if self._deliverer is None:
+            raise RuntimeError("start the simulator first")
+        delivery_id = str(uuid.uuid4())
+        status = await self._deliverer.post(event, delivery_id, encode(payload))
+        self.deliveries.append({"event": event, "action": payload.get("action"),
+                                "delivery_id": delivery_id, "status": status,
+                                "payload": payload})
+        return status
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self.violations.append(f"simulator task failed: {type(error).__name__}: {error}")
+            log.error("simulator task failed", exc_info=error)
+
+    async def drain(self) -> None:
+        """Wait until background work is done and every queued delivery was answered."""
+        while True:
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                continue
+            if self._deliverer is not None and not self._deliverer.idle:
+                await self._deliverer.wait_idle()
+                continue
+            await asyncio.sleep(0)
+            if not self._tasks and (self._deliverer is None or self._deliverer.idle):
+                return
+
+    # --- server ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = int(self._runner.addresses[0][1])
+        self.url = f"http://127.0.0.1:{port}"
+        self._deliverer = Deliverer(self)
+        self._deliverer.start()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._deliverer is not None:
+            await self._deliverer.close()
+            self._deliverer = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for repo in self.repos.values():
+            repo.store.close()
+
+    async def __aenter__(self) -> GitHubSim:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- request handling --------------------------------------------------------------------
+
+    def _rate_headers(self, key: str, limit: int) -> dict[str, str]:
+        now = self.now()
+        start, used = self._rate.get(key, (now, 0))
+        if now - start >= 3600:
+            start, used = now, 0
+        used += 1
+        self._rate[key] = (start, used)
+        return {
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": str(max(limit - used, 0)),
+            "x-ratelimit-reset": str(int(start + 3600)),
+            "x-ratelimit-used": str(used),
+            "x-ratelimit-resource": "core",
+        }
+
+    def _caller(self, request: web.Request, template: str) -> _Caller:
+        auth = parse_authorization(request.headers.get("Authorization"))
+        app_endpoint = template == "/app" or template.startswith("/app/")
+        if app_endpoint:
+            if auth is None or auth[0] != "bearer" or not looks_like_jwt(auth[1]):
+                raise ApiError(401, "A JSON web token could not be decoded")
+            verify_app_jwt(auth[1], public_key=self._public_key, app_id=self.app_id,
+                           now=self.now())
+            return _Caller(None, None, f"app:{self.app_id}", is_app=True)
+        if auth is None:
+            if request.method != "GET":
+                raise ApiError(401, "Requires authentication")
+            return _Caller(None, None, f"anon:{request.remote}")
+        token = self._tokens.get(auth[1])
+        if token is None or (token.expires_at is not None and token.expires_at <= self.now()):
+            raise ApiError(401, "Bad credentials")
+        return _Caller(token.login, token.installation_id,
+                       f"token:{token.installation_id or token.login}")
+
+    def _injected(self, method: str, template: str) -> _Injection | None:
+        for injection in self._injections:
+            if injection.method == method and injection.template == template:
+                injection.times -= 1
+                if injection.times <= 0:
+                    self._injections.remove(injection)
+                return injection
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.method.upper()
+        path = request.raw_path.split("?", 1)[0]
+        raw = await request.read()
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return self._respond(method, path, Reply(400, {
+                    "message": "Problems parsing JSON", "documentation_url": DOCS}), {})
+        if path in ("/graphql", "/api/graphql") and method == "POST":
+            return await self._handle_graphql(request, path, body)
+        match, problems = self.openapi.check(method, path, body)
+        if match is None:
+            self.violations.append(f"unknown endpoint: {method} {path} (not in GitHub's API)")
+            return self._respond(method, path, Reply(404, {
+                "message": "Not Found", "documentation_url": DOCS, "status": "404"}), {})
+        template = match.template
+        self.calls[f"{method} {template}"] += 1
+        delay = self._latency.get(template)
+        if delay:
+            await asyncio.sleep(delay)
+        rate: dict[str, str] = {}
+        try:
+            caller = self._caller(request, template)
+            rate = self._rate_headers(caller.key, _RATE_LIMIT if caller.key[:5] != "anon:"
+                                      else _ANON_RATE_LIMIT)
+            injected = self._injected(method, template)
+            if injected is not None:
+                return self._respond(method, path, self._injection_reply(injected), rate)
+            if problems:
+                for problem in problems:
+                    self.violations.append(f"invalid request {method} {path}: {problem}")
+                raise ApiError(422, "Invalid request.\n\n" + "\n".join(problems))
+            handler = ROUTES.get((method, template))
+            if handler is None:
+                self.violations.append(f"not simulated: {method} {template}")
+                raise ApiError(501, f"not simulated: {method} {template}")
+            ctx = Ctx(self, method, path, template, match.params, request.query, body,
+                      caller.actor, caller.installation_id, str(request.url))
+            if caller.is_app:
+                ctx.actor = None
+            reply = await call_handler(handler, ctx)
+        except ApiError as error:
+            reply = Reply(error.status, error.body(), error.headers)
+        except Exception as error:  # a simulator bug must be loud, not a hang or a 200
+            log.exception("simulator error on %s %s", method, path)
+            self.violations.append(f"simulator error on {method} {path}: "
+                                   f"{type(error).__name__}: {error}")
+            reply = Reply(500, {"message": "Server Error", "documentation_url": DOCS})
+        return self._respond(method, path, reply, rate)
+
+    def _injection_reply(self, injection: _Injection) -> Reply:
+        body = injection.body
+        if body is None and injection.status >= 400:
+            body = {"message": http.HTTPStatus(injection.status).phrase,
+                    "documentation_url": DOCS}
+        return Reply(injection.status, body, dict(injection.headers or {}))
+
+    def _respond(self, method: str, path: str, reply: Reply,
+                 rate: dict[str, str]) -> web.Response:
+        self.call_log.append((method, path, reply.status))
+        headers = {
+            **rate,
+            "x-github-api-version-selected": "2022-11-28",
+            "x-github-request-id": uuid.uuid4().hex[:16].upper(),
+            **reply.headers,
+        }
+        if reply.status == 204 or reply.body is None:
+            return web.Response(status=reply.status, headers=headers)
+        return web.Response(status=reply.status, headers=headers,
+                            body=json.dumps(reply.body).encode(),
+                            content_type="application/json", charset="utf-8")
+
+    async def _handle_graphql(self, request: web.Request, path: str,
+                              body: Any) -> web.StreamResponse:
+        self.calls["POST /graphql"] += 1
+        delay = self._latency.get("/graphql")
+        if delay:
+            await asyncio.sleep(delay)
+        rate: dict[str, str] = {}
+        try:
+            caller = self._caller(request, "/graphql")
+            if caller.actor is None:
+                raise ApiError(401, "This endpoint requires you to be authenticated.")
+            rate = self._rate_headers(caller.key, _RATE_LIMIT)
+            rate["x-ratelimit-resource"] = "graphql"
+            injected = self._injected("POST", "/graphql")
+            if injected is not None:
+                return self._respond("POST", path, self._injection_reply(injected), rate)
+        except ApiError as error:
+            return self._respond("POST", path, Reply(error.status, error.body()), rate)
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            self.violations.append("graphql: request body has no query string")
+            return self._respond("POST", path, Reply(200, {"errors": [
+                {"message": "A query attribute must be specified and must be a string."}]}), rate)
+        query: str = body["query"]
+        variables = body.get("variables") or {}
+        problems = validate_graphql(query, variables)
+        if problems:
+            for problem in problems:
+                self.violations.append(f"graphql: {problem}")
+            return self._respond("POST", path, Reply(200, {"errors": [
+                {"message": p, "type": "INVALID"} for p in problems]}), rate)
+        answer = execute_graphql(self, caller.actor, caller.installation_id, query, variables,
+                                 body.get("operationName"))
+        return self._respond("POST", path, Reply(200, answer), rate)
