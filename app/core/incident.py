@@ -121,6 +121,7 @@ class Incident:
     opened_at: float
     failing: tuple[Check, ...] = ()
     suspects: tuple[str, ...] = ()
+    last_green: str | None = None  # where a rollback goes
     number: int | None = None  # the issue number, once it exists
     owner: str | None = None
     revert_pr: int | None = None
@@ -161,6 +162,7 @@ class Incident:
             "opened_at": self.opened_at,
             "failing": [{"name": c.name, "url": c.url} for c in self.failing],
             "suspects": list(self.suspects),
+            "last_green": self.last_green,
             "owner": self.owner,
             "revert_pr": self.revert_pr,
             "green_sha": self.green_sha,
@@ -184,6 +186,7 @@ class Incident:
             opened_at=float(data["opened_at"]),
             failing=tuple(Check(c["name"], c.get("url")) for c in data.get("failing", [])),
             suspects=tuple(data.get("suspects", [])),
+            last_green=data.get("last_green"),
             owner=data.get("owner"),
             revert_pr=data.get("revert_pr"),
             green_sha=data.get("green_sha"),
@@ -424,6 +427,7 @@ def _on_red(incident: Incident | None, event: HeadRed, config: RepoConfig, now: 
         opened_at=now,
         failing=failing,
         suspects=analysis.suspects,
+        last_green=analysis.last_green,
         slack_channel=config.slack_channel,
         commits=event.commits,
         owners=event.owners,

@@ -1,0 +1,15 @@
+"""One module per webhook concern, each with its own gidgethub Router, merged here."""
+
+from __future__ import annotations
+
+from gidgethub.routing import Router
+
+from app.handlers import config_push, detect, incident_events, revert_command, revert_merge
+
+router = Router(
+    detect.router,
+    incident_events.router,
+    revert_command.router,
+    revert_merge.router,
+    config_push.router,
+)

@@ -1,0 +1,217 @@
+"""Reads what GitHub knows about builds and commits, for the detection handler.
+
+Thin I/O: every judgement is made by app.core.builds and app.core.safety.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gidgethub import BadRequest
+
+from app.core.builds import CheckResult, JudgedCommit, check_outcome, judge_commit
+from app.core.codeowners import CODEOWNERS_PATHS, parse_codeowners
+from app.core.incident import CommitSummary, Owner
+from app.core.safety import CulpritFacts, is_revert_message, reverted_shas
+from app.repo_config import RepoConfig
+
+REVERT_BRANCH_PREFIX = "buildsheriff/revert-"
+APP_COMMIT_MARK = "Build Sheriff"
+
+
+def parse_time(text: str | None) -> float:
+    if not text:
+        return 0.0
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True)
+class BranchInfo:
+    head: str
+    required: tuple[str, ...]
+
+
+async def branch_info(gh: Any, repo: str, branch: str) -> BranchInfo:
+    """The branch head and its required checks (branch protection and rulesets)."""
+    data = await gh.getitem(f"/repos/{repo}/branches/{branch}")
+    required: list[str] = []
+    protection = data.get("protection") or {}
+    checks = protection.get("required_status_checks") or {}
+    required += [c["context"] for c in checks.get("checks") or []]
+    required += list(checks.get("contexts") or [])
+    try:
+        rules = await gh.getitem(f"/repos/{repo}/rules/branches/{branch}")
+    except BadRequest as exc:
+        if exc.status_code not in (403, 404):
+            raise
+        rules = []
+    for rule in rules or []:
+        if rule.get("type") == "required_status_checks":
+            params = rule.get("parameters") or {}
+            required += [c["context"] for c in params.get("required_status_checks", [])]
+    return BranchInfo(head=data["commit"]["sha"], required=tuple(dict.fromkeys(required)))
+
+
+async def commit_results(gh: Any, repo: str, sha: str) -> list[CheckResult]:
+    """Every check run and commit status on `sha`, as CheckResults."""
+    results: list[CheckResult] = []
+    async for run in gh.getiter(
+        f"/repos/{repo}/commits/{sha}/check-runs?per_page=100", iterable_key="check_runs"
+    ):
+        results.append(
+            CheckResult(
+                name=run["name"],
+                outcome=check_outcome(run.get("status"), run.get("conclusion")),
+                url=run.get("html_url") or run.get("details_url"),
+                kind="check_run",
+            )
+        )
+    combined = await gh.getitem(f"/repos/{repo}/commits/{sha}/status")
+    for status in combined.get("statuses") or []:
+        results.append(
+            CheckResult(
+                name=status["context"],
+                outcome=status["state"],
+                url=status.get("target_url"),
+                kind="status",
+            )
+        )
+    return results
+
+
+async def walk_history(
+    gh: Any, repo: str, branch: str, config: RepoConfig, required: tuple[str, ...]
+) -> tuple[list[JudgedCommit], list[dict[str, Any]]]:
+    """Judge commits from the head backwards until the first green one (bounded by max_walk)."""
+    listed: list[dict[str, Any]] = []
+    judged: list[JudgedCommit] = []
+    url = f"/repos/{repo}/commits?sha={branch}&per_page={min(config.max_walk, 100)}"
+    async for commit in gh.getiter(url):
+        listed.append(commit)
+        results = await commit_results(gh, repo, commit["sha"])
+        verdict = judge_commit(results, counts=config.counts, required=required).verdict
+        judged.append(JudgedCommit(commit["sha"], verdict))
+        if verdict.value == "green" or len(judged) >= config.max_walk:
+            break
+    return judged, listed
+
+
+def summary_of(commit: dict[str, Any], pulls: list[dict[str, Any]]) -> CommitSummary:
+    message = commit["commit"]["message"]
+    author = commit.get("author") or {}
+    pr = pulls[0] if pulls else None
+    return CommitSummary(
+        sha=commit["sha"],
+        title=message.split("\n", 1)[0],
+        author=commit["commit"]["author"]["name"],
+        login=author.get("login"),
+        url=commit.get("html_url"),
+        pr=pr["number"] if pr else None,
+        pr_url=pr["html_url"] if pr else None,
+    )
+
+
+def culprit_facts(commit: dict[str, Any], app_login: str) -> CulpritFacts:
+    message = commit["commit"]["message"]
+    author = commit.get("author") or {}
+    login = author.get("login")
+    return CulpritFacts(
+        sha=commit["sha"],
+        message=message,
+        author_login=login,
+        author_type=author.get("type"),
+        committed_at=parse_time(commit["commit"]["committer"]["date"]),
+        is_app_commit=login == app_login
+        or (is_revert_message(message) and APP_COMMIT_MARK in message),
+    )
+
+
+async def suspect_details(
+    gh: Any, repo: str, shas: tuple[str, ...], limit: int = 20
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Full commits (with files) and their pull requests, for at most `limit` suspects."""
+
+    async def one(sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        commit = await gh.getitem(f"/repos/{repo}/commits/{sha}")
+        pulls = await gh.getitem(f"/repos/{repo}/commits/{sha}/pulls")
+        return commit, list(pulls or [])
+
+    return list(await asyncio.gather(*(one(sha) for sha in shas[:limit])))
+
+
+async def codeowners_text(gh: Any, repo: str, ref: str) -> str | None:
+    for path in CODEOWNERS_PATHS:
+        try:
+            item = await gh.getitem(f"/repos/{repo}/contents/{path}?ref={ref}")
+        except BadRequest as exc:
+            if exc.status_code == 404:
+                continue
+            raise
+        if isinstance(item, dict) and item.get("encoding") == "base64":
+            return base64.b64decode(item["content"]).decode("utf-8", "replace")
+    return None
+
+
+async def resolution_owners(
+    gh: Any,
+    repo: str,
+    ref: str,
+    details: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+    oncall: str | None,
+) -> tuple[Owner, ...]:
+    """The handbook's order: the recent committer, the code owners, the on-call engineer."""
+    owners: list[Owner] = []
+    seen: set[str] = set()
+
+    def add(who: str, why: str) -> None:
+        if who.lower() not in seen:
+            seen.add(who.lower())
+            owners.append(Owner(who, why))
+
+    for commit, _pulls in details:
+        author = commit.get("author") or {}
+        who = f"@{author['login']}" if author.get("login") else commit["commit"]["author"]["name"]
+        add(who, f"author of {commit['sha'][:7]}")
+    text = await codeowners_text(gh, repo, ref)
+    if text:
+        rules = parse_codeowners(text)
+        for commit, _pulls in details:
+            for file in commit.get("files") or []:
+                for owner in rules.owners_for(file["filename"]):
+                    add(owner, f"CODEOWNERS of `{file['filename']}`")
+    if oncall:
+        add(oncall, "on call")
+    return tuple(owners)
+
+
+async def reverts_today(gh: Any, repo: str, now: float) -> int:
+    """Revert PRs this app opened in the last 24 hours."""
+    count = 0
+    url = f"/repos/{repo}/pulls?state=all&sort=created&direction=desc&per_page=50"
+    pulls = await gh.getitem(url)
+    for pull in pulls:
+        if now - parse_time(pull.get("created_at")) > 86400:
+            break
+        if str(pull["head"]["ref"]).startswith(REVERT_BRANCH_PREFIX):
+            count += 1
+    return count
+
+
+async def already_reverted(gh: Any, repo: str, sha: str, listed: list[dict[str, Any]]) -> bool:
+    """A human already reverted `sha`: a later commit or a pull request says so."""
+    for commit in listed:
+        if any(
+            sha.startswith(s) or s.startswith(sha[:7])
+            for s in reverted_shas(commit["commit"]["message"])
+        ):
+            return True
+    query = f'"This reverts commit {sha}" repo:{repo} is:pr'
+    try:
+        found = await gh.getitem("/search/issues{?q}", {"q": query})
+    except BadRequest:
+        return False  # search is best effort; the ref lock still prevents a second revert PR
+    return int(found.get("total_count", 0)) > 0

@@ -1,0 +1,269 @@
+"""Detection: the four ways CI reports on a commit, reduced to "is the default branch head red?".
+
+check_suite, check_run, status and workflow_run all end in `evaluate_head`.
+An event about another branch, or a pending result, costs no GitHub call; a
+success costs one only when this process knows of an active incident there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.build_facts import (
+    already_reverted,
+    branch_info,
+    commit_results,
+    culprit_facts,
+    resolution_owners,
+    reverts_today,
+    summary_of,
+    suspect_details,
+    walk_history,
+)
+from app.context import EventContext
+from app.core.builds import (
+    RED_CONCLUSIONS,
+    RED_STATUS_STATES,
+    Verdict,
+    analyse_history,
+    judge_commit,
+)
+from app.core.incident import OPEN_STATES, HeadGreen, HeadRed, pick_incident
+from app.core.safety import auto_revert_refusal
+from app.incident_flow import IncidentRunner, active_repos
+from app.incident_store import IncidentStore
+from app.repo_config import RepoConfig
+
+router = Router()
+
+# Commit statuses list at most 10 branches and may omit the default one.
+STATUS_BRANCH_LIST_LIMIT = 10
+
+
+def _signal(outcome: str | None, *, red: frozenset[str]) -> str:
+    if outcome is None:
+        return "pending"
+    return "red" if outcome in red else "green"
+
+
+@router.register("check_run", action="completed")
+async def on_check_run(event: Event, ctx: EventContext) -> None:
+    run = event.data["check_run"]
+    branch = (run.get("check_suite") or {}).get("head_branch")
+    await _maybe_evaluate(event, ctx, branch, _signal(run.get("conclusion"), red=RED_CONCLUSIONS))
+
+
+@router.register("check_suite", action="completed")
+async def on_check_suite(event: Event, ctx: EventContext) -> None:
+    suite = event.data["check_suite"]
+    await _maybe_evaluate(
+        event, ctx, suite.get("head_branch"), _signal(suite.get("conclusion"), red=RED_CONCLUSIONS)
+    )
+
+
+@router.register("workflow_run", action="completed")
+async def on_workflow_run(event: Event, ctx: EventContext) -> None:
+    run = event.data["workflow_run"]
+    await _maybe_evaluate(
+        event, ctx, run.get("head_branch"), _signal(run.get("conclusion"), red=RED_CONCLUSIONS)
+    )
+
+
+@router.register("status")
+async def on_status(event: Event, ctx: EventContext) -> None:
+    state = event.data["state"]
+    if state == "pending":
+        return
+    default = event.data["repository"]["default_branch"]
+    names = [b["name"] for b in event.data.get("branches") or []]
+    if default not in names and len(names) < STATUS_BRANCH_LIST_LIMIT:
+        return  # about another branch: the list is complete, and it does not hold ours
+    signal = "red" if state in RED_STATUS_STATES else "green"
+    await _maybe_evaluate(event, ctx, default, signal)
+
+
+async def _maybe_evaluate(event: Event, ctx: EventContext, branch: str | None, signal: str) -> None:
+    default = event.data["repository"]["default_branch"]
+    if branch != default or signal == "pending":
+        return
+    if signal == "green" and ctx.repo not in active_repos(ctx) and not _awaiting_rerun(ctx):
+        return
+    await evaluate_head(ctx, default)
+
+
+def _awaiting_rerun(ctx: EventContext) -> bool:
+    reruns: set[tuple[str, str]] = ctx.services.extras.setdefault("reruns", set())
+    return any(repo == ctx.repo for repo, _sha in reruns)
+
+
+async def load_config(ctx: EventContext, ref: str) -> RepoConfig:
+    loader = ctx.services.extras["config_loader"]
+    config, errors = await loader.load(ctx.gh, ctx.repo, ref)
+    if errors:
+        ctx.log.warning(
+            "invalid repository config; using defaults for the bad keys",
+            extra={"config_errors": [str(e) for e in errors]},
+        )
+        ctx.services.extras.setdefault("config_errors", {})[ctx.repo] = [str(e) for e in errors]
+    else:
+        ctx.services.extras.setdefault("config_errors", {}).pop(ctx.repo, None)
+    return config
+
+
+async def report_config_errors(ctx: EventContext, sha: str) -> None:
+    """A bad config never stops the flow; it shows as a failing `buildsheriff/config` status."""
+    errors = ctx.services.extras.get("config_errors", {}).get(ctx.repo)
+    if not errors:
+        return
+    text = "; ".join(errors)
+    await ctx.gh.post(
+        f"/repos/{ctx.repo}/statuses/{sha}",
+        data={
+            "state": "failure",
+            "context": "buildsheriff/config",
+            "description": text[:140],
+        },
+    )
+
+
+async def evaluate_head(ctx: EventContext, branch: str) -> None:
+    """Judge the head of `branch` and move incidents accordingly."""
+    config = await load_config(ctx, branch)
+    info = await branch_info(ctx.gh, ctx.repo, branch)
+    results = await commit_results(ctx.gh, ctx.repo, info.head)
+    judgement = judge_commit(results, counts=config.counts, required=info.required)
+    ctx.log.info(
+        "default branch head judged",
+        extra={"sha": info.head, "verdict": judgement.verdict.value, "branch": branch},
+    )
+    store = IncidentStore(ctx.gh, ctx.repo, config)
+    runner = IncidentRunner(ctx, config, store)
+    if judgement.verdict is Verdict.GREEN:
+        await _on_green(ctx, runner, info.head)
+        return
+    if judgement.verdict is not Verdict.RED:
+        return
+    await report_config_errors(ctx, info.head)
+    open_incidents = await store.open_incidents()
+    for incident in open_incidents:
+        runner.remember_slack(incident)
+    active = [i for i in open_incidents if i.state in OPEN_STATES]
+    if active:
+        current = max(active, key=lambda i: i.opened_at)
+        await runner.handle(
+            current, HeadRed(info.head, branch, judgement.failing, _trivial(info.head))
+        )
+        return
+    history, listed = await walk_history(ctx.gh, ctx.repo, branch, config, info.required)
+    analysis = analyse_history(history)
+    if analysis.red_streak < config.consecutive:
+        ctx.log.info(
+            "red, but not yet confirmed",
+            extra={"red_streak": analysis.red_streak, "needed": config.consecutive},
+        )
+        return
+    if config.confirm == "rerun" and await _rerun_first(ctx, info.head):
+        return
+    await _open_incident(
+        ctx, runner, open_incidents, branch, info.head, judgement.failing, analysis, listed, config
+    )
+
+
+def _trivial(head: str) -> Any:
+    from app.core.builds import Analysis
+
+    return Analysis(
+        head=head, first_red=head, last_green=None, suspects=(), red_streak=1, walked_to_limit=False
+    )
+
+
+async def _on_green(ctx: EventContext, runner: IncidentRunner, head: str) -> None:
+    reruns: set[tuple[str, str]] = ctx.services.extras.setdefault("reruns", set())
+    if (ctx.repo, head) in reruns:
+        reruns.discard((ctx.repo, head))
+        metrics = ctx.services.extras.setdefault("metrics", {})
+        metrics["flakes"] = metrics.get("flakes", 0) + 1
+        ctx.log.info("flake: the re-run passed; no incident", extra={"sha": head})
+    if ctx.repo not in active_repos(ctx):
+        return
+    incidents = await runner.store.open_incidents()
+    for incident in incidents:
+        runner.remember_slack(incident)
+        if incident.state in OPEN_STATES:
+            await runner.handle(incident, HeadGreen(head))
+    if not any(i.state in OPEN_STATES for i in incidents):
+        active_repos(ctx).discard(ctx.repo)
+
+
+async def _rerun_first(ctx: EventContext, head: str) -> bool:
+    """confirm: rerun — re-run failed Actions jobs once before declaring.
+
+    True when a re-run started (the incident waits for its result)."""
+    runs = await ctx.gh.getitem(f"/repos/{ctx.repo}/actions/runs?head_sha={head}")
+    started = False
+    for run in runs.get("workflow_runs", []):
+        if run.get("conclusion") in RED_CONCLUSIONS and int(run.get("run_attempt", 1)) < 2:
+            await ctx.gh.post(
+                f"/repos/{ctx.repo}/actions/runs/{run['id']}/rerun-failed-jobs", data=b""
+            )
+            started = True
+    if started:
+        ctx.services.extras.setdefault("reruns", set()).add((ctx.repo, head))
+        ctx.log.info(
+            "confirm: rerun — re-running failed jobs before declaring", extra={"sha": head}
+        )
+    return started
+
+
+async def _open_incident(
+    ctx: EventContext,
+    runner: IncidentRunner,
+    open_incidents: list[Any],
+    branch: str,
+    head: str,
+    failing: Any,
+    analysis: Any,
+    listed: list[dict[str, Any]],
+    config: RepoConfig,
+) -> None:
+    app_login = f"{ctx.services.settings.app_slug}[bot]"
+    details = await suspect_details(ctx.gh, ctx.repo, analysis.suspects)
+    first_red_commit = next((c for c, _ in details if c["sha"] == analysis.first_red), None)
+    head_is_app_revert = bool(
+        first_red_commit and culprit_facts(first_red_commit, app_login).is_app_commit
+    )
+    incident = pick_incident(open_incidents, head_is_app_revert=head_is_app_revert)
+    oncall = None
+    pager = ctx.services.pager
+    if pager is not None and config.oncall.schedule_id:
+        person = await pager.who_is_on_call(config.oncall.schedule_id)
+        oncall = person.name if person else None
+    owners = await resolution_owners(ctx.gh, ctx.repo, branch, details, oncall)
+    refusal = None
+    if incident is None:
+        culprit_commit = details[0][0] if len(analysis.suspects) == 1 and details else None
+        facts = culprit_facts(culprit_commit, app_login) if culprit_commit else None
+        now = ctx.services.clock.now()
+        refusal = auto_revert_refusal(
+            facts,
+            suspects=len(analysis.suspects),
+            config=config,
+            reverts_today=await reverts_today(ctx.gh, ctx.repo, now),
+            already_reverted=bool(facts)
+            and await already_reverted(ctx.gh, ctx.repo, facts.sha, listed),  # type: ignore[union-attr]
+            now=now,
+        )
+    event = HeadRed(
+        sha=head,
+        branch=branch,
+        failing=failing,
+        analysis=analysis,
+        refusal=refusal,
+        head_is_app_revert=head_is_app_revert,
+        commits=tuple(summary_of(c, pulls) for c, pulls in details),
+        owners=owners,
+    )
+    await runner.handle(incident, event)

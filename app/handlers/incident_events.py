@@ -1,0 +1,196 @@
+"""People running the incident: comment commands, hand-set labels, close and reopen,
+and the revert pull request's progress.
+
+Changes the app made itself come back as webhooks too (sender: the app's bot);
+they are ignored here so our own label writes never echo as new transitions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from typing import Any
+
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.context import EventContext
+from app.core.commands import parse_command
+from app.core.incident import (
+    CommandGiven,
+    Incident,
+    IssueClosed,
+    IssueReopened,
+    LabelSet,
+    RevertMerged,
+    RevertOpened,
+    State,
+)
+from app.core.render import parse_marker
+from app.github.permissions import can_write, is_bot
+from app.handlers.detect import load_config
+from app.incident_flow import IncidentRunner
+from app.incident_store import IncidentStore, incident_from_issue, state_of_label
+from app.repo_config import RepoConfig
+
+router = Router()
+
+REVERT_MARKER_RE = re.compile(r"<!-- buildsheriff-revert: (\{.*?\}) -->", re.DOTALL)
+REVERT_BRANCH_PREFIX = "buildsheriff/revert-"
+
+
+async def _as_written(
+    ctx: EventContext, number: int, config: RepoConfig
+) -> tuple[Incident | None, IncidentStore]:
+    """The incident in the state the app last wrote (a human's change is the event)."""
+    store = IncidentStore(ctx.gh, ctx.repo, config)
+    issue = await ctx.gh.getitem(f"/repos/{ctx.repo}/issues/{number}")
+    incident = incident_from_issue(issue, config.labels)
+    if incident is None:
+        return None, store
+    written = (parse_marker(issue.get("body")) or {}).get("state")
+    if written:
+        incident = replace(incident, state=State(written))
+    return incident, store
+
+
+async def _runner_for(event: Event, ctx: EventContext) -> tuple[IncidentRunner, Incident] | None:
+    """Load config and the incident for an `issues`/`issue_comment` event, or None if not ours."""
+    issue = event.data["issue"]
+    if issue.get("pull_request"):
+        return None
+    config = await load_config(ctx, event.data["repository"]["default_branch"])
+    names = [label["name"] for label in issue.get("labels", [])]
+    if config.labels.incident not in names:
+        return None
+    incident, store = await _as_written(ctx, int(issue["number"]), config)
+    if incident is None:
+        return None
+    runner = IncidentRunner(ctx, config, store)
+    runner.remember_slack(incident)
+    return runner, incident
+
+
+async def _react(ctx: EventContext, comment_id: int, content: str) -> None:
+    await ctx.gh.post(
+        f"/repos/{ctx.repo}/issues/comments/{comment_id}/reactions", data={"content": content}
+    )
+
+
+@router.register("issue_comment", action="created")
+async def on_comment(event: Event, ctx: EventContext) -> None:
+    sender = event.data["sender"]
+    if is_bot(sender):
+        return
+    command = parse_command(event.data["comment"].get("body"))
+    if command is None or command.name == "revert":  # /revert belongs to the revert flow
+        return
+    loaded = await _runner_for(event, ctx)
+    if loaded is None:
+        return
+    runner, incident = loaded
+    comment_id = int(event.data["comment"]["id"])
+    await _react(ctx, comment_id, "eyes")  # receipt first: the human knows we heard
+    allowed = await can_write(ctx.gh, ctx.repo, sender["login"])
+    after = await runner.handle(
+        incident, CommandGiven(command.name, command.arg, sender["login"], allowed)
+    )
+    if allowed and after is not None and after != incident:
+        await _react(ctx, comment_id, "rocket")
+
+
+@router.register("issues", action="labeled")
+async def on_labeled(event: Event, ctx: EventContext) -> None:
+    if is_bot(event.data["sender"]):
+        return
+    loaded = await _runner_for(event, ctx)
+    if loaded is None:
+        return
+    runner, incident = loaded
+    target = state_of_label(event.data["label"]["name"], runner.config.labels)
+    if target is None:
+        return
+    await runner.handle(incident, LabelSet(target, event.data["sender"]["login"]))
+
+
+@router.register("issues", action="unlabeled")
+async def on_unlabeled(event: Event, ctx: EventContext) -> None:
+    """A state label removed by hand leaves no state: write back the one we know."""
+    if is_bot(event.data["sender"]):
+        return
+    loaded = await _runner_for(event, ctx)
+    if loaded is None:
+        return
+    runner, incident = loaded
+    if state_of_label(event.data["label"]["name"], runner.config.labels) is incident.state:
+        if event.data["issue"].get("state") == "open":
+            await runner.persist(incident)
+
+
+@router.register("issues", action="closed")
+async def on_closed(event: Event, ctx: EventContext) -> None:
+    if is_bot(event.data["sender"]):
+        return
+    loaded = await _runner_for(event, ctx)
+    if loaded is not None:
+        runner, incident = loaded
+        await runner.handle(incident, IssueClosed(event.data["sender"]["login"]))
+
+
+@router.register("issues", action="reopened")
+async def on_reopened(event: Event, ctx: EventContext) -> None:
+    if is_bot(event.data["sender"]):
+        return
+    loaded = await _runner_for(event, ctx)
+    if loaded is not None:
+        runner, incident = loaded
+        await runner.handle(incident, IssueReopened(event.data["sender"]["login"]))
+
+
+def revert_marker(body: str | None) -> dict[str, Any] | None:
+    match = REVERT_MARKER_RE.search(body or "")
+    if not match:
+        return None
+    try:
+        data = json.loads(match.group(1))
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+async def _revert_incident(
+    event: Event, ctx: EventContext
+) -> tuple[IncidentRunner, Incident, dict[str, Any]] | None:
+    pr = event.data["pull_request"]
+    if not str(pr["head"]["ref"]).startswith(REVERT_BRANCH_PREFIX):
+        return None
+    marker = revert_marker(pr.get("body"))
+    if not marker or not marker.get("incident"):
+        return None
+    config = await load_config(ctx, event.data["repository"]["default_branch"])
+    incident, store = await _as_written(ctx, int(marker["incident"]), config)
+    if incident is None:
+        return None
+    runner = IncidentRunner(ctx, config, store)
+    runner.remember_slack(incident)
+    return runner, incident, pr
+
+
+@router.register("pull_request", action="opened")
+async def on_revert_opened(event: Event, ctx: EventContext) -> None:
+    """A revert opened by `/revert` joins the incident's timeline (ours are already there)."""
+    loaded = await _revert_incident(event, ctx)
+    if loaded is not None:
+        runner, incident, pr = loaded
+        await runner.handle(incident, RevertOpened(int(pr["number"]), pr["html_url"]))
+
+
+@router.register("pull_request", action="closed")
+async def on_revert_closed(event: Event, ctx: EventContext) -> None:
+    loaded = await _revert_incident(event, ctx)
+    if loaded is None:
+        return
+    runner, incident, pr = loaded
+    if pr.get("merged"):
+        await runner.handle(incident, RevertMerged(int(pr["number"]), pr.get("merge_commit_sha")))

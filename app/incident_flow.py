@@ -1,0 +1,206 @@
+"""Run the core's decision for one incident: apply its effects, then persist.
+
+This is the only place where `decide` meets the outside world. Effects are
+applied in order; GitHub writes come first and Slack messages are only queued
+(the Slack outbox delivers them in the background), so Slack never blocks or
+fails the GitHub side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gidgethub import BadRequest
+
+from app.context import EventContext
+from app.core import incident as core
+from app.core.incident import (
+    Announce,
+    Assign,
+    CloseIssue,
+    Decision,
+    Incident,
+    OpenIssue,
+    Page,
+    PostMortem,
+    Reply,
+    StartRevert,
+    Unpage,
+)
+from app.core.render import announcement, postmortem, slack_top, to_mrkdwn
+from app.incident_store import IncidentStore
+from app.repo_config import RepoConfig
+
+
+def slack_key(repo: str, number: int) -> str:
+    return f"{repo}#{number}"
+
+
+def active_repos(ctx: EventContext) -> set[str]:
+    """Repositories this process believes have an active incident (a hint, never the truth).
+
+    It lets a green or pending result on a repository without an incident cost
+    no GitHub call; the reconciler refills it from the issues on start-up.
+    """
+    repos: set[str] = ctx.services.extras.setdefault("active_repos", set())
+    return repos
+
+
+class IncidentRunner:
+    """Decides and applies for one repository, inside that repository's lock."""
+
+    def __init__(
+        self, ctx: EventContext, config: RepoConfig, store: IncidentStore | None = None
+    ) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.store = store or IncidentStore(ctx.gh, ctx.repo, config)
+
+    @property
+    def now(self) -> float:
+        return self.ctx.services.clock.now()
+
+    async def handle(self, incident: Incident | None, event: core.Event) -> Incident | None:
+        decision = core.decide(incident, event, self.config, self.now)
+        return await self.apply(incident, decision)
+
+    async def apply(self, before: Incident | None, decision: Decision) -> Incident | None:
+        incident = decision.incident
+        if incident is None:
+            return None
+        saved = before
+        for effect in decision.effects:
+            if isinstance(effect, OpenIssue):
+                incident = await self.store.create(incident)
+                saved = incident
+                self._start_slack_thread(incident)
+            elif isinstance(effect, Announce):
+                await self.announce(incident, effect.kind, effect.data)
+            elif isinstance(effect, Reply):
+                await self.comment(incident, effect.text)
+            elif isinstance(effect, Assign):
+                await self._assign(incident, effect.login)
+            elif isinstance(effect, StartRevert):
+                if incident != saved:
+                    await self.persist(incident)
+                    saved = incident
+                incident = await self.start_revert(incident, effect.sha)
+                saved = incident
+            elif isinstance(effect, Page):
+                await self._page(incident, effect.reason)
+            elif isinstance(effect, Unpage):
+                await self._unpage(incident)
+            elif isinstance(effect, CloseIssue):
+                await self.ctx.gh.patch(
+                    f"/repos/{self.ctx.repo}/issues/{incident.number}",
+                    data={"state": "closed", "state_reason": "completed"},
+                )
+            elif isinstance(effect, PostMortem):
+                text = postmortem(incident)
+                await self.comment(incident, text)
+                self._slack_reply(incident, text)
+        if incident != saved:
+            await self.persist(incident)
+        self._track(incident)
+        return incident
+
+    # ------------------------------------------------------------ writing
+
+    async def persist(self, incident: Incident) -> None:
+        await self.store.save(incident)
+        slack = self.ctx.services.slack
+        if slack is not None and slack.enabled and incident.number is not None:
+            from app.slack import SlackMessage
+
+            text, blocks = slack_top(incident, self.ctx.repo, self.store.repo_url)
+            slack.update_top(slack_key(self.ctx.repo, incident.number), SlackMessage(text, blocks))
+
+    async def comment(self, incident: Incident, text: str) -> None:
+        await self.ctx.gh.post(
+            f"/repos/{self.ctx.repo}/issues/{incident.number}/comments", data={"body": text}
+        )
+
+    async def announce(self, incident: Incident, kind: str, data: dict[str, Any]) -> None:
+        text = announcement(kind, data, incident, self.store.repo_url)
+        await self.comment(incident, text)
+        self._slack_reply(incident, text)
+        self.ctx.log.info("incident news", extra={"issue": incident.number, "kind": kind})
+
+    def _slack_reply(self, incident: Incident, markdown: str) -> None:
+        slack = self.ctx.services.slack
+        if slack is None or not slack.enabled or incident.number is None:
+            return
+        from app.slack import SlackMessage
+
+        slack.reply(slack_key(self.ctx.repo, incident.number), SlackMessage(to_mrkdwn(markdown)))
+
+    def _start_slack_thread(self, incident: Incident) -> None:
+        slack = self.ctx.services.slack
+        if slack is None or not slack.enabled or incident.number is None:
+            return
+        from app.slack import SlackMessage
+
+        key = slack_key(self.ctx.repo, incident.number)
+        self.ctx.services.extras.setdefault("slack_threads", {})[key] = self.ctx.installation_id
+        channel = incident.slack_channel or self.ctx.services.settings.slack_channel
+        text, blocks = slack_top(incident, self.ctx.repo, self.store.repo_url)
+        slack.start_thread(key, channel, SlackMessage(text, blocks))
+
+    def remember_slack(self, incident: Incident) -> None:
+        """After a restart, teach the notifier the thread the marker remembers."""
+        slack = self.ctx.services.slack
+        if slack is None or not slack.enabled or incident.number is None or not incident.slack_ts:
+            return
+        key = slack_key(self.ctx.repo, incident.number)
+        if slack.thread_ts(key) is None:
+            channel = incident.slack_channel or self.ctx.services.settings.slack_channel
+            slack.remember_thread(key, channel, incident.slack_ts)
+
+    async def _assign(self, incident: Incident, login: str) -> None:
+        try:
+            await self.ctx.gh.post(
+                f"/repos/{self.ctx.repo}/issues/{incident.number}/assignees",
+                data={"assignees": [login]},
+            )
+        except BadRequest as exc:  # not assignable (e.g. no access): the label still says who
+            self.ctx.log.warning(
+                "could not assign", extra={"login": login, "status": exc.status_code}
+            )
+
+    async def _page(self, incident: Incident, reason: str) -> None:
+        pager = self.ctx.services.pager
+        if pager is None:
+            await self.comment(
+                incident,
+                "📟 No on-call provider is configured (PagerDuty or Opsgenie), "
+                "so nobody was paged.",
+            )
+            return
+        link = f"{self.store.repo_url}/issues/{incident.number}"
+        summary = f"{self.ctx.repo}: {incident.branch} is broken ({reason})"
+        await pager.trigger(
+            f"{self.ctx.repo}#{incident.first_red}",
+            summary,
+            link=link,
+            details={"repository": self.ctx.repo, "issue": incident.number, "reason": reason},
+        )
+
+    async def _unpage(self, incident: Incident) -> None:
+        pager = self.ctx.services.pager
+        if pager is not None:
+            await pager.resolve(f"{self.ctx.repo}#{incident.first_red}")
+
+    def _track(self, incident: Incident) -> None:
+        repos = active_repos(self.ctx)
+        if incident.state in core.OPEN_STATES:
+            repos.add(self.ctx.repo)
+
+    # ------------------------------------------------------------ revert
+
+    async def start_revert(self, incident: Incident, sha: str) -> Incident:
+        from app.revert_start import open_revert_for_incident
+
+        event = await open_revert_for_incident(self, incident, sha)
+        if event is None:
+            return incident
+        return await self.handle(incident, event) or incident

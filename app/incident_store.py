@@ -1,0 +1,160 @@
+"""Incidents live in GitHub issues: labels carry the state, a hidden marker the rest.
+
+Any process can rebuild any incident from its issue, so a restart loses nothing
+that was written. Open incidents are found by label and marker, never by title.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from gidgethub import BadRequest
+
+from app.core.incident import Incident, State
+from app.core.render import issue_body, issue_title, parse_marker
+from app.repo_config import Labels, RepoConfig
+
+LABEL_STYLE: dict[str, tuple[str, str]] = {
+    "incident": ("b60205", "Build Sheriff incident: the default branch broke"),
+    "triage": ("d93f0b", "Incident detected; nobody has taken it yet"),
+    "acknowledged": ("fbca04", "Someone owns the incident"),
+    "mitigated": ("0e8a16", "The branch is green again"),
+    "resolved": ("5319e7", "The incident is over"),
+    "revert": ("c5def5", "Reverts a commit that broke the default branch"),
+}
+
+
+def state_labels(labels: Labels) -> dict[State, str]:
+    return {
+        State.TRIAGE: labels.triage,
+        State.ACKNOWLEDGED: labels.acknowledged,
+        State.MITIGATED: labels.mitigated,
+        State.RESOLVED: labels.resolved,
+    }
+
+
+def state_of_label(name: str, labels: Labels) -> State | None:
+    for state, label in state_labels(labels).items():
+        if label == name:
+            return state
+    return None
+
+
+def incident_from_issue(issue: dict[str, Any], labels: Labels) -> Incident | None:
+    """The incident an issue holds, or None when the issue is not one of ours."""
+    names = [
+        label["name"] if isinstance(label, dict) else str(label)
+        for label in issue.get("labels", [])
+    ]
+    if labels.incident not in names:
+        return None
+    data = parse_marker(issue.get("body"))
+    if data is None:
+        return None
+    if issue.get("state") == "closed":
+        state = State.RESOLVED
+    else:
+        found = [s for s in (state_of_label(n, labels) for n in names) if s is not None]
+        remembered = State(data.get("state", State.TRIAGE.value))
+        if len(found) == 1:
+            state = found[0]
+        elif found:
+            # Two state labels: a human just added one; theirs is the one we did not write.
+            others = [s for s in found if s is not remembered]
+            state = others[0] if others else remembered
+        else:
+            state = remembered
+    return Incident.from_marker(data, state=state, number=int(issue["number"]))
+
+
+class IncidentStore:
+    """Reads and writes one repository's incident issues."""
+
+    def __init__(self, gh: Any, repo: str, config: RepoConfig) -> None:
+        self.gh = gh
+        self.repo = repo
+        self.config = config
+        self.repo_url = f"https://github.com/{repo}"
+        self._labels_ready = False
+
+    async def open_incidents(self) -> list[Incident]:
+        found: list[Incident] = []
+        url = f"/repos/{self.repo}/issues?state=open&per_page=100"
+        url += f"&labels={self.config.labels.incident}"
+        async for issue in self.gh.getiter(url):
+            if "pull_request" in issue:
+                continue
+            incident = incident_from_issue(issue, self.config.labels)
+            if incident is not None:
+                found.append(incident)
+        return found
+
+    async def get(self, number: int) -> Incident | None:
+        issue = await self.gh.getitem(f"/repos/{self.repo}/issues/{number}")
+        return incident_from_issue(issue, self.config.labels)
+
+    def labels_for(self, incident: Incident, current: list[str] | None = None) -> list[str]:
+        """The issue's labels: ours set to the incident's state, anybody else's kept."""
+        ours = set(state_labels(self.config.labels).values()) | {self.config.labels.incident}
+        kept = [name for name in (current or []) if name not in ours]
+        return [
+            self.config.labels.incident,
+            state_labels(self.config.labels)[incident.state],
+            *kept,
+        ]
+
+    def body_for(self, incident: Incident) -> str:
+        return issue_body(incident, self.repo_url)
+
+    async def ensure_labels(self) -> None:
+        if self._labels_ready:
+            return
+        names = self.config.labels
+        wanted = {
+            names.incident: LABEL_STYLE["incident"],
+            names.triage: LABEL_STYLE["triage"],
+            names.acknowledged: LABEL_STYLE["acknowledged"],
+            names.mitigated: LABEL_STYLE["mitigated"],
+            names.resolved: LABEL_STYLE["resolved"],
+            names.revert: LABEL_STYLE["revert"],
+        }
+        existing = {
+            label["name"]
+            async for label in self.gh.getiter(f"/repos/{self.repo}/labels?per_page=100")
+        }
+        for name, (color, description) in wanted.items():
+            if name in existing:
+                continue
+            try:
+                await self.gh.post(
+                    f"/repos/{self.repo}/labels",
+                    data={"name": name, "color": color, "description": description},
+                )
+            except BadRequest as exc:  # created meanwhile by another worker: fine
+                if exc.status_code != 422:
+                    raise
+        self._labels_ready = True
+
+    async def create(self, incident: Incident) -> Incident:
+        await self.ensure_labels()
+        issue = await self.gh.post(
+            f"/repos/{self.repo}/issues",
+            data={
+                "title": issue_title(incident),
+                "body": self.body_for(incident),
+                "labels": self.labels_for(incident),
+            },
+        )
+        return replace(incident, number=int(issue["number"]))
+
+    async def save(self, incident: Incident) -> None:
+        """Write labels and marker; the title keeps what a human may have edited."""
+        assert incident.number is not None, "save() needs an incident that has an issue"
+        issue = await self.gh.getitem(f"/repos/{self.repo}/issues/{incident.number}")
+        current = [label["name"] for label in issue.get("labels", [])]
+        data: dict[str, Any] = {
+            "body": self.body_for(incident),
+            "labels": self.labels_for(incident, current),
+        }
+        await self.gh.patch(f"/repos/{self.repo}/issues/{incident.number}", data=data)

@@ -1,0 +1,113 @@
+"""The reconciler: what missed webhooks and elapsed time would have told us.
+
+Timers are not held in memory: escalation is due when an incident's marker says
+it opened longer than `escalate_after` ago and its labels still say triage. So
+after any restart, one pass over the open incidents does exactly what is due —
+pages nobody twice (the marker remembers `paged`), mitigates an incident whose
+branch went green while we were away, opens one for a red head nobody reported,
+and records a revert PR that merged without us hearing.
+
+Runs on start-up and every RECONCILE_INTERVAL seconds, each repository inside
+its own lock (the dispatcher's per-repository queue), like a webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.context import EventContext, Services
+from app.core.incident import OPEN_STATES, RevertMerged, Tick
+from app.handlers.detect import evaluate_head, load_config
+from app.incident_flow import IncidentRunner, active_repos
+from app.incident_store import IncidentStore
+from app.logs import event_logger
+
+log = logging.getLogger("app.reconciler")
+
+
+async def installations(services: Services) -> list[int]:
+    github_app = services.extras.get("github_app")
+    if github_app is None:
+        return []
+    client = github_app.app_client()
+    return [int(i["id"]) async for i in client.getiter("/app/installations")]
+
+
+async def reconcile_repo(ctx: EventContext, repository: dict[str, Any]) -> None:
+    branch = repository["default_branch"]
+    config = await load_config(ctx, branch)
+    store = IncidentStore(ctx.gh, ctx.repo, config)
+    runner = IncidentRunner(ctx, config, store)
+    incidents = await store.open_incidents()
+    if any(i.state in OPEN_STATES for i in incidents):
+        active_repos(ctx).add(ctx.repo)
+    for incident in incidents:
+        runner.remember_slack(incident)
+        current = incident
+        if incident.revert_pr and not incident.first("revert_merged"):
+            pr = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{incident.revert_pr}")
+            if pr.get("merged"):
+                current = (
+                    await runner.handle(
+                        current, RevertMerged(pr["number"], pr.get("merge_commit_sha"))
+                    )
+                    or current
+                )
+        await runner.handle(current, Tick())
+    # Red heads with no incident, and green heads with one, as a webhook would.
+    await evaluate_head(ctx, branch)
+
+
+async def reconcile_installation(services: Services, installation_id: int, submit: Any) -> int:
+    gh = await services.github_for_installation(installation_id)
+    count = 0
+    async for repository in gh.getiter("/installation/repositories", iterable_key="repositories"):
+        repo = repository["full_name"]
+        ctx = EventContext(
+            services=services,
+            gh=gh,
+            delivery_id=f"reconcile-{int(services.clock.now())}",
+            repo=repo,
+            installation_id=installation_id,
+            log=event_logger(f"reconcile-{int(services.clock.now())}", "reconcile", None, repo),
+        )
+
+        async def job(ctx: EventContext = ctx, repository: dict[str, Any] = repository) -> None:
+            await reconcile_repo(ctx, repository)
+
+        await submit(repo, "reconcile", job)
+        count += 1
+    return count
+
+
+async def reconcile_once(services: Services, submit: Any) -> int:
+    """One pass over every installation; `submit(repo, name, fn)` runs fn in the repo's lock.
+
+    Returns the number of repositories visited. A failure in one installation is
+    logged and does not stop the others.
+    """
+    visited = 0
+    for installation_id in await installations(services):
+        try:
+            visited += await reconcile_installation(services, installation_id, submit)
+        except Exception:
+            log.exception("reconcile failed", extra={"installation": installation_id})
+    return visited
+
+
+def reconciler_task(services: Services, dispatcher: Any, interval: float) -> Any:
+    """The background loop for `create_app(background=[...])`."""
+
+    async def submit(repo: str, name: str, fn: Any) -> None:
+        dispatcher.submit_job(repo, name, fn)
+
+    async def loop() -> None:
+        while True:
+            try:
+                await reconcile_once(services, submit)
+            except Exception:
+                log.exception("reconcile pass failed")
+            await services.clock.sleep(interval)
+
+    return loop

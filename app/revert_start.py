@@ -1,0 +1,106 @@
+"""Mitigate an incident: roll back the deploy if the culprit is live, then open the revert.
+
+The handbook's order: roll back before debugging, and revert the broken commit
+in a PR that tags its author. The revert machinery itself is app.github.revert_pr.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gidgethub import BadRequest
+
+from app.core.incident import Event, Incident, RevertConflicted, RevertOpened
+from app.core.render import sha7
+
+if TYPE_CHECKING:
+    from app.incident_flow import IncidentRunner
+
+
+async def live_deployment(gh: Any, repo: str, environment: str) -> dict[str, Any] | None:
+    """The latest deployment of `environment` whose latest status is success."""
+    deployments = await gh.getitem(
+        f"/repos/{repo}/deployments?environment={environment}&per_page=20"
+    )
+    for deployment in deployments:
+        statuses = await gh.getitem(
+            f"/repos/{repo}/deployments/{deployment['id']}/statuses?per_page=1"
+        )
+        if statuses and statuses[0].get("state") == "success":
+            return dict(deployment)
+    return None
+
+
+async def contains(gh: Any, repo: str, deployed_sha: str, culprit: str) -> bool:
+    """Is `culprit` an ancestor of (or equal to) `deployed_sha`?"""
+    try:
+        compare = await gh.getitem(f"/repos/{repo}/compare/{culprit}...{deployed_sha}")
+    except BadRequest:
+        return False
+    return compare.get("status") in ("ahead", "identical")
+
+
+async def roll_back_if_live(runner: IncidentRunner, incident: Incident, culprit: str) -> None:
+    ctx, config = runner.ctx, runner.config
+    environment = config.production_environment
+    live = await live_deployment(ctx.gh, ctx.repo, environment)
+    if live is None or not await contains(ctx.gh, ctx.repo, live["sha"], culprit):
+        return
+    text = (
+        f"🚨 `{sha7(culprit)}` is live in `{environment}` "
+        f"(deployment {live['id']} of `{sha7(live['sha'])}`). Roll back the deploy first."
+    )
+    if config.rollback and incident.last_green:
+        deployment = await ctx.gh.post(
+            f"/repos/{ctx.repo}/deployments",
+            data={
+                "ref": incident.last_green,
+                "environment": environment,
+                "auto_merge": False,
+                "required_contexts": [],
+                "description": f"Build Sheriff rollback: {sha7(culprit)} broke {incident.branch}",
+                "payload": {"buildsheriff": {"rollback_from": live["sha"]}},
+            },
+        )
+        text += (
+            f"\n\n⏪ Rolling back `{environment}` to the last green commit "
+            f"`{sha7(incident.last_green)}` (deployment {deployment['id']})."
+        )
+    elif not config.rollback:
+        text += " Set `rollback: true` to let Build Sheriff roll back for you."
+    await runner.announce(incident, "note", {"text": text})
+
+
+def why_markdown(incident: Incident) -> str:
+    checks = "\n".join(
+        f"- [{c.name}]({c.url})" if c.url else f"- {c.name}" for c in incident.failing
+    )
+    return f"`{incident.branch}` went red at `{sha7(incident.first_red)}`. Failing:\n{checks}"
+
+
+async def open_revert_for_incident(
+    runner: IncidentRunner, incident: Incident, culprit: str
+) -> Event | None:
+    """Open (or find) the revert PR; the answer is the event the incident records."""
+    from app.github.revert_pr import RevertPR, open_revert_pr
+
+    ctx = runner.ctx
+    await roll_back_if_live(runner, incident, culprit)
+    result = await open_revert_pr(
+        ctx.gh,
+        ctx.repo,
+        culprit,
+        base_branch=incident.branch,
+        config=runner.config,
+        incident_number=incident.number,
+        why_markdown=why_markdown(incident),
+        app_login=f"{ctx.services.settings.app_slug}[bot]",
+    )
+    if isinstance(result, RevertPR):
+        return RevertOpened(result.number, result.url)
+    paths = getattr(result, "paths", None)
+    if paths:
+        return RevertConflicted(culprit, tuple(paths))
+    reason = getattr(result, "reason", "nothing to revert")
+    await runner.announce(incident, "note", {"text": f"ℹ️ Nothing reverted: {reason}."})
+    return None
