@@ -238,7 +238,7 @@ def rerun_failed_jobs(ctx: Ctx) -> Reply:
 
     async def finish() -> None:
         # The new attempt runs "later": after the caller got its 201.
-        await asyncio.sleep(0)
+        await asyncio.sleep(ctx.sim.rerun_delay)
         repo.finish_rerun(run, previous, ctx.login)
 
     ctx.sim.spawn(finish())

@@ -128,6 +128,8 @@ class GitHubSim:
         self._public_key = self._keys.public_pem if self._keys else public_key_from(app_public_key
                                                                                     or b"")
         self.token_ttl = 3600.0
+        # Real seconds a re-run attempt takes before it completes (tests use tiny values).
+        self.rerun_delay = 0.0
         self.html_url = "https://github.com"
         self.url = "http://127.0.0.1"
         self.webhook_url: str | None = None
