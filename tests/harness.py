@@ -34,6 +34,9 @@ from app.context import Services
 from app.dispatcher import Dispatcher
 from app.server import create_app, dispatcher_of
 from app.settings import Settings
+from app.sim.github import GitHubSim
+from app.sim.pager import OpsgenieSim, PagerDutySim
+from app.sim.slack import SlackSim
 
 APP_ID = "4242"
 SETTLE_MAX_ROUNDS = 200
@@ -97,10 +100,10 @@ def _default_router() -> Router:
 
 @dataclass
 class Stack:
-    sim: Any  # app.sim.github.GitHubSim
-    slack: Any  # app.sim.slack.SlackSim | None
-    pagerduty: Any  # app.sim.pager.PagerDutySim | None
-    opsgenie: Any  # app.sim.pager.OpsgenieSim | None
+    sim: GitHubSim
+    slack: SlackSim | None
+    pagerduty: PagerDutySim | None
+    opsgenie: OpsgenieSim | None
     app_url: str
     services: Services
     dispatcher: Dispatcher
@@ -120,20 +123,19 @@ class Stack:
         return (
             sum(counters.values()),
             self.dispatcher.depth,
-            _size(getattr(self.sim, "calls", None)),
+            _size(getattr(self.sim, "call_log", None)),
+            _size(getattr(self.sim, "deliveries", None)),
             _size(getattr(self.slack, "messages", None)),
             slack.pending() if slack is not None else 0,
-            sum(getattr(self.pagerduty, "calls", {}).values()) if self.pagerduty else 0,
-            sum(getattr(self.opsgenie, "calls", {}).values()) if self.opsgenie else 0,
+            sum(self.pagerduty.calls.values()) if self.pagerduty else 0,
+            sum(self.opsgenie.calls.values()) if self.opsgenie else 0,
         )
 
     async def settle(self) -> None:
         """Deliver, handle and flush until a whole round changes nothing."""
         before = None
         for _ in range(SETTLE_MAX_ROUNDS):
-            drain = getattr(self.sim, "drain", None)
-            if drain is not None:
-                await drain()
+            await self.sim.drain()
             await self.dispatcher.idle()
             if self.services.slack is not None:
                 await self.services.slack.flush()
@@ -176,20 +178,20 @@ async def stack(
     **settings_overrides: str,
 ) -> AsyncIterator[Stack]:
     """The app on 127.0.0.1:0 with the sims; `pager` is None, "pagerduty" or "opsgenie"."""
-    from app.sim.github import GitHubSim
-
     clock = clock or ManualClock()
     private_key = private_key or generate_app_key()
     webhook_secret = "whsec-" + secrets.token_hex(16)
     async with AsyncExitStack() as exits:
+        # One clock for the sim and the app: token expiry and JWT times agree.
         sim = GitHubSim(
             tmp_path / "github",
             webhook_secret=webhook_secret,
-            app_id=APP_ID,
+            app_id=int(APP_ID),
             app_public_key=public_key_of(private_key),
+            clock=clock.now,
         )
         await sim.start()
-        exits.push_async_callback(_close, sim)
+        exits.push_async_callback(sim.close)
         env: dict[str, str] = {
             "APP_ID": APP_ID,
             "PRIVATE_KEY": private_key,
@@ -201,8 +203,6 @@ async def stack(
 
         slack_sim = None
         if slack:
-            from app.sim.slack import SlackSim
-
             slack_sim = SlackSim()
             await slack_sim.start()
             exits.push_async_callback(slack_sim.close)
@@ -211,8 +211,6 @@ async def stack(
 
         pagerduty = opsgenie = None
         if pager == "pagerduty":
-            from app.sim.pager import PagerDutySim
-
             pagerduty = PagerDutySim()
             await pagerduty.start()
             exits.push_async_callback(pagerduty.close)
@@ -221,8 +219,6 @@ async def stack(
             env["PAGERDUTY_EVENTS_URL"] = pagerduty.url
             env["PAGERDUTY_API_URL"] = pagerduty.url
         elif pager == "opsgenie":
-            from app.sim.pager import OpsgenieSim
-
             opsgenie = OpsgenieSim()
             await opsgenie.start()
             exits.push_async_callback(opsgenie.close)
@@ -269,9 +265,3 @@ async def stack(
             app=application,
             session=session,
         )
-
-
-async def _close(sim: Any) -> None:
-    close = getattr(sim, "close", None) or getattr(sim, "stop", None)
-    if close is not None:
-        await close()

@@ -12,6 +12,7 @@ import socket
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from gidgethub import BadRequest, GitHubBroken, RateLimitExceeded
 
 from app.clock import ManualClock
 from app.github.client import GitHubClient, graphql_endpoint
+from app.sim.github import GitHubSim
 
 
 @dataclass
@@ -227,3 +229,54 @@ async def test_client_repr_hides_the_token(session: aiohttp.ClientSession) -> No
     gh = GitHubClient(session, api_url="http://127.0.0.1:9", oauth_token="ghs_" + "z" * 36)
     assert "zzzz" not in repr(gh)
     assert json.dumps({"gh": repr(gh)})
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[GitHubSim]:
+    github = GitHubSim(tmp_path / "github")
+    await github.start()
+    github.create_repo("octo/widgets")
+    yield github
+    await github.close()
+
+
+def sim_client(sim: GitHubSim, session: aiohttp.ClientSession, clock: ManualClock) -> GitHubClient:
+    return GitHubClient(
+        session, api_url=sim.url, oauth_token=sim.create_token("octocat"), clock=clock
+    )
+
+
+async def test_sim_502_then_200_succeeds(sim: GitHubSim, session: aiohttp.ClientSession) -> None:
+    clock = ManualClock()
+    sim.inject("GET", "/repos/{owner}/{repo}", status=502)
+    repo = await sim_client(sim, session, clock).getitem("/repos/octo/widgets")
+    assert repo["full_name"] == "octo/widgets"
+    assert [status for _, _, status in sim.call_log] == [502, 200]
+    assert clock.slept == [1.0]
+
+
+async def test_sim_429_retry_after_is_honoured_on_the_fake_clock(
+    sim: GitHubSim, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    start = clock.now()
+    sim.inject("POST", "/repos/{owner}/{repo}/issues", status=429, headers={"Retry-After": "30"})
+    issue = await sim_client(sim, session, clock).post(
+        "/repos/octo/widgets/issues", data={"title": "Build is red"}
+    )
+    assert issue["title"] == "Build is red"
+    assert clock.now() - start == 30.0
+    # One issue exists: the refused attempt created nothing.
+    titles = [i["title"] async for i in sim_client(sim, session, clock).getiter(
+        "/repos/octo/widgets/issues"
+    )]
+    assert titles == ["Build is red"]
+
+
+async def test_sim_retry_bound_is_respected(
+    sim: GitHubSim, session: aiohttp.ClientSession
+) -> None:
+    sim.inject("GET", "/repos/{owner}/{repo}", status=503, times=10)
+    with pytest.raises(GitHubBroken):
+        await sim_client(sim, session, ManualClock()).getitem("/repos/octo/widgets")
+    assert [status for _, _, status in sim.call_log] == [503] * 4

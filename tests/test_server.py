@@ -566,3 +566,52 @@ async def test_sigterm_stops_the_server_after_draining_its_queue() -> None:
 
     assert handled == ["last"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers removed again
+
+
+# --- end to end: the sim signs and delivers, handlers call the sim back --------------------
+
+
+async def test_e2e_sim_webhook_is_handled_with_a_working_installation_client(
+    stack_factory: Callable[..., Any],
+) -> None:
+    seen: list[str] = []
+    router = Router()
+
+    @router.register("check_run")
+    async def handler(event: Event, ctx: EventContext) -> None:
+        repo = await ctx.gh.getitem(f"/repos/{ctx.repo}")
+        seen.append(repo["full_name"])
+
+    async with stack_factory(router=router, slack=False) as s:
+        repo = s.sim.create_repo("octo/widgets")
+        payload = s.sim.build_payload("check_run", "rerequested", repo)
+        assert await s.sim.send_webhook("check_run", payload) == 202
+        assert await s.sim.send_webhook("check_run", payload) == 202
+        await s.settle()
+
+        assert seen == ["octo/widgets", "octo/widgets"]
+        assert len(s.sim.issued_tokens) == 1  # the second event reused the cached token
+        assert s.sim.violations == []
+
+
+async def test_e2e_bad_input_makes_no_api_call(stack_factory: Callable[..., Any]) -> None:
+    recorder = Recorder()
+    async with stack_factory(router=recorder.router, slack=False) as s:
+        secret = s.settings.webhook_secret or ""
+        body = json.dumps(check_run()).encode()
+        good = webhook_headers("check_run", body, secret)
+        cases: list[tuple[dict[str, str], bytes, int]] = [
+            ({**good, "X-Hub-Signature-256": sign(body, "wrong")}, body, 401),
+            ({k: v for k, v in good.items() if k != "X-Hub-Signature-256"}, body, 401),
+            ({k: v for k, v in good.items() if k != "X-GitHub-Event"}, body, 400),
+            ({k: v for k, v in good.items() if k != "X-GitHub-Delivery"}, body, 400),
+            ({**good, "X-Hub-Signature-256": sign(b"{", secret)}, b"{", 400),
+            (webhook_headers("ping", body, secret), body, 200),
+            (webhook_headers("issues", body, secret), body, 202),
+        ]
+        for headers, data, status in cases:
+            async with s.session.post(s.webhook_url, data=data, headers=headers) as response:
+                assert response.status == status, headers
+            await s.settle()
+            assert s.sim.call_log == [] and recorder.seen == []
+        assert s.dispatcher.counters["handled"] == 0
