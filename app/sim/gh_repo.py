@@ -6,6 +6,7 @@ the same `issues labeled` webhook as one added by the app.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from app.sim.gh_repo_base import BLOB_MODES, TreeError, kind_of_mode
@@ -65,7 +66,7 @@ class SimRepo(PullsMixin):
         data = content.encode() if isinstance(content, str) else content
         return TreeEntry(mode, kind_of_mode(mode), self.store.write_blob(data), path)
 
-    def commit(self, files: dict[str, FileValue], message: str, *, author: str = "octocat",
+    def commit(self, files: Mapping[str, FileValue], message: str, *, author: str = "octocat",
                branch: str | None = None, parents: list[str] | None = None,
                push: bool = True) -> str:
         """Commit `files` (None deletes) on top of the branch and advance it; returns the sha."""

@@ -87,7 +87,9 @@ class RepoBase:
         self.workflow_ids: dict[str, int] = {}
         self.deployment_records: dict[int, Deployment] = {}
         self._numbers = itertools.count(1)
+        # Keyed by (base sha, head sha): git objects never change, so neither do these.
         self._merge_cache: dict[tuple[str, str], str | None] = {}
+        self._stats_cache: dict[tuple[str, str], tuple[int, int, int, int]] = {}
 
     @property
     def node_id(self) -> str:

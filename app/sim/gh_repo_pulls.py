@@ -40,13 +40,17 @@ class PullsMixin(IssuesMixin, ChecksMixin):
         """(commits, additions, deletions, changed files) of a pull request."""
         head = self.pull_head_sha(issue)
         base = self.pull_base_sha(issue)
-        merge_base = self.store.merge_base(base, head) if base else None
-        if merge_base is None:
-            return 0, 0, 0, 0
-        commits = len(self.store.rev_list(f"{merge_base}..{head}"))
-        files = self.store.diff(merge_base, head)
-        return (commits, sum(f.additions for f in files), sum(f.deletions for f in files),
-                len(files))
+        key = (base, head)
+        if key not in self._stats_cache:
+            merge_base = self.store.merge_base(base, head) if base else None
+            if merge_base is None:
+                self._stats_cache[key] = (0, 0, 0, 0)
+            else:
+                commits = len(self.store.rev_list(f"{merge_base}..{head}"))
+                files = self.store.diff(merge_base, head)
+                self._stats_cache[key] = (commits, sum(f.additions for f in files),
+                                          sum(f.deletions for f in files), len(files))
+        return self._stats_cache[key]
 
     # --- creation ----------------------------------------------------------------------------
 

@@ -176,18 +176,21 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def new_delivery(sim: GitHubSim, event: str, payload: dict[str, Any]) -> dict[str, Any]:
-    problems = validate_webhook(event, payload)
-    action = payload.get("action")
-    for problem in problems:
-        sim.violations.append(f"webhook {event}{'.' + action if action else ''}: {problem}")
+def new_delivery(event: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "event": event,
-        "action": action,
+        "action": payload.get("action"),
         "delivery_id": str(uuid.uuid4()),
         "status": None,
         "payload": payload,
     }
+
+
+def payload_problems(record: dict[str, Any]) -> list[str]:
+    """What GitHub's published schema says is wrong with a delivery's payload."""
+    event, action = record["event"], record["action"]
+    where = f"webhook {event}{'.' + action if action else ''}"
+    return [f"{where}: {problem}" for problem in validate_webhook(event, record["payload"])]
 
 
 def push_objects(sim: GitHubSim, repo: RepoBase, ref: str, before: str, after: str,

@@ -79,6 +79,7 @@ class GitStore:
         self._batch: subprocess.Popen[bytes] | None = None
         self._refs: dict[str, str] | None = None
         self._commit_cache: dict[str, CommitInfo] = {}
+        self._diff_cache: dict[tuple[str | None, str], list[FileChange]] = {}
         self._env = {
             **os.environ,
             "GIT_DIR": str(git_dir),
@@ -332,6 +333,15 @@ class GitStore:
 
     def diff(self, old: str | None, new: str) -> list[FileChange]:
         """Files changed between two commits or trees (old None: against the empty tree)."""
+        key = (old, new)
+        if is_sha(new) and (old is None or is_sha(old)) and key in self._diff_cache:
+            return self._diff_cache[key]
+        changes = self._diff(old, new)
+        if is_sha(new) and (old is None or is_sha(old)):
+            self._diff_cache[key] = changes
+        return changes
+
+    def _diff(self, old: str | None, new: str) -> list[FileChange]:
         base = old or self.empty_tree()
         raw = self.run("diff-tree", "-r", "-M", "-z", "--raw", "--numstat", base, new)
         records = raw.split(b"\0")

@@ -59,6 +59,7 @@ from app.sim.gh_webhooks import (
     build_payload,
     encode,
     new_delivery,
+    payload_problems,
     push_objects,
 )
 from app.sim.git_store import TreeEntry
@@ -151,7 +152,10 @@ class GitHubSim:
 
         self.calls: collections.Counter[str] = collections.Counter()
         self.call_log: list[tuple[str, str, int]] = []
-        self.violations: list[str] = []
+        self._violations: list[str] = []
+        # Deliveries whose payload is not yet checked against GitHub's schema; checking takes
+        # milliseconds, so it happens when violations are read or the simulator drains.
+        self._unchecked: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
         self._injections: list[_Injection] = []
         self._latency: dict[str, float] = {}
@@ -301,6 +305,13 @@ class GitHubSim:
 
     # --- test controls -----------------------------------------------------------------------
 
+    @property
+    def violations(self) -> list[str]:
+        """Everything GitHub would have refused or that does not match its published schemas."""
+        while self._unchecked:
+            self._violations += payload_problems(self._unchecked.pop(0))
+        return self._violations
+
     def reset_calls(self) -> None:
         self.calls.clear()
         self.call_log.clear()
@@ -326,8 +337,9 @@ class GitHubSim:
             objects = push_objects(self, repo, objects["ref"], objects["before"],
                                    objects["after"], actor)
         payload = build_payload(self, event, action, repo, sender=actor, **objects)
-        record = new_delivery(self, event, payload)
+        record = new_delivery(event, payload)
         self.deliveries.append(record)
+        self._unchecked.append(record)
         if self.webhook_url is not None and self._deliverer is not None:
             self._deliverer.enqueue(record, encode(payload))
         return record
@@ -352,7 +364,7 @@ class GitHubSim:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             error = task.exception()
-            self.violations.append(f"simulator task failed: {type(error).__name__}: {error}")
+            self._violations.append(f"simulator task failed: {type(error).__name__}: {error}")
             log.error("simulator task failed", exc_info=error)
 
     async def drain(self) -> None:
@@ -366,6 +378,7 @@ class GitHubSim:
                 continue
             await asyncio.sleep(0)
             if not self._tasks and (self._deliverer is None or self._deliverer.idle):
+                self.violations  # noqa: B018  (checks the payloads of what was delivered)
                 return
 
     # --- server ------------------------------------------------------------------------------
@@ -463,7 +476,7 @@ class GitHubSim:
             return await self._handle_graphql(request, path, body)
         match, problems = self.openapi.check(method, path, body)
         if match is None:
-            self.violations.append(f"unknown endpoint: {method} {path} (not in GitHub's API)")
+            self._violations.append(f"unknown endpoint: {method} {path} (not in GitHub's API)")
             return self._respond(method, path, Reply(404, {
                 "message": "Not Found", "documentation_url": DOCS, "status": "404"}), {})
         template = match.template
@@ -481,11 +494,11 @@ class GitHubSim:
                 return self._respond(method, path, self._injection_reply(injected), rate)
             if problems:
                 for problem in problems:
-                    self.violations.append(f"invalid request {method} {path}: {problem}")
+                    self._violations.append(f"invalid request {method} {path}: {problem}")
                 raise ApiError(422, "Invalid request.\n\n" + "\n".join(problems))
             handler = ROUTES.get((method, template))
             if handler is None:
-                self.violations.append(f"not simulated: {method} {template}")
+                self._violations.append(f"not simulated: {method} {template}")
                 raise ApiError(501, f"not simulated: {method} {template}")
             ctx = Ctx(self, method, path, template, match.params, request.query, body,
                       caller.actor, caller.installation_id, str(request.url))
@@ -496,7 +509,7 @@ class GitHubSim:
             reply = Reply(error.status, error.body(), error.headers)
         except Exception as error:  # a simulator bug must be loud, not a hang or a 200
             log.exception("simulator error on %s %s", method, path)
-            self.violations.append(f"simulator error on {method} {path}: "
+            self._violations.append(f"simulator error on {method} {path}: "
                                    f"{type(error).__name__}: {error}")
             reply = Reply(500, {"message": "Server Error", "documentation_url": DOCS})
         return self._respond(method, path, reply, rate)
@@ -542,7 +555,7 @@ class GitHubSim:
         except ApiError as error:
             return self._respond("POST", path, Reply(error.status, error.body()), rate)
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-            self.violations.append("graphql: request body has no query string")
+            self._violations.append("graphql: request body has no query string")
             return self._respond("POST", path, Reply(200, {"errors": [
                 {"message": "A query attribute must be specified and must be a string."}]}), rate)
         query: str = body["query"]
@@ -550,7 +563,7 @@ class GitHubSim:
         problems = validate_graphql(query, variables)
         if problems:
             for problem in problems:
-                self.violations.append(f"graphql: {problem}")
+                self._violations.append(f"graphql: {problem}")
             return self._respond("POST", path, Reply(200, {"errors": [
                 {"message": p, "type": "INVALID"} for p in problems]}), rate)
         answer = execute_graphql(self, caller.actor, caller.installation_id, query, variables,
