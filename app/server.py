@@ -230,7 +230,11 @@ def create_app(
     background: Sequence[Callable[[], Awaitable[None]]] = (),
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     max_body: int = MAX_BODY,
+    dispatcher: Dispatcher | None = None,
 ) -> web.Application:
+    """The aiohttp app. Pass `dispatcher` when a background task needs it before the app
+    exists (the reconciler submits jobs to it); otherwise one is made from queue_size/workers.
+    """
     secret = services.settings.webhook_secret
     if not secret:
         # Fail closed: a server without a secret would accept anyone's events.
@@ -238,7 +242,7 @@ def create_app(
 
     # client_max_size enforces the limit while reading, for bodies without Content-Length.
     application = web.Application(client_max_size=max_body)
-    dispatcher = Dispatcher(workers=workers, queue_size=queue_size)
+    dispatcher = dispatcher or Dispatcher(workers=workers, queue_size=queue_size)
     receiver = WebhookReceiver(services, router, dispatcher, secret=secret, max_body=max_body)
     _store(application, DISPATCHER_KEY, dispatcher)
     _store(application, "receiver", receiver)

@@ -18,6 +18,7 @@ from gidgethub.routing import Router
 from app.bootstrap import build_services
 from app.clock import SystemClock
 from app.context import Services
+from app.dispatcher import Dispatcher
 from app.logs import configure_logging
 from app.server import create_app
 from app.settings import Settings, SettingsError
@@ -33,16 +34,18 @@ def _router() -> Router:
     return router if isinstance(router, Router) else Router()
 
 
-def _background(services: Services) -> list[Callable[[], Awaitable[None]]]:
-    """The reconciler, when the handlers package provides one (`reconcile_forever(services)`)."""
+def _background(
+    services: Services, dispatcher: Dispatcher, interval: float
+) -> list[Callable[[], Awaitable[None]]]:
+    """The reconciler (app.reconciler.reconciler_task), when that module is present."""
     try:
-        module = importlib.import_module("app.handlers.reconcile")
-    except ModuleNotFoundError:
+        module = importlib.import_module("app.reconciler")
+    except ModuleNotFoundError as exc:
+        if exc.name != "app.reconciler":
+            raise
         return []
-    start = getattr(module, "reconcile_forever", None)
-    if start is None:
-        return []
-    return [lambda: start(services)]
+    task = getattr(module, "reconciler_task", None)
+    return [] if task is None else [task(services, dispatcher, interval)]
 
 
 async def run_server(
@@ -51,6 +54,7 @@ async def run_server(
     stop: asyncio.Event | None = None,
     started: asyncio.Future[str] | None = None,
     router: Router | None = None,
+    reconcile: bool = True,
 ) -> None:
     """Serve until `stop` is set (SIGTERM/SIGINT set it), then drain and close.
 
@@ -66,13 +70,17 @@ async def run_server(
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             services = build_services(settings, session, clock=SystemClock())
+            dispatcher = Dispatcher(workers=settings.workers, queue_size=settings.queue_size)
             application = create_app(
                 services,
                 router if router is not None else _router(),
-                queue_size=settings.queue_size,
-                workers=settings.workers,
-                background=_background(services),
+                background=(
+                    _background(services, dispatcher, settings.reconcile_interval)
+                    if reconcile
+                    else ()
+                ),
                 drain_timeout=settings.shutdown_timeout,
+                dispatcher=dispatcher,
             )
             runner = web.AppRunner(application, access_log=None, handle_signals=False)
             await runner.setup()

@@ -552,7 +552,9 @@ async def test_sigterm_stops_the_server_after_draining_its_queue() -> None:
         {"HOST": "127.0.0.1", "PORT": "0", "WEBHOOK_SECRET": SECRET, "GITHUB_TOKEN": "t" * 40}
     )
     started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    server = asyncio.create_task(run_server(settings, started=started, router=router))
+    server = asyncio.create_task(
+        run_server(settings, started=started, router=router, reconcile=False)
+    )
     url = await started
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # else the kill ends pytest
     body = json.dumps(check_run()).encode()
