@@ -20,6 +20,7 @@ from app.core.safety import CulpritFacts, is_revert_message, reverted_shas
 from app.repo_config import RepoConfig
 
 REVERT_BRANCH_PREFIX = "buildsheriff/revert-"
+OWN_CONTEXT_PREFIX = "buildsheriff/"
 APP_COMMIT_MARK = "Build Sheriff"
 
 
@@ -72,6 +73,8 @@ async def commit_results(gh: Any, repo: str, sha: str) -> list[CheckResult]:
         )
     combined = await gh.getitem(f"/repos/{repo}/commits/{sha}/status")
     for status in combined.get("statuses") or []:
+        if str(status["context"]).startswith(OWN_CONTEXT_PREFIX):
+            continue  # our own buildsheriff/config status says nothing about the build
         results.append(
             CheckResult(
                 name=status["context"],

@@ -13,6 +13,7 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.build_facts import (
+    OWN_CONTEXT_PREFIX,
     already_reverted,
     branch_info,
     commit_results,
@@ -75,7 +76,7 @@ async def on_workflow_run(event: Event, ctx: EventContext) -> None:
 @router.register("status")
 async def on_status(event: Event, ctx: EventContext) -> None:
     state = event.data["state"]
-    if state == "pending":
+    if state == "pending" or str(event.data.get("context", "")).startswith(OWN_CONTEXT_PREFIX):
         return
     default = event.data["repository"]["default_branch"]
     names = [b["name"] for b in event.data.get("branches") or []]
@@ -116,8 +117,10 @@ async def load_config(ctx: EventContext, ref: str) -> RepoConfig:
 async def report_config_errors(ctx: EventContext, sha: str) -> None:
     """A bad config never stops the flow; it shows as a failing `buildsheriff/config` status."""
     errors = ctx.services.extras.get("config_errors", {}).get(ctx.repo)
-    if not errors:
+    reported: set[tuple[str, str]] = ctx.services.extras.setdefault("config_reported", set())
+    if not errors or (ctx.repo, sha) in reported:
         return
+    reported.add((ctx.repo, sha))
     text = "; ".join(errors)
     await ctx.gh.post(
         f"/repos/{ctx.repo}/statuses/{sha}",

@@ -1,0 +1,216 @@
+"""Detection end to end: signed webhooks from the GitHub simulator through the real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.scenarios import (
+    REPO,
+    break_it,
+    comments_of,
+    deliveries_of,
+    incident_issues,
+    labels_of,
+    new_repo,
+)
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_red_head_via_check_run_opens_one_incident(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        issues = incident_issues(repo)
+        assert len(issues) == 1
+        issue = issues[0]
+        assert labels_of(issue) == ["incident", "incident:triage"]
+        assert issue["title"] == f"🔴 main is broken: build since {bad[:7]}"
+        body = issue["body"]
+        assert "### Culprit" in body and bad[:7] in body and "Make main faster" in body
+        assert "@mona (author of" in body
+        assert "<!-- buildsheriff: " in body
+        assert s.sim.violations == []
+
+
+async def _single_signal(s, event: str, make) -> None:  # type: ignore[no-untyped-def]
+    """Build state with deliveries off, then deliver only the one `event`."""
+    s.sim.webhook_url = None
+    make()
+    wanted = [d for d in deliveries_of(s, event)][-1]
+    s.sim.webhook_url = s.webhook_url
+    status = await s.sim.send_webhook(event, wanted["payload"])
+    assert status == 202
+    await s.settle()
+
+
+@pytest.mark.parametrize("signal", ["check_run", "check_suite", "status", "workflow_run"])
+async def test_each_signal_alone_opens_the_incident(stack_factory, signal: str) -> None:
+    async with stack_factory() as s:
+        s.sim.webhook_url = None
+        repo = new_repo(s)
+        if signal == "status":
+            repo.set_status(repo.head(), "ci/jenkins", "success")
+
+        def make() -> None:
+            bad = break_it(repo)
+            if signal == "status":
+                repo.set_status(bad, "ci/jenkins", "failure", target_url="https://jenkins/1")
+            elif signal == "workflow_run":
+                repo.add_workflow_run(bad, "CI", "failure")
+            else:
+                repo.add_check_run(bad, "build", conclusion="failure")
+
+        await _single_signal(s, signal, make)
+        issues = incident_issues(repo)
+        assert len(issues) == 1, signal
+        assert labels_of(issues[0]) == ["incident", "incident:triage"]
+        assert repo.head()[:7] in issues[0]["body"]
+
+
+async def test_second_red_commit_reuses_the_incident(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="auto_revert: false\n")
+        first = break_it(repo, n=1)
+        repo.add_check_run(first, "build", conclusion="failure")
+        await s.settle()
+        second = break_it(repo, n=2, message="Another change")
+        repo.add_check_run(second, "build", conclusion="failure")
+        await s.settle()
+        issues = incident_issues(repo)
+        assert len(issues) == 1
+        assert first[:7] in issues[0]["title"]
+
+
+async def test_green_again_moves_to_mitigated(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="auto_revert: false\n")
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        s.clock.advance(600)
+        fix = repo.commit({"src/fast1.py": None}, "Fix the build", author="mona")
+        repo.add_check_run(fix, "build", conclusion="success")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        assert labels_of(issue) == ["incident", "incident:mitigated"]
+        assert issue["state"] == "open"  # a human resolves
+        green = [c for c in comments_of(repo, issue["number"]) if "green again" in c]
+        assert len(green) == 1
+        assert fix[:7] in green[0] and "10m" in green[0]
+
+
+async def test_feature_branch_event_costs_no_github_call(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        repo.create_branch("feature", repo.head())
+        await s.settle()
+        sha = repo.commit({"x.txt": "x\n"}, "wip", author="mona", branch="feature")
+        await s.settle()
+        s.sim.reset_calls()
+        repo.add_check_run(sha, "build", conclusion="failure")
+        repo.set_status(sha, "ci/jenkins", "failure")
+        await s.settle()
+        assert sum(s.sim.calls.values()) == 0
+        assert incident_issues(repo) == []
+
+
+async def test_success_and_pending_cost_no_github_call(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        await s.settle()
+        s.sim.reset_calls()
+        ok = repo.commit({"y.txt": "y\n"}, "fine", author="mona")
+        repo.add_check_run(ok, "build", conclusion=None, status="in_progress")
+        repo.set_status(ok, "ci/jenkins", "pending")
+        repo.set_status(ok, "ci/jenkins", "success")
+        repo.add_check_run(ok, "lint", conclusion="success")
+        await s.settle()
+        assert sum(s.sim.calls.values()) == 0
+
+
+async def test_consecutive_three_opens_only_on_the_third(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="confirm: {consecutive: 3}\n")
+        for n in (1, 2):
+            sha = break_it(repo, n=n)
+            repo.add_check_run(sha, "build", conclusion="failure")
+            await s.settle()
+            assert incident_issues(repo) == [], n
+        third = break_it(repo, n=3)
+        repo.add_check_run(third, "build", conclusion="failure")
+        await s.settle()
+        assert len(incident_issues(repo)) == 1
+
+
+async def test_flake_under_confirm_rerun_opens_nothing(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="confirm: rerun\n")
+        repo.rerun_outcomes["CI"] = "success"
+        bad = break_it(repo)
+        repo.add_workflow_run(bad, "CI", "failure")
+        await s.settle()
+        assert incident_issues(repo) == []
+        assert s.services.extras["metrics"]["flakes"] == 1
+        runs = [r for r in repo.workflow_runs if r["head_sha"] == bad]
+        assert max(r["run_attempt"] for r in runs) == 2
+
+
+async def test_real_failure_under_confirm_rerun_opens_after_the_rerun(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="confirm: rerun\n")
+        repo.rerun_outcomes["CI"] = "failure"
+        bad = break_it(repo)
+        repo.add_workflow_run(bad, "CI", "failure")
+        await s.settle()
+        assert len(incident_issues(repo)) == 1
+
+
+async def test_required_checks_decide_what_counts(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        repo.protect("main", required_checks=["build"])
+        sha = break_it(repo)
+        repo.add_check_run(sha, "optional-lint", conclusion="failure")
+        repo.add_check_run(sha, "build", conclusion="success")
+        await s.settle()
+        assert incident_issues(repo) == []
+
+
+async def test_invalid_config_names_the_key_and_defaults_apply(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="max_reverts_per_day: lots\nconfirm: sometimes\n")
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        assert len(incident_issues(repo)) == 1  # the flow went on with defaults
+        statuses = [st for st in repo.statuses if st["context"] == "buildsheriff/config"]
+        assert statuses and statuses[-1]["state"] == "failure"
+        assert "max_reverts_per_day" in statuses[-1]["description"]
+
+
+async def test_several_suspects_are_listed_and_none_reverted(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        one = break_it(repo, n=1)
+        two = break_it(repo, n=2, message="Second change")
+        repo.add_check_run(two, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        assert "### Suspects (2 commits, oldest first)" in issue["body"]
+        assert one[:7] in issue["body"] and two[:7] in issue["body"]
+        assert repo.pulls() == []
+        assert any("Not reverting automatically" in c for c in comments_of(repo, issue["number"]))
+
+
+async def test_unknown_repo_name_is_not_hardcoded(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, name="acme/rocket", default_branch="trunk")
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        assert issue["title"].startswith("🔴 trunk is broken")
+        assert REPO not in issue["body"]
