@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+GIT = shutil.which("git") or "git"
 VOCAB = ["{", "}", "return x", "x = 1", "", "if x:", "pass", "end", "y = x", "# note"]
 HERMETIC = {
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -37,10 +39,14 @@ def git_env(**extra: str) -> dict[str, str]:
 async def git(
     cwd: Path, *args: str, stdin: bytes | None = None, check: bool = True
 ) -> tuple[int, str]:
+    # `-C` rather than cwd=, a full path and close_fds=False: Python then spawns with
+    # posix_spawn, not fork, which is much cheaper from a process as big as this one.
     proc = await asyncio.create_subprocess_exec(
-        "git",
+        GIT,
+        "-C",
+        str(cwd),
         *args,
-        cwd=cwd,
+        close_fds=False,
         env=git_env(),
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -82,13 +88,13 @@ class HistoryMaker:
 
     def _new_file(self, binary: bool = False) -> FileState:
         token = self._token()
-        lines = [f"{token} {self.rng.choice(VOCAB)}" for _ in range(self.rng.randint(3, 25))]
+        lines = [f"{token} {self.rng.choice(VOCAB)}" for _ in range(self.rng.randint(12, 60))]
         return FileState("100644", lines, binary)
 
     def _edit(self, f: FileState) -> FileState:
         lines = list(f.lines)
         token = lines[0].split(" ")[0] if lines else self._token()
-        for _ in range(self.rng.randint(1, 4)):
+        for _ in range(self.rng.randint(1, 3)):
             at = self.rng.randint(0, len(lines))
             op = self.rng.random()
             fresh = [f"{token} {self.rng.choice(VOCAB)}" for _ in range(self.rng.randint(1, 3))]
@@ -106,8 +112,8 @@ class HistoryMaker:
         """A base commit of a few files, then `later` random commits on top."""
         rng = self.rng
         files: dict[str, FileState] = {}
-        names = ["a.txt", "b.txt", "src/c.py", "src/deep/d.py", "docs/e.md"]
-        for name in rng.sample(names, rng.randint(2, len(names))):
+        names = ["a.txt", "b.txt", "src/c.py", "src/deep/d.py", "docs/e.md", "f.cfg", "g/h.txt"]
+        for name in rng.sample(names, rng.randint(3, len(names))):
             files[name] = self._new_file()
         if rng.random() < 0.15:
             files["blob.bin"] = self._new_file(binary=True)
@@ -115,7 +121,13 @@ class HistoryMaker:
         gone: list[str] = []
         for _ in range(later):
             files = dict(files)
-            for name in rng.sample(sorted(files), min(len(files), rng.randint(1, 3))):
+            if len(history.commits) > 1 and rng.random() < 0.06:
+                # Someone reverted an earlier commit by hand: reverting it again is empty.
+                undone = self._undo(history, rng.randrange(1, len(history.commits)), files)
+                if undone:
+                    history.commits.append((undone, False))
+                    continue
+            for name in rng.sample(sorted(files), min(len(files), rng.randint(1, 2))):
                 roll = rng.random()
                 if roll < 0.08 and len(files) > 1:
                     del files[name]
@@ -133,8 +145,24 @@ class HistoryMaker:
             history.commits.append((files, rng.random() < 0.1))
         return history
 
+    @staticmethod
+    def _undo(history: History, k: int, files: dict[str, FileState]) -> dict[str, FileState]:
+        """`files` with commit k's changes taken back where nothing touched them since."""
+        before, after = history.commits[k - 1][0], history.commits[k][0]
+        result = dict(files)
+        changed = False
+        for path in set(before) | set(after):
+            if before.get(path) == after.get(path) or files.get(path) != after.get(path):
+                continue
+            changed = True
+            if path in before:
+                result[path] = before[path]
+            else:
+                del result[path]
+        return result if changed else {}
 
-def fast_import_stream(history: History, ref: str, start: str) -> bytes:
+
+def fast_import_stream(history: History, ref: str, start: str, side_ref: str) -> bytes:
     """Commits on `ref` from `start`; a "merge" also names a side commit as second parent."""
     out = bytearray()
     mark = 0
@@ -155,7 +183,7 @@ def fast_import_stream(history: History, ref: str, start: str) -> bytes:
             # (git revert -m 1 only looks at the first parent).
             mark += 1
             side = mark
-            out += b"commit refs/heads/side\nmark :%d\n" % side
+            out += b"commit %s\nmark :%d\n" % (side_ref.encode(), side)
             out += b"committer T <t@example.com> %d +0000\ndata 5\nside\n" % when
             out += b"from %s\n\n" % previous.encode()
         mark += 1
@@ -174,15 +202,13 @@ def fast_import_stream(history: History, ref: str, start: str) -> bytes:
     return bytes(out)
 
 
-async def write_history(git_dir: Path, history: History, start: str) -> list[str]:
-    """Write the history on top of `start` and return the new commits' shas, oldest first."""
-    ref = "refs/heads/agreement-tmp"
-    stream = fast_import_stream(history, ref, start)
-    marks = git_dir / "agreement.marks"
-    await git(git_dir, "fast-import", "--quiet", "--force", f"--export-marks={marks}", stdin=stream)
+async def write_history(git_dir: Path, history: History, start: str, name: str) -> list[str]:
+    """Write the history on top of `start` (scratch refs named after `name`, so several
+    can be written at once) and return the new commits' shas, oldest first."""
+    ref, side = f"refs/scratch/{name}", f"refs/scratch/{name}-side"
+    stream = fast_import_stream(history, ref, start, side)
+    await git(git_dir, "fast-import", "--quiet", "--force", stdin=stream)
     _, log = await git(git_dir, "rev-list", "--first-parent", "--reverse", f"{start}..{ref}")
-    await git(git_dir, "update-ref", "-d", ref)
-    await git(git_dir, "update-ref", "-d", "refs/heads/side", check=False)
     return log.split()
 
 
@@ -192,14 +218,18 @@ class Oracle:
     tree: str | None  # the index's tree after a clean revert
 
 
-async def git_revert(clone: Path, head: str, culprit: str, *, merge: bool) -> Oracle:
-    """`git revert --no-commit` of `culprit` on a detached `head`, then back to clean."""
+async def checkout(clone: Path, head: str) -> None:
     await git(clone, "checkout", "-q", "-f", "--detach", head)
+
+
+async def git_revert(clone: Path, head: str, culprit: str, *, merge: bool) -> Oracle:
+    """`git revert --no-commit` of `culprit` on the checked-out `head`, then back to it.
+
+    `reset --hard` also drops REVERT_HEAD, so the next revert starts clean."""
     args = ["revert", "--no-commit", *(["-m", "1"] if merge else []), culprit]
     code, _ = await git(clone, *args, check=False)
     tree = None
     if code == 0:
         _, tree = await git(clone, "write-tree")
-    await git(clone, "revert", "--abort", check=False)
     await git(clone, "reset", "-q", "--hard", head)
     return Oracle(code == 0, tree.strip() if tree else None)

@@ -9,22 +9,36 @@ production, and git reverts the same commit in a clone sharing those objects.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shutil
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from app.core.revert import REGULAR_MODE, Entry, MergeJob
 from app.github.client import GitHubClient
 from app.github.revert import RevertCommit, RevertConflict, RevertEmpty, build_revert_commit
 from app.github.revert_git_merge import merge_contents
-from tests.revert_helpers import HistoryMaker, git, git_revert, write_history
+from tests.revert_helpers import (
+    History,
+    HistoryMaker,
+    Oracle,
+    checkout,
+    git,
+    git_revert,
+    write_history,
+)
 
 SEED = 20_260_611
 HISTORIES = 64
-CULPRITS_PER_HISTORY = 5  # 320 cases in all
+CULPRITS = 5  # per history: 312 cases in all (some histories are short)
+SLOTS = 3  # histories in flight at once, each with its own clone
 REPO = "octo/agree"
 
 # Found by a search over random triples: `git merge-file` (Myers, git < 2.44) merges this
@@ -98,49 +112,85 @@ async def test_merge_routine_merges_cleanly_and_returns_the_new_blob(tmp_path: P
     assert fresh == {}
 
 
-async def test_revert_agrees_with_git_revert(tmp_path: Path) -> None:
+@pytest.fixture
+def fast_tmp(tmp_path: Path) -> Iterator[Path]:
+    """Memory-backed when the machine has it: hundreds of checkouts and loose objects
+    cost milliseconds each on a disk mounted with `discard`."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="buildsheriff-agreement-", dir=shm))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_revert_agrees_with_git_revert(fast_tmp: Path) -> None:
     from app.sim.github import GitHubSim
 
+    tmp_path = fast_tmp
     started = time.monotonic()
     sim = GitHubSim(tmp_path / "github")
     await sim.start()
     try:
         repo = sim.create_repo(REPO)
         token = sim.create_token(repo.owner)
-        clone = tmp_path / "clone"
-        source = str(repo.git_dir)
-        await git(tmp_path, "clone", "-q", "--shared", "--no-checkout", source, str(clone))
+        git_dir = Path(repo.git_dir)
         rng = random.Random(SEED)
         maker = HistoryMaker(rng)
+        # Everything random is drawn up front, so the cases do not depend on scheduling.
+        plans = []
+        for n in range(HISTORIES):
+            history = maker.make(rng.randint(1, 30))
+            picks = rng.sample(range(len(history.commits)), min(CULPRITS, len(history.commits)))
+            plans.append((n, history, picks))
+        clones = asyncio.Queue[Path]()
+        for slot in range(SLOTS):
+            clone = tmp_path / f"clone{slot}"
+            source = str(git_dir)
+            await git(tmp_path, "clone", "-q", "--shared", "--no-checkout", source, str(clone))
+            clones.put_nowait(clone)
         tally: Counter[str] = Counter()
         disagreements: list[str] = []
         async with aiohttp.ClientSession() as session:
             gh = GitHubClient(session, api_url=sim.url, oauth_token=token)
-            for _ in range(HISTORIES):
-                history = maker.make(rng.randint(1, 30))
-                start = repo.head()
-                shas = await write_history(Path(repo.git_dir), history, start)
+
+            async def one_history(n: int, history: History, picks: list[int]) -> None:
+                branch = f"h{n}"
+                shas = await write_history(git_dir, history, repo.head(), branch)
                 head = shas[-1]
-                repo.move_ref(f"refs/heads/{repo.default_branch}", head, repo.owner, notify=False)
-                _, head_tree = await git(clone, "rev-parse", f"{head}^{{tree}}")
-                picks = rng.sample(range(len(shas)), min(CULPRITS_PER_HISTORY, len(shas)))
-                apps = await asyncio.gather(
-                    *(
-                        build_revert_commit(gh, REPO, shas[i], branch=repo.default_branch)
-                        for i in picks
+                repo.move_ref(f"refs/heads/{branch}", head, repo.owner, notify=False)
+                clone = await clones.get()
+                try:
+                    _, head_tree = await git(clone, "rev-parse", f"{head}^{{tree}}")
+
+                    async def oracles() -> list[Oracle]:
+                        await checkout(clone, head)
+                        return [
+                            await git_revert(clone, head, shas[i], merge=history.commits[i][1])
+                            for i in picks
+                        ]
+
+                    found, *apps = await asyncio.gather(
+                        oracles(),
+                        *(build_revert_commit(gh, REPO, shas[i], branch=branch) for i in picks),
                     )
-                )
-                for i, app in zip(picks, apps, strict=True):
-                    is_merge = history.commits[i][1]
-                    oracle = await git_revert(clone, head, shas[i], merge=is_merge)
+                finally:
+                    clones.put_nowait(clone)
+                for i, oracle, app in zip(picks, found, apps, strict=True):
                     verdict = _compare(oracle.clean, oracle.tree, head_tree.strip(), app)
                     tally[verdict] += 1
-                    if is_merge:
-                        tally["merge commits"] += 1
+                    tally["merge commits"] += history.commits[i][1]
                     if isinstance(app, RevertCommit) and app.merged_paths:
                         tally["needed a content merge"] += 1
                     if verdict.startswith("DISAGREE"):
-                        disagreements.append(f"{verdict}: culprit {shas[i]} head {head}")
+                        disagreements.append(f"{verdict}: culprit {shas[i]} on {branch}")
+
+            pending = [one_history(*plan) for plan in plans]
+            for batch in range(0, len(pending), SLOTS):
+                await asyncio.gather(*pending[batch : batch + SLOTS])
         total = sum(v for k, v in tally.items() if k.startswith(("agree", "DISAGREE")))
         agreed = sum(v for k, v in tally.items() if k.startswith("agree"))
         print(

@@ -1,6 +1,7 @@
 """Build a revert commit through the Git Data API: no clone, no checkout.
 
-Reads the trees of the culprit C, its first parent P and the branch head H, lets the
+Reads the trees of the culprit C, its first parent P and the branch head H (only
+where they differ), lets the
 pure core (app.core.revert) decide every path, downloads only the blobs that really
 need a content merge (bounded in parallel), merges them with git's merge-ort
 (app.github.revert_git_merge), then writes ONE tree (base_tree = H's tree), ONE commit
@@ -149,40 +150,44 @@ async def read_head(gh: Any, repo: str, branch: str) -> tuple[str, str]:
 
 
 class TreeReader:
-    """Reads trees whole (`?recursive=1`) and, when GitHub truncates that listing
-    (over 100,000 entries or 7 MB), one directory at a time along what changed."""
+    """Reads trees one directory at a time, and only where they differ.
 
-    def __init__(self, gh: Any, repo: str, limit: asyncio.Semaphore, *, recursive: bool = True):
+    Why not `GET /git/trees/{sha}?recursive=1`: it costs the whole repository (a 7 MB
+    answer for a monorepo, truncated past 100,000 entries) to learn about a handful of
+    paths. Walking only the subtrees whose shas differ, as git's own tree diff does,
+    costs requests in proportion to the change, sibling directories are read in
+    parallel (bounded), and trees shared by P, C and H are read once.
+    """
+
+    def __init__(self, gh: Any, repo: str, limit: asyncio.Semaphore) -> None:
         self._gh = gh
         self._repo = repo
         self._limit = limit
-        self._recursive = recursive
         self._levels: dict[str, list[dict[str, Any]]] = {}
-        self.requests = 0
-
-    async def _get(self, tree_sha: str, recursive: bool) -> dict[str, Any]:
-        url = f"/repos/{self._repo}/git/trees/{tree_sha}" + ("?recursive=1" if recursive else "")
-        async with self._limit:
-            self.requests += 1
-            result: dict[str, Any] = await self._gh.getitem(url)
-            return result
-
-    async def whole(self, tree_sha: str | None) -> FlatTree | None:
-        """The whole tree, or None when GitHub truncated it (or recursion is off)."""
-        if tree_sha is None:
-            return EMPTY_TREE
-        if not self._recursive:
-            return None
-        data = await self._get(tree_sha, recursive=True)
-        if data.get("truncated"):
-            return None
-        return flatten(data.get("tree") or ())
+        self._inflight: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
 
     async def level(self, tree_sha: str) -> list[dict[str, Any]]:
-        if tree_sha not in self._levels:
-            data = await self._get(tree_sha, recursive=False)
-            self._levels[tree_sha] = list(data.get("tree") or ())
-        return self._levels[tree_sha]
+        """One directory's entries; concurrent askers of the same tree share one request."""
+        if tree_sha in self._levels:
+            return self._levels[tree_sha]
+        pending = self._inflight.get(tree_sha)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self._inflight[tree_sha] = future
+        try:
+            async with self._limit:
+                data = await self._gh.getitem(f"/repos/{self._repo}/git/trees/{tree_sha}")
+            items = list(data.get("tree") or ())
+            self._levels[tree_sha] = items
+            future.set_result(items)
+            return items
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so an unshared failure is not logged twice
+            raise
+        finally:
+            del self._inflight[tree_sha]
 
     async def everything_under(self, tree_sha: str, prefix: str) -> FlatTree:
         items = await self.level(tree_sha)
@@ -252,15 +257,9 @@ class TreeReader:
 async def read_three_trees(
     reader: TreeReader, parent_tree: str | None, culprit_tree: str, head_tree: str
 ) -> tuple[FlatTree, FlatTree, FlatTree]:
-    whole = await asyncio.gather(
-        reader.whole(parent_tree), reader.whole(culprit_tree), reader.whole(head_tree)
-    )
-    p, c, h = whole
-    if p is not None and c is not None and h is not None:
-        return p, c, h
+    """P and C expanded where they differ; H along the paths the culprit touched."""
     p, c = await reader.diff(parent_tree, culprit_tree)
-    touched = changed_paths(p, c)
-    h = await reader.along(head_tree, touched)
+    h = await reader.along(head_tree, changed_paths(p, c))
     return p, c, h
 
 
@@ -305,12 +304,10 @@ async def build_revert_commit(
     incident_url: str | None = None,
     culprit: Culprit | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
-    recursive_trees: bool = True,
 ) -> RevertCommit | RevertConflict | RevertEmpty:
     """The revert of `culprit_sha` on top of `branch`'s head, as a commit no ref points to.
 
-    `culprit` saves a request when the caller already read it; `recursive_trees=False`
-    forces the per-directory reading used for huge trees.
+    `culprit` saves a request when the caller already read it.
     """
     limit = asyncio.Semaphore(max(1, concurrency))
     if culprit is None:
@@ -321,7 +318,7 @@ async def build_revert_commit(
         # Mainline 1: a merge commit is reverted against its first parent, like `git revert -m 1`.
         parent = await gh.getitem(f"/repos/{repo}/git/commits/{culprit.parents[0]}")
         parent_tree = parent["tree"]["sha"]
-    reader = TreeReader(gh, repo, limit, recursive=recursive_trees)
+    reader = TreeReader(gh, repo, limit)
     p, c, h = await read_three_trees(reader, parent_tree, culprit.tree_sha, head_tree)
     plan = plan_revert(p, c, h)
     if plan.conflicts:  # settled by shape: no download is worth it
