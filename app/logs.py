@@ -69,7 +69,11 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not _secrets:
             return True
-        record.msg = redact(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it as usual
+            return True
+        record.msg = redact(message)
         record.args = None
         for key, value in extra_fields(record).items():
             setattr(record, key, _redact_value(value))
