@@ -24,6 +24,7 @@ import app as app_package
 from app.context import EventContext, Services
 from app.dispatcher import Dispatcher, NotAccepting, QueueFull, repo_key
 from app.logs import event_logger
+from app.slack_threads import wire_slack_threads
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 DELIVERY_TTL = 3600.0
@@ -247,6 +248,9 @@ def create_app(
     _store(application, DISPATCHER_KEY, dispatcher)
     _store(application, "receiver", receiver)
     _store(application, "services", services)
+    # The Slack outbox learns thread ids in the background; they are persisted in the
+    # repository's lock, like any event.
+    wire_slack_threads(services, dispatcher)
     background_tasks: list[asyncio.Task[None]] = []
 
     async def healthz(request: web.Request) -> web.Response:

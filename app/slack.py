@@ -167,6 +167,16 @@ class SlackNotifier:
     def enabled(self) -> bool:
         return self._token is not None
 
+    def set_callbacks(
+        self,
+        *,
+        on_thread_started: Callable[[str, str, str], Awaitable[None]] | None = None,
+        on_gave_up: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
+        """Wire the callbacks after construction (they need the dispatcher, made later)."""
+        self._on_thread_started = on_thread_started
+        self._on_gave_up = on_gave_up
+
     # ---- the app's side: all synchronous, all instant ---------------------------------
     def remember_thread(self, key: str, channel: str, ts: str) -> None:
         if not self.enabled:

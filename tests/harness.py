@@ -111,7 +111,36 @@ class Stack:
     settings: Settings
     app: web.Application
     session: aiohttp.ClientSession
+    runner: web.AppRunner
+    router: Router
+    exits: AsyncExitStack
     extras: dict[str, Any] = field(default_factory=dict)
+
+    async def restart(self) -> None:
+        """Stop the app and start a new one on the same simulators: a process restart.
+
+        Nothing in memory survives (services, caches, Slack outbox, dispatcher); what
+        the app wrote to GitHub does.
+        """
+        await _stop_app(self.services, self.runner)
+        services, application, runner, app_url = await _start_app(
+            self.settings, self.session, self.clock, self.router
+        )
+        self.exits.push_async_callback(_stop_app, services, runner)
+        self.services, self.app, self.runner, self.app_url = services, application, runner, app_url
+        self.dispatcher = dispatcher_of(application)
+        self.sim.webhook_url = app_url + "/webhooks"
+
+    async def reconcile(self) -> int:
+        """One reconciler pass, each repository in its lock, then settle."""
+        from app.reconciler import reconcile_once
+
+        async def submit(repo: str, name: str, fn: Any) -> None:
+            self.dispatcher.submit_job(repo, name, fn)
+
+        visited = await reconcile_once(self.services, submit)
+        await self.settle()
+        return visited
 
     @property
     def webhook_url(self) -> str:
@@ -233,23 +262,11 @@ async def stack(
 
         session = aiohttp.ClientSession()
         exits.push_async_callback(session.close)
-        services = build_services(settings, session, clock=clock)
-        if services.slack is not None:
-            exits.push_async_callback(services.slack.close)
-        application = create_app(
-            services,
-            router if router is not None else _default_router(),
-            queue_size=settings.queue_size,
-            workers=settings.workers,
-            drain_timeout=settings.shutdown_timeout,
+        chosen_router = router if router is not None else _default_router()
+        services, application, runner, app_url = await _start_app(
+            settings, session, clock, chosen_router
         )
-        runner = web.AppRunner(application, access_log=None)
-        await runner.setup()
-        exits.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        app_url = f"http://{host}:{port}"
+        exits.push_async_callback(_stop_app, services, runner)
         sim.webhook_url = app_url + "/webhooks"
 
         yield Stack(
@@ -264,4 +281,36 @@ async def stack(
             settings=settings,
             app=application,
             session=session,
+            runner=runner,
+            router=chosen_router,
+            exits=exits,
         )
+
+
+async def _start_app(
+    settings: Settings, session: aiohttp.ClientSession, clock: ManualClock, router: Router
+) -> tuple[Services, web.Application, web.AppRunner, str]:
+    services = build_services(settings, session, clock=clock)
+    application = create_app(
+        services,
+        router,
+        queue_size=settings.queue_size,
+        workers=settings.workers,
+        drain_timeout=settings.shutdown_timeout,
+    )
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return services, application, runner, f"http://{host}:{port}"
+
+
+async def _stop_app(services: Services, runner: web.AppRunner) -> None:
+    """Idempotent: restart() stops the old app, and the exit stack stops every app again."""
+    if services.extras.get("stopped"):
+        return
+    services.extras["stopped"] = True
+    await runner.cleanup()
+    if services.slack is not None:
+        await services.slack.close()
