@@ -617,3 +617,35 @@ async def test_e2e_bad_input_makes_no_api_call(stack_factory: Callable[..., Any]
             await s.settle()
             assert s.sim.call_log == [] and recorder.seen == []
         assert s.dispatcher.counters["handled"] == 0
+
+
+async def test_build_services_wires_what_the_settings_name(
+    session: aiohttp.ClientSession, rsa_key: str
+) -> None:
+    from app.bootstrap import build_services
+    from app.github.auth import GitHubApp
+
+    app_mode = build_services(
+        Settings.from_env(
+            {
+                "APP_ID": "12",
+                "PRIVATE_KEY": rsa_key,
+                "SLACK_BOT_TOKEN": "xoxb-" + "1" * 20,
+                "PAGERDUTY_ROUTING_KEY": "r" * 32,
+            }
+        ),
+        session,
+        clock=ManualClock(),
+    )
+    assert isinstance(app_mode.extras["github_app"], GitHubApp)
+    assert "default_github" not in app_mode.extras
+    assert app_mode.slack is not None and app_mode.slack.enabled
+    assert app_mode.pager is not None and app_mode.pager.name == "pagerduty"
+    assert "config_loader" in app_mode.extras
+
+    token_mode = build_services(
+        Settings.from_env({"GITHUB_TOKEN": "t" * 40}), session, clock=ManualClock()
+    )
+    gh = await token_mode.github_for_installation(5)
+    assert token_mode.extras["default_github"].oauth_token == gh.oauth_token == "t" * 40
+    assert token_mode.slack is None and token_mode.pager is None
