@@ -450,7 +450,7 @@ def _on_green(incident: Incident, event: HeadGreen, now: float) -> Decision:
         return _done(incident)
     red_for = now - incident.opened_at
     updated = replace(incident, state=State.MITIGATED, green_sha=event.sha)
-    updated = updated.noted(Moment(now, "mitigated", None, f"green at {event.sha}"))
+    updated = updated.noted(Moment(now, "mitigated", None, f"green at {event.sha[:7]}"))
     return _done(updated, Announce("green", {"sha": event.sha, "red_for": red_for}))
 
 
