@@ -19,10 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="feed a recorded webhook (JSON file) to the handlers")
     replay.add_argument("file")
     replay.add_argument("--event", help="event name when the file holds only the payload")
-    revert = sub.add_parser("revert", help="open a revert pull request for SHA (GITHUB_TOKEN)")
+    revert = sub.add_parser("revert", help="open a revert PR for SHA (uses GITHUB_TOKEN)")
     revert.add_argument("repo", metavar="OWNER/REPO")
     revert.add_argument("sha")
-    revert.add_argument("--base", help="branch to revert on (default: the repository's default branch)")
+    revert.add_argument("--base", help="branch to revert on (default: the default branch)")
     return parser
 
 

@@ -59,14 +59,16 @@ async def play(workdir: Path, narrator: Narrator) -> dict[str, Any]:
     clock = ManualClock(start=1_795_000_000.0)
     say, chapter = narrator.say, narrator.chapter
     async with stack(workdir, clock=clock, pager="pagerduty", LOG_LEVEL="WARNING") as s:
+        slack, pagerduty = s.slack, s.pagerduty
+        assert slack is not None and pagerduty is not None  # asked for above
         chapter("The stage")
         say(f"GitHub simulator  {s.sim.url}  (real git repositories under {workdir})")
-        say(f"Slack simulator   {s.slack.url}")
-        say(f"PagerDuty sim     {s.pagerduty.url}")
+        say(f"Slack simulator   {slack.url}")
+        say(f"PagerDuty sim     {pagerduty.url}")
         say(f"Build Sheriff     {s.app_url}/webhooks  (signed webhooks, 202 in ms)")
         s.sim.add_user("mona", name="Mona Lisa")
         s.sim.add_user("hubot", name="Hubot Ops")
-        s.pagerduty.set_oncall("PDAY1", "Olga Oncall", "olga@acme.test")
+        pagerduty.set_oncall("PDAY1", "Olga Oncall", "olga@acme.test")
         repo = s.sim.create_repo(REPO)
         repo.set_permission("mona", "write")
         repo.set_permission("hubot", "admin")
@@ -146,9 +148,9 @@ async def play(workdir: Path, narrator: Narrator) -> dict[str, Any]:
         say(textwrap.indent(post, "  | "))
 
         chapter("The Slack thread")
-        (top,) = s.slack.top_level()
+        (top,) = slack.top_level()
         say(f"#incidents  {top['text']}")
-        for message in s.slack.thread(top["ts"]):
+        for message in slack.thread(top["ts"]):
             first = message["text"].splitlines()[0]
             say(f"   ↳ {first}")
         return {
@@ -157,8 +159,8 @@ async def play(workdir: Path, narrator: Narrator) -> dict[str, Any]:
             "labels": _labels(final),
             "revert_merged": merged["merged"],
             "tree_restored": same,
-            "slack_top_level": len(s.slack.top_level()),
-            "slack_replies": len(s.slack.thread(top["ts"])),
+            "slack_top_level": len(slack.top_level()),
+            "slack_replies": len(slack.thread(top["ts"])),
             "violations": list(s.sim.violations),
             "deliveries": len(s.sim.deliveries),
         }

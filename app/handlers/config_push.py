@@ -13,7 +13,7 @@ router = Router()
 
 @router.register("push")
 async def on_push(event: Event, ctx: EventContext) -> None:
-    touched = set()
+    touched: set[str] = set()
     for commit in event.data.get("commits") or []:
         for key in ("added", "modified", "removed"):
             touched.update(commit.get(key) or [])

@@ -19,5 +19,6 @@ def shared_github_dir() -> Path:
         if (candidate / "openapi").is_dir():
             return candidate
     raise FileNotFoundError(
-        "GitHub's artifacts were not found: set BUILDSHERIFF_SHARED_GITHUB to the shared/github folder"
+        "GitHub's artifacts were not found: "
+        "set BUILDSHERIFF_SHARED_GITHUB to the shared/github folder"
     )
