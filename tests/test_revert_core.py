@@ -235,6 +235,19 @@ def test_empty_commit_says_so() -> None:
     assert result == NothingToRevert("the commit changes no files", ())
 
 
+def test_file_directory_swaps_send_only_the_replacing_entry() -> None:
+    # The culprit turned file `d` into directory `d/`; the revert puts the file back.
+    moved = tree({"d/x": B})
+    back = assemble(plan_revert(tree({"d": A}), moved, moved), {}, moved)
+    assert isinstance(back, RevertTree) and back.paths == ("d", "d/x")
+    assert [e["path"] for e in back.as_github()] == ["d"]
+    # And the other way round.
+    head = tree({"d": A})
+    undo = assemble(plan_revert(tree({"d/x": B}), head, head), {}, head)
+    assert isinstance(undo, RevertTree)
+    assert [(e["path"], e["sha"]) for e in undo.as_github()] == [("d/x", B.sha)]
+
+
 def test_deletions_serialise_sha_null_and_gitlinks_as_commits() -> None:
     assert TreeWrite("x", None).as_github()["sha"] is None
     assert TreeWrite("s", blob("a", GITLINK_MODE)).as_github()["type"] == "commit"

@@ -128,7 +128,7 @@ async def test_without_auto_merge_the_app_merges_once_checks_pass(
         result = await _open(s, culprit, incident)
         assert isinstance(result, RevertPR) and result.auto_merge == "fallback"
         body = repo.pull(result.number)["body"]
-        assert "does not allow auto-merge" in body and "close this pull request" in body
+        assert "auto-merge is not available" in body and "close this pull request" in body
 
         run = repo.add_check_run(result.head_sha, "ci", status="in_progress")
         repo.add_check_run(result.head_sha, "lint", conclusion="success")
@@ -362,3 +362,62 @@ def test_cli_without_a_token_says_so_in_one_line(
     assert main("octo/widgets", "abc1234") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "GITHUB_TOKEN" in err
+
+
+async def test_revert_command_refuses_half_a_rebase_merge_and_explains_typos(
+    stack_factory: StackFactory,
+) -> None:
+    async with _stack(stack_factory) as s:
+        repo = s.sim.create_repo(REPO)
+        repo.set_permission("alice", "write")
+        repo.commit(BASE_FILES, "Add the app")
+        repo.commit({"a.py": "A = 1\n"}, "First half", branch="two", author="alice")
+        repo.commit({"b.py": "B = 1\n"}, "Second half", branch="two", author="alice")
+        number = repo.open_pr("two", "Two commits", author="alice")
+        last = repo.merge(number, user="alice", method="rebase")
+        await s.settle()
+
+        repo.comment(number, "/revert", user="alice")
+        repo.comment(number, "/revert please", user="alice")
+        await s.settle()
+        replies = [c["body"] for c in _comments(repo, number) if c["user"]["login"] == APP_BOT]
+        assert len(replies) == 2
+        assert "rebase-merged as 2 commits" in replies[0]
+        assert f"git revert --no-edit {last}~2..{last}" in replies[0]
+        assert "`please` is not a commit sha" in replies[1]
+        assert repo.pulls(state="open") == []
+        assert s.sim.violations == []
+
+
+async def test_reverting_a_file_turned_directory_and_a_symlink(stack_factory: StackFactory) -> None:
+    from app.sim.git_store import TreeEntry
+
+    async with _stack(stack_factory) as s:
+        repo = s.sim.create_repo(REPO)
+        parent = repo.commit(
+            {"conf": "file\n", "link": ("120000", "conf"), "deep/a/b/c.txt": "c\n"}, "Base"
+        )
+        # One commit that swaps a file for a directory: written with git plumbing, since
+        # GitHub's own API cannot make it in one tree.
+        store = repo.store
+        blob = lambda data: store.write_blob(data)  # noqa: E731
+        conf_dir = store.write_tree([TreeEntry("100644", "blob", blob(b"dir\n"), "main.yml")])
+        readme = store.entry_at(store.read_commit(parent).tree, "README.md")
+        root = store.write_tree([
+            readme,
+            TreeEntry("040000", "tree", conf_dir, "conf"),
+            TreeEntry("120000", "blob", blob(b"elsewhere"), "link"),
+        ])
+        ident = repo.ident("octocat")
+        culprit = store.write_commit(root, [parent], "Restructure\n", ident, ident)
+        repo.move_ref("refs/heads/main", culprit, "octocat", notify=False)
+
+        result = await _open(s, culprit, None)
+        assert isinstance(result, RevertPR)
+        listing = repo.git("ls-tree", "-r", result.head_sha)
+        entries = {line.split("\t")[1]: line.split()[0] for line in listing.splitlines()}
+        assert entries == {"README.md": "100644", "conf": "100644", "link": "120000",
+                           "deep/a/b/c.txt": "100644"}
+        assert repo.read_file("link", result.head_sha) == b"conf"
+        assert repo.read_file("conf", result.head_sha) == b"file\n"
+        assert s.sim.violations == []

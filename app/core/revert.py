@@ -149,7 +149,12 @@ class RevertTree:
     writes: tuple[TreeWrite, ...]
 
     def as_github(self) -> list[dict[str, Any]]:
-        return [w.as_github() for w in self.writes]
+        """The create-tree entries. GitHub refuses a request naming both a path and one
+        below it ("tree.path conflicts with another entry"), so when a file and a
+        directory swap places only the new entry is sent: it replaces the old one, and
+        with it every deletion it implies."""
+        sets = {w.path for w in self.writes if w.entry is not None}
+        return [w.as_github() for w in self.writes if not _implied_deletion(w, sets)]
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -256,6 +261,15 @@ def _file_directory_clashes(writes: list[TreeWrite], head: FlatTree) -> list[Con
                 clashes.append(Conflict(w.path, f"{ancestor} is now a file"))
                 break
     return clashes
+
+
+def _implied_deletion(write: TreeWrite, sets: set[str]) -> bool:
+    if write.entry is not None:
+        return False
+    if any(a in sets for a in _ancestors(write.path)):
+        return True  # a file now stands where this path's directory was
+    prefix = write.path + "/"
+    return any(p.startswith(prefix) for p in sets)  # a directory replaces this file
 
 
 def _ancestors(path: str) -> list[str]:

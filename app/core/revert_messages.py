@@ -134,7 +134,7 @@ def revert_pr_body(
     parts += ["### Stopping the merge"]
     if merge == SHERIFF:
         parts.append(
-            "This repository does not allow auto-merge, so Build Sheriff merges this pull "
+            "GitHub's auto-merge is not available here, so Build Sheriff merges this pull "
             "request itself as soon as its checks pass, without waiting for review: reverting "
             "is how the branch gets green again. To stop it, **close this pull request**."
         )
@@ -279,6 +279,15 @@ def reply_not_allowed(login: str) -> str:
 
 def reply_pr_not_merged(number: int) -> str:
     return f"#{number} is not merged, so there is nothing to revert. Close it instead."
+
+
+def reply_rebase_merged(number: int, last_sha: str, count: int) -> str:
+    return (
+        f"#{number} was rebase-merged as {count} commits, so reverting its last commit alone "
+        "would leave the others in. Revert them together by hand:\n\n"
+        f"```sh\ngit revert --no-edit {last_sha}~{count}..{last_sha}\n```\n"
+        "or `/revert <sha>` one commit at a time."
+    )
 
 
 def reply_not_on_branch(sha: str, branch: str) -> str:

@@ -17,7 +17,7 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.context import EventContext
-from app.core.commands import Command, parse_command
+from app.core.commands import Command, explain_rejection, parse_command
 from app.core.revert_messages import (
     empty_text,
     reply_failed,
@@ -26,6 +26,7 @@ from app.core.revert_messages import (
     reply_not_on_branch,
     reply_opened,
     reply_pr_not_merged,
+    reply_rebase_merged,
     reply_unknown_commit,
 )
 from app.github.revert import RevertConflict, RevertEmpty
@@ -50,6 +51,13 @@ def _wants_revert(event: Event) -> Command | None:
     if command is None or command.name != "revert":
         return None
     return command
+
+
+def _mistyped(event: Event) -> str | None:
+    """Why a person's `/revert <not a sha>` did nothing (a reply beats silence)."""
+    if is_bot(event.data["sender"]):
+        return None
+    return explain_rejection(event.data["comment"].get("body"))
 
 
 async def may_revert(ctx: EventContext, login: str) -> bool:
@@ -147,15 +155,19 @@ async def _react(ctx: EventContext, url: str) -> None:
 
 @router.register("commit_comment", action="created")
 async def on_commit_comment(event: Event, ctx: EventContext) -> None:
-    wanted = _wants_revert(event)
-    if wanted is None:
-        return
     comment = event.data["comment"]
     commit = comment["commit_id"]
     login = event.data["sender"]["login"]
 
     async def reply(text: str) -> None:
         await ctx.gh.post(f"/repos/{ctx.repo}/commits/{commit}/comments", data={"body": text})
+
+    wanted = _wants_revert(event)
+    if wanted is None:
+        mistake = _mistyped(event)
+        if mistake:
+            await reply(mistake)
+        return
 
     if not await may_revert(ctx, login):
         await reply(reply_not_allowed(login))
@@ -175,7 +187,8 @@ async def on_commit_comment(event: Event, ctx: EventContext) -> None:
 @router.register("issue_comment", action="created")
 async def on_issue_comment(event: Event, ctx: EventContext) -> None:
     wanted = _wants_revert(event)
-    if wanted is None:
+    mistake = None if wanted is not None else _mistyped(event)
+    if wanted is None and mistake is None:
         return
     issue = event.data["issue"]
     comment = event.data["comment"]
@@ -190,6 +203,10 @@ async def on_issue_comment(event: Event, ctx: EventContext) -> None:
             f"/repos/{ctx.repo}/issues/{issue['number']}/comments", data={"body": text}
         )
 
+    if wanted is None:
+        await reply(mistake or "")
+        return
+
     if not await may_revert(ctx, login):
         await reply(reply_not_allowed(login))
         return
@@ -199,6 +216,10 @@ async def on_issue_comment(event: Event, ctx: EventContext) -> None:
         pr = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{issue['number']}")
         if not pr.get("merged_at") or not pr.get("merge_commit_sha"):
             await reply(reply_pr_not_merged(int(issue["number"])))
+            return
+        landed = await _rebased_commits(ctx, pr)
+        if landed > 1 and not wanted.arg:
+            await reply(reply_rebase_merged(int(issue["number"]), pr["merge_commit_sha"], landed))
             return
         await revert_by_hand(
             ctx,
@@ -221,6 +242,21 @@ async def on_issue_comment(event: Event, ctx: EventContext) -> None:
         extra_why=_incident_why(incident),
         **common,
     )
+
+
+async def _rebased_commits(ctx: EventContext, pr: dict[str, Any]) -> int:
+    """How many commits the merge put on the base: more than one only for a rebase merge,
+    where `merge_commit_sha` is just the last of them (reverting it alone would leave the
+    rest in). A rebase keeps each commit's message; a squash writes a new one."""
+    if int(pr.get("commits") or 1) <= 1:
+        return 1
+    landed = await ctx.gh.getitem(f"/repos/{ctx.repo}/git/commits/{pr['merge_commit_sha']}")
+    if len(landed.get("parents") or ()) != 1:
+        return 1
+    commits = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{pr['number']}/commits?per_page=100")
+    if commits and commits[-1]["commit"]["message"] == landed.get("message"):
+        return int(pr["commits"])
+    return 1
 
 
 async def _incident_of(ctx: EventContext, event: Event) -> Any:
