@@ -272,13 +272,15 @@ class ChecksMixin(RepoBase):
             raise not_found()
         return run
 
-    def rerun_failed_jobs(self, run: WorkflowRun, actor: str) -> list[CheckRun]:
-        """Start a new attempt of the failed jobs; `finish_rerun` completes it later."""
+    def rerun_jobs(self, run: WorkflowRun, actor: str, *,
+                   failed_only: bool = True) -> list[CheckRun]:
+        """Start a new attempt (of the failed jobs); `finish_rerun` completes it later."""
         if run.status != "completed":
             raise ApiError(403, "This workflow run is not completed")
         failed = [
             job for job, run_id in run.job_runs.items()
-            if self.check_run_records[run_id].conclusion not in GOOD_CONCLUSIONS
+            if not failed_only
+            or self.check_run_records[run_id].conclusion not in GOOD_CONCLUSIONS
         ]
         if not failed:
             raise ApiError(403, "This workflow run has no failed jobs to re-run")

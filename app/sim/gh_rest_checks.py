@@ -229,12 +229,11 @@ def list_jobs(ctx: Ctx) -> Reply:
     return Reply(200, {"total_count": len(jobs), "jobs": page}, links)
 
 
-@route("POST", "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs")
-def rerun_failed_jobs(ctx: Ctx) -> Reply:
+def _rerun(ctx: Ctx, *, failed_only: bool) -> Reply:
     repo = ctx.repo
     run = _workflow_run(ctx, repo)
     previous = run.conclusion
-    repo.rerun_failed_jobs(run, ctx.login)
+    repo.rerun_jobs(run, ctx.login, failed_only=failed_only)
 
     async def finish() -> None:
         # The new attempt runs "later": after the caller got its 201.
@@ -243,6 +242,16 @@ def rerun_failed_jobs(ctx: Ctx) -> Reply:
 
     ctx.sim.spawn(finish())
     return Reply(201, {})
+
+
+@route("POST", "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs")
+def rerun_failed_jobs(ctx: Ctx) -> Reply:
+    return _rerun(ctx, failed_only=True)
+
+
+@route("POST", "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun")
+def rerun_workflow(ctx: Ctx) -> Reply:
+    return _rerun(ctx, failed_only=False)
 
 
 # --- deployments ---------------------------------------------------------------------------------

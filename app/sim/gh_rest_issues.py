@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from app.sim.gh_repo import SimRepo
@@ -403,13 +402,18 @@ def get_commit_comment(ctx: Ctx) -> Reply:
 # --- search --------------------------------------------------------------------------------------
 
 _QUALIFIER = re.compile(r"^(-?)([a-z_]+):(.+)$")
+_TOKEN = re.compile(r'-?[a-z_]+:"[^"]*"|"[^"]*"|\S+')
 
 
-def _search_terms(q: str) -> list[str]:
-    try:
-        return shlex.split(q)
-    except ValueError:
-        return q.split()
+def _search_terms(q: str) -> list[tuple[bool, str]]:
+    """(quoted, text) per term: a quoted phrase is never a qualifier, even with a colon in it."""
+    terms = []
+    for token in _TOKEN.findall(q):
+        if token.startswith('"'):
+            terms.append((True, token.strip('"')))
+        else:
+            terms.append((False, token.replace('"', "")))
+    return terms
 
 
 @route("GET", "/search/issues")
@@ -423,8 +427,8 @@ def search_issues(ctx: Ctx) -> Reply:
     labels: list[tuple[bool, str]] = []
     words: list[str] = []
     authors: list[str] = []
-    for term in _search_terms(q):
-        found = _QUALIFIER.match(term)
+    for quoted, term in _search_terms(q):
+        found = None if quoted else _QUALIFIER.match(term)
         if not found:
             words.append(term.lower())
             continue

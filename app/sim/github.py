@@ -75,7 +75,6 @@ _ID_BASES = {
     "workflow": 9_500_000, "workflow_run": 10_000_000, "deployment": 11_000_000,
     "deployment_status": 12_000_000, "review": 13_000_000, "ruleset": 14_000, "app": 900_000,
 }
-_RATE_LIMIT = 5000
 _ANON_RATE_LIMIT = 60
 
 DEFAULT_APP_PERMISSIONS = {
@@ -131,6 +130,8 @@ class GitHubSim:
         self.token_ttl = 3600.0
         # Real seconds a re-run attempt takes before it completes (tests use tiny values).
         self.rerun_delay = 0.0
+        # Requests per hour per token (GitHub's installation tokens get 5,000).
+        self.rate_limit = 5000
         self.html_url = "https://github.com"
         self.url = "http://127.0.0.1"
         self.webhook_url: str | None = None
@@ -418,20 +419,26 @@ class GitHubSim:
 
     # --- request handling --------------------------------------------------------------------
 
-    def _rate_headers(self, key: str, limit: int) -> dict[str, str]:
+    def _rate_headers(self, key: str, limit: int, resource: str = "core") -> dict[str, str]:
+        """Count one request against the caller's hourly budget; 403 once it is spent."""
         now = self.now()
         start, used = self._rate.get(key, (now, 0))
         if now - start >= 3600:
             start, used = now, 0
         used += 1
         self._rate[key] = (start, used)
-        return {
+        headers = {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(max(limit - used, 0)),
             "x-ratelimit-reset": str(int(start + 3600)),
-            "x-ratelimit-used": str(used),
-            "x-ratelimit-resource": "core",
+            "x-ratelimit-used": str(min(used, limit)),
+            "x-ratelimit-resource": resource,
         }
+        if used > limit:
+            kind, _, ident = key.rpartition(":")
+            who = {"token": "installation ID", "graphql:token": "installation ID"}.get(kind, kind)
+            raise ApiError(403, f"API rate limit exceeded for {who} {ident}.", headers=headers)
+        return headers
 
     def _caller(self, request: web.Request, template: str) -> _Caller:
         auth = parse_authorization(request.headers.get("Authorization"))
@@ -449,8 +456,10 @@ class GitHubSim:
         token = self._tokens.get(auth[1])
         if token is None or (token.expires_at is not None and token.expires_at <= self.now()):
             raise ApiError(401, "Bad credentials")
-        return _Caller(token.login, token.installation_id,
-                       f"token:{token.installation_id or token.login}")
+        # GitHub counts an installation's requests together, whichever of its tokens is used.
+        bucket = (f"token:{token.installation_id}" if token.installation_id is not None
+                  else f"user:{token.login}")
+        return _Caller(token.login, token.installation_id, bucket)
 
     def _injected(self, method: str, template: str) -> _Injection | None:
         for injection in self._injections:
@@ -487,7 +496,7 @@ class GitHubSim:
         rate: dict[str, str] = {}
         try:
             caller = self._caller(request, template)
-            rate = self._rate_headers(caller.key, _RATE_LIMIT if caller.key[:5] != "anon:"
+            rate = self._rate_headers(caller.key, self.rate_limit if caller.key[:5] != "anon:"
                                       else _ANON_RATE_LIMIT)
             injected = self._injected(method, template)
             if injected is not None:
@@ -547,13 +556,13 @@ class GitHubSim:
             caller = self._caller(request, "/graphql")
             if caller.actor is None:
                 raise ApiError(401, "This endpoint requires you to be authenticated.")
-            rate = self._rate_headers(caller.key, _RATE_LIMIT)
-            rate["x-ratelimit-resource"] = "graphql"
+            rate = self._rate_headers(f"graphql:{caller.key}", self.rate_limit, "graphql")
             injected = self._injected("POST", "/graphql")
             if injected is not None:
                 return self._respond("POST", path, self._injection_reply(injected), rate)
         except ApiError as error:
-            return self._respond("POST", path, Reply(error.status, error.body()), rate)
+            return self._respond("POST", path, Reply(error.status, error.body(), error.headers),
+                                 rate)
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             self._violations.append("graphql: request body has no query string")
             return self._respond("POST", path, Reply(200, {"errors": [

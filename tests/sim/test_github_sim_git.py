@@ -204,3 +204,21 @@ async def test_personal_token_and_injected_failures(sim: GitHubSim, repo: SimRep
         assert (await api.get("/repos/octo/widgets")).status == 200
         assert sim.calls["GET /repos/{owner}/{repo}"] == 2
         assert (await api.get("/repos/octo/widgets", raw_auth="token nope")).status == 401
+
+
+async def test_rate_limit_is_counted_per_installation_and_enforced(api: Api, sim: GitHubSim,
+                                                            clock: ManualClock) -> None:
+    sim.rate_limit = 3
+    remaining = []
+    for _ in range(3):
+        answer = await api.get("/repos/octo/widgets")
+        remaining.append(answer.headers["x-ratelimit-remaining"])
+    assert remaining == ["2", "1", "0"]
+    spent = await api.get("/repos/octo/widgets")
+    assert spent.status == 403 and spent.headers["x-ratelimit-remaining"] == "0"
+    assert spent.body["message"] == "API rate limit exceeded for installation ID 1."
+    # The budget is the installation's, whichever of its tokens is used; a person has their own.
+    assert (await api.get("/repos/octo/widgets", token=sim.installation_token(1))).status == 403
+    assert (await api.get("/repos/octo/widgets", token=sim.create_token("ada"))).status == 200
+    clock.advance(3600)
+    assert (await api.get("/repos/octo/widgets", token=sim.installation_token(1))).status == 200

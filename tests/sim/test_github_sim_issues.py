@@ -146,7 +146,7 @@ async def test_collaborator_permissions_map_like_github(api: Api, sim: GitHubSim
 
 
 async def test_search_issues(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
-    incident = repo.create_issue_as("Main is red", "culprit abc123", user="octocat",
+    incident = repo.create_issue_as("Main is red", "culprit abc123 fix: thing", user="octocat",
                                     labels=["incident"])
     repo.create_issue_as("Unrelated", "nothing", user="octocat")
     repo.create_branch("fix", repo.commit({"f": "1"}, "f", branch="fix", push=False))
@@ -159,6 +159,8 @@ async def test_search_issues(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
 
     assert await numbers("repo:octo/widgets+is:issue+is:open+label:incident") == [incident]
     assert await numbers('repo:octo/widgets+"culprit abc123"') == [incident]
+    assert await numbers('"fix: thing"+repo:octo/widgets') == [incident]
+    assert await numbers('repo:octo/widgets+"fix: other"') == []
     assert await numbers("repo:octo/widgets+is:pr+abc123") == [pr]
     assert await numbers("repo:octo/widgets+is:pr+is:merged") == []
     repo.merge(pr)
