@@ -102,6 +102,9 @@ TABLE = [
     (S.ACKNOWLEDGED, cmd("resolve"), S.RESOLVED, ["Announce:resolved", "CloseIssue", "PostMortem"]),
     (S.MITIGATED, cmd("resolve"), S.RESOLVED, ["Announce:resolved", "CloseIssue", "PostMortem"]),
     (S.RESOLVED, cmd("resolve"), S.RESOLVED, []),
+    (S.RESOLVED, cmd("mitigated"), S.RESOLVED, ["Reply"]),
+    (S.RESOLVED, cmd("page"), S.RESOLVED, ["Reply"]),
+    (S.RESOLVED, cmd("status", "late note"), S.RESOLVED, ["Reply"]),
     # /page
     (S.TRIAGE, cmd("page"), S.TRIAGE, ["Page", "Announce:escalated"]),
     (S.ACKNOWLEDGED, cmd("page"), S.ACKNOWLEDGED, ["Page", "Announce:escalated"]),
@@ -126,6 +129,13 @@ TABLE = [
         ["Announce:resolved", "CloseIssue", "PostMortem"],
     ),
     (S.TRIAGE, LabelSet(S.TRIAGE, "carol"), S.TRIAGE, []),
+    (
+        S.MITIGATED,
+        LabelSet(S.ACKNOWLEDGED, "carol"),
+        S.ACKNOWLEDGED,
+        ["Assign", "Announce:acknowledged"],
+    ),
+    (S.RESOLVED, LabelSet(S.MITIGATED, "carol"), S.RESOLVED, ["Reply"]),
     # close and reopen by hand
     (S.TRIAGE, IssueClosed("carol"), S.RESOLVED, ["Announce:resolved", "PostMortem"]),
     (S.MITIGATED, IssueClosed("carol"), S.RESOLVED, ["Announce:resolved", "PostMortem"]),

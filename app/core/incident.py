@@ -12,6 +12,8 @@ stateDiagram-v2
     triage --> mitigated: branch green again, /mitigated, label
     acknowledged --> mitigated: branch green again, /mitigated, label
     mitigated --> triage: the app's revert is red again
+    acknowledged --> triage: label
+    mitigated --> acknowledged: label
     triage --> resolved: /resolve, issue closed, label
     acknowledged --> resolved: /resolve, issue closed, label
     mitigated --> resolved: /resolve, issue closed, label
@@ -354,6 +356,7 @@ def _done(incident: Incident | None, *effects: Effect) -> Decision:
     return Decision(incident, tuple(effects))
 
 
+REOPEN_FIRST = "This incident is resolved: reopen the issue to act on it."
 REFUSAL_NO_WRITE = (
     "Sorry @{actor}, only people with write access to this repository can run `/{command}`."
 )
@@ -373,6 +376,9 @@ def decide(incident: Incident | None, event: Event, config: RepoConfig, now: flo
     if isinstance(event, CommandGiven):
         return _on_command(incident, event, now)
     if isinstance(event, LabelSet):
+        if incident.state is State.RESOLVED:
+            # A closed incident changes state only by reopening the issue.
+            return _done(incident, Reply(REOPEN_FIRST))
         return _move(incident, event.state, event.actor, now)
     if isinstance(event, IssueClosed):
         if incident.state is State.RESOLVED:
@@ -459,9 +465,11 @@ def _on_command(incident: Incident, event: CommandGiven, now: float) -> Decision
         return _done(
             incident, Reply(REFUSAL_NO_WRITE.format(actor=event.actor, command=event.name))
         )
+    if incident.state is State.RESOLVED:
+        if event.name == "resolve":
+            return _done(incident)
+        return _done(incident, Reply(REOPEN_FIRST))
     if event.name == "ack":
-        if incident.state is State.RESOLVED:
-            return _done(incident, Reply("This incident is resolved; reopen it to take it over."))
         if incident.owner == event.actor and incident.state is not State.TRIAGE:
             return _done(incident)
         updated = replace(incident, owner=event.actor)
