@@ -57,6 +57,13 @@ def build_payload(sim: GitHubSim, event: str, action: str | None, repo: RepoBase
     """
     example = _example(event, action)
     sender = objects.pop("sender", None)
+    if event == "push" and repo is not None and "ref" in objects and "commits" not in objects:
+        # Given ref (and before/after), the rest of a push payload is derived from git.
+        ref = objects.pop("ref")
+        after = objects.pop("after", None) or repo.store.refs().get(ref) or "0" * 40
+        before = objects.pop("before", None) or "0" * 40
+        pusher = sender if isinstance(sender, str) else (sender or {}).get("login", repo.owner)
+        objects = {**push_objects(sim, repo, ref, before, after, pusher), **objects}
     if isinstance(sender, str):
         sender = sim.shapes.user(sender)
     shared: dict[str, Any] = {}
@@ -103,7 +110,8 @@ class Deliverer:
         self._session: aiohttp.ClientSession | None = None
 
     def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # GitHub gives up on a delivery after 10 seconds.
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:

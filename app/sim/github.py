@@ -60,7 +60,6 @@ from app.sim.gh_webhooks import (
     encode,
     new_delivery,
     payload_problems,
-    push_objects,
 )
 from app.sim.git_store import TreeEntry
 from app.sim.graphql_check import validate_graphql
@@ -334,9 +333,6 @@ class GitHubSim:
 
     def emit(self, event: str, action: str | None, repo: Any, actor: str,
              **objects: Any) -> dict[str, Any]:
-        if event == "push":
-            objects = push_objects(self, repo, objects["ref"], objects["before"],
-                                   objects["after"], actor)
         payload = build_payload(self, event, action, repo, sender=actor, **objects)
         record = new_delivery(event, payload)
         self.deliveries.append(record)

@@ -165,3 +165,17 @@ async def test_search_issues(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
     assert await numbers("repo:octo/widgets+is:pr+is:merged") == []
     repo.merge(pr)
     assert await numbers("repo:octo/widgets+is:pr+is:merged") == [pr]
+
+
+async def test_build_payload_derives_a_push_from_git(sim: GitHubSim, repo: SimRepo,
+                                                     receiver: Receiver) -> None:
+    before = repo.head()
+    after = repo.commit({"a.txt": "1\n"}, "Add a", push=False)
+    payload = sim.build_payload("push", None, repo, sender="octocat", ref="refs/heads/main",
+                                before=before)
+    assert (payload["after"], payload["forced"], payload["pusher"]["name"]) == (
+        after, False, "octocat")
+    assert [c["added"] for c in payload["commits"]] == [["a.txt"]]
+    assert validate_webhook("push", payload) == []
+    assert await sim.send_webhook("push", payload) == 202
+    assert receiver.events[-1].data["head_commit"]["id"] == after
