@@ -66,6 +66,8 @@ class FileState:
     binary: bool = False
 
     def data(self) -> bytes:
+        if self.mode == "120000":
+            return self.lines[0].encode()  # a symlink's blob is its target
         text = "".join(line + "\n" for line in self.lines).encode()
         return b"\0BIN" + text if self.binary else text
 
@@ -92,6 +94,8 @@ class HistoryMaker:
         return FileState("100644", lines, binary)
 
     def _edit(self, f: FileState) -> FileState:
+        if f.mode == "120000":
+            return FileState(f.mode, [f"target-{self._token()}"])
         lines = list(f.lines)
         token = lines[0].split(" ")[0] if lines else self._token()
         for _ in range(self.rng.randint(1, 3)):
@@ -117,6 +121,8 @@ class HistoryMaker:
             files[name] = self._new_file()
         if rng.random() < 0.15:
             files["blob.bin"] = self._new_file(binary=True)
+        if rng.random() < 0.2:
+            files["link"] = FileState("120000", ["a.txt"])
         history = History([(dict(files), False)])
         gone: list[str] = []
         for _ in range(later):
@@ -132,7 +138,11 @@ class HistoryMaker:
                 if roll < 0.08 and len(files) > 1:
                     del files[name]
                     gone.append(name)
-                elif roll < 0.13:
+                elif roll < 0.1 and files[name].mode != "120000":
+                    # The file becomes a directory of the same name.
+                    del files[name]
+                    files[f"{name}/inner.txt"] = self._new_file()
+                elif roll < 0.15 and files[name].mode != "120000":
                     flipped = "100755" if files[name].mode == "100644" else "100644"
                     files[name] = FileState(flipped, files[name].lines, files[name].binary)
                 else:

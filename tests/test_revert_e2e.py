@@ -421,3 +421,17 @@ async def test_reverting_a_file_turned_directory_and_a_symlink(stack_factory: St
         assert repo.read_file("link", result.head_sha) == b"conf"
         assert repo.read_file("conf", result.head_sha) == b"file\n"
         assert s.sim.violations == []
+
+
+async def test_fallback_merge_also_follows_commit_statuses(stack_factory: StackFactory) -> None:
+    async with _stack(stack_factory) as s:
+        repo, culprit, incident = _history(s, allow_auto_merge=False)
+        result = await _open(s, culprit, incident)
+        assert isinstance(result, RevertPR) and result.auto_merge == "fallback"
+        repo.set_status(result.head_sha, "ci/legacy", "pending")
+        await s.settle()
+        assert repo.pull(result.number)["state"] == "open"
+        repo.set_status(result.head_sha, "ci/legacy", "success")
+        await s.settle()
+        assert repo.pull(result.number)["merged"] is True
+        assert s.sim.violations == []
