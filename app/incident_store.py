@@ -13,7 +13,10 @@ from gidgethub import BadRequest
 
 from app.core.incident import Incident, State
 from app.core.render import issue_body, issue_title, parse_marker
+from app.github.client import web_url
 from app.repo_config import Labels, RepoConfig
+
+DEFAULT_API_URL = "https://api.github.com"
 
 LABEL_STYLE: dict[str, tuple[str, str]] = {
     "incident": ("b60205", "Build Sheriff incident: the default branch broke"),
@@ -75,7 +78,7 @@ class IncidentStore:
         self.gh = gh
         self.repo = repo
         self.config = config
-        self.repo_url = f"https://github.com/{repo}"
+        self.repo_url = f"{web_url(getattr(gh, 'api_url', DEFAULT_API_URL))}/{repo}"
         self._labels_ready = False
 
     async def open_incidents(self) -> list[Incident]:

@@ -280,3 +280,10 @@ async def test_sim_retry_bound_is_respected(
     with pytest.raises(GitHubBroken):
         await sim_client(sim, session, ManualClock()).getitem("/repos/octo/widgets")
     assert [status for _, _, status in sim.call_log] == [503] * 4
+
+
+def test_web_url_for_github_com_and_ghes() -> None:
+    from app.github.client import web_url
+
+    assert web_url("https://api.github.com") == "https://github.com"
+    assert web_url("https://ghe.example.com/api/v3/") == "https://ghe.example.com"

@@ -82,6 +82,16 @@ def graphql_endpoint(api_url: str) -> str:
     return base + "/graphql"
 
 
+def web_url(api_url: str) -> str:
+    """Where people look: https://github.com for api.github.com, https://HOST for GHES."""
+    base = api_url.rstrip("/")
+    if base == "https://api.github.com":
+        return "https://github.com"
+    if base.endswith("/api/v3"):
+        return base[: -len("/api/v3")]
+    return base
+
+
 def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
     value = headers.get("retry-after")
