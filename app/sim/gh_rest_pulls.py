@@ -179,8 +179,6 @@ def check_merged(ctx: Ctx) -> Reply:
 def merge_pull(ctx: Ctx) -> Reply:
     repo = ctx.repo
     issue = _pull(ctx)
-    if not repo.can_write(ctx.login):
-        raise ApiError(403, "Must have push access to this repository.")
     sha = repo.merge_pull(
         issue, ctx.login, method=str(ctx.field("merge_method") or "merge"),
         sha=ctx.field("sha"), commit_title=ctx.field("commit_title"),

@@ -233,18 +233,9 @@ def get_required_checks(ctx: Ctx) -> Reply:
     return Reply(200, _checks_shape(ctx, repo, branch, protection))
 
 
-def _require_admin(ctx: Ctx, repo: SimRepo) -> None:
-    if ctx.installation_id is not None:
-        if ctx.sim.app_permissions.get("administration") != "write":
-            raise ApiError(403, "Resource not accessible by integration")
-    elif repo.permission_of(ctx.login) != "admin":
-        raise not_found()
-
-
 @route("PUT", "/repos/{owner}/{repo}/branches/{branch}/protection")
 def put_protection(ctx: Ctx) -> Reply:
     repo = ctx.repo
-    _require_admin(ctx, repo)
     branch = ctx.params["branch"]
     if repo.branch_sha(branch) is None:
         raise ApiError(404, "Branch not found")
@@ -266,7 +257,6 @@ def put_protection(ctx: Ctx) -> Reply:
 @route("DELETE", "/repos/{owner}/{repo}/branches/{branch}/protection")
 def delete_protection(ctx: Ctx) -> Reply:
     repo = ctx.repo
-    _require_admin(ctx, repo)
     _protection_of(ctx, repo)
     repo.unprotect(ctx.params["branch"])
     return Reply(204)

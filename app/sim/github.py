@@ -50,6 +50,7 @@ from app.sim.gh_auth import (
     verify_app_jwt,
 )
 from app.sim.gh_graphql import execute_graphql
+from app.sim.gh_permissions import ALL_WRITE, check_installation, check_person
 from app.sim.gh_repo import SimRepo
 from app.sim.gh_routes import DOCS, ROUTES, ApiError, Ctx, Reply, call_handler
 from app.sim.gh_shapes import Shapes
@@ -76,10 +77,6 @@ _ID_BASES = {
 }
 _ANON_RATE_LIMIT = 60
 
-DEFAULT_APP_PERMISSIONS = {
-    "checks": "write", "contents": "write", "deployments": "read", "issues": "write",
-    "metadata": "read", "pull_requests": "write", "statuses": "read", "actions": "write",
-}
 DEFAULT_APP_EVENTS = [
     "check_run", "check_suite", "commit_comment", "deployment", "deployment_status",
     "issue_comment", "issues", "label", "pull_request", "push", "status", "workflow_run",
@@ -109,7 +106,7 @@ class _Caller:
     actor: str | None
     installation_id: int | None
     key: str  # rate-limit bucket
-    is_app: bool = False
+    permissions: dict[str, str] | None = None  # an installation token's
 
 
 class GitHubSim:
@@ -134,7 +131,8 @@ class GitHubSim:
         self.html_url = "https://github.com"
         self.url = "http://127.0.0.1"
         self.webhook_url: str | None = None
-        self.app_permissions = dict(DEFAULT_APP_PERMISSIONS)
+        # What the App was granted; installation tokens carry these (see gh_permissions).
+        self.app_permissions = dict(ALL_WRITE)
         self.app_events = list(DEFAULT_APP_EVENTS)
         self.app_owner = "octo-apps"
 
@@ -444,7 +442,7 @@ class GitHubSim:
                 raise ApiError(401, "A JSON web token could not be decoded")
             verify_app_jwt(auth[1], public_key=self._public_key, app_id=self.app_id,
                            now=self.now())
-            return _Caller(None, None, f"app:{self.app_id}", is_app=True)
+            return _Caller(None, None, f"app:{self.app_id}")
         if auth is None:
             if request.method != "GET":
                 raise ApiError(401, "Requires authentication")
@@ -455,7 +453,18 @@ class GitHubSim:
         # GitHub counts an installation's requests together, whichever of its tokens is used.
         bucket = (f"token:{token.installation_id}" if token.installation_id is not None
                   else f"user:{token.login}")
-        return _Caller(token.login, token.installation_id, bucket)
+        return _Caller(token.login, token.installation_id, bucket,
+                       permissions=token.permissions)
+
+    def _authorize(self, ctx: Ctx, caller: _Caller) -> None:
+        """GitHub's permission checks: the App's grants for tokens, the role for people."""
+        repo = self.repos.get(f"{ctx.params.get('owner')}/{ctx.params.get('repo')}".lower())
+        if repo is None or not self.can_see(ctx, repo):
+            return  # the handler answers 404
+        if caller.installation_id is not None:
+            check_installation(ctx.template, ctx.method, caller.permissions or {})
+        elif caller.actor is not None:
+            check_person(repo.permission_of(caller.actor), ctx.template, ctx.method)
 
     def _injected(self, method: str, template: str) -> _Injection | None:
         for injection in self._injections:
@@ -507,8 +516,7 @@ class GitHubSim:
                 raise ApiError(501, f"not simulated: {method} {template}")
             ctx = Ctx(self, method, path, template, match.params, request.query, body,
                       caller.actor, caller.installation_id, str(request.url))
-            if caller.is_app:
-                ctx.actor = None
+            self._authorize(ctx, caller)
             reply = await call_handler(handler, ctx)
         except ApiError as error:
             reply = Reply(error.status, error.body(), error.headers)

@@ -222,3 +222,25 @@ async def test_rate_limit_is_counted_per_installation_and_enforced(api: Api, sim
     assert (await api.get("/repos/octo/widgets", token=sim.create_token("ada"))).status == 200
     clock.advance(3600)
     assert (await api.get("/repos/octo/widgets", token=sim.installation_token(1))).status == 200
+
+
+async def test_app_permissions_and_roles_are_enforced(sim: GitHubSim, repo: SimRepo) -> None:
+    sim.app_permissions = {"contents": "read", "issues": "write", "metadata": "read"}
+    async with aiohttp.ClientSession() as session:
+        app = Api(sim, session, sim.installation_token(1))
+        refused = await app.post("/repos/octo/widgets/git/refs",
+                                 {"ref": "refs/heads/x", "sha": repo.head()})
+        assert refused.status == 403
+        assert refused.body["message"] == "Resource not accessible by integration"
+        assert (await app.get(f"/repos/octo/widgets/commits/{repo.head()}")).status == 200
+        assert (await app.post("/repos/octo/widgets/issues", {"title": "ok"})).status == 201
+        assert (await app.get("/repos/octo/widgets/branches/main/protection")).status == 403
+
+        repo.set_permission("reader", "read")
+        reader = Api(sim, session, sim.create_token("reader"))
+        assert (await reader.post("/repos/octo/widgets/issues/1/comments",
+                                  {"body": "me too"})).status == 201
+        assert (await reader.post("/repos/octo/widgets/issues/1/labels",
+                                  {"labels": ["x"]})).status == 403
+        assert (await reader.post("/repos/octo/widgets/git/refs",
+                                  {"ref": "refs/heads/x", "sha": repo.head()})).status == 403
