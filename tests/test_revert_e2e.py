@@ -309,6 +309,10 @@ async def test_revert_command_on_a_merged_pr_reverts_its_merge_commit(
         assert f"This reverts commit {merge_sha}, reversing\nchanges made to " in message
         replies = [c["body"] for c in _comments(repo, number) if c["user"]["login"] == APP_BOT]
         assert any(reverts[0]["html_url"] in body for body in replies)
+        # The author hears about it on their PR, where they work, not on the bare commit.
+        revert_number = reverts[0]["number"]
+        assert any(f"Build Sheriff opened #{revert_number}" in body for body in replies)
+        assert not [c for c in repo.commit_comment_records if c.commit_id == merge_sha]
         refused = [c["body"] for c in _comments(repo, other) if c["user"]["login"] == APP_BOT]
         assert refused == [
             f"#{other} is not merged, so there is nothing to revert. Close it instead."

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 
 BRANCH_PREFIX = "buildsheriff/revert-"
 _REVERT_MARKER = re.compile(r"<!--\s*buildsheriff-revert:\s*(\{.*?\})\s*-->", re.DOTALL)
-NOTICE_MARKER = "<!-- buildsheriff-revert-notice -->"
 BLOCKED_MARKER = "<!-- buildsheriff-revert-blocked -->"
 CI_FAILED_MARKER = "<!-- buildsheriff-revert-ci-failed -->"
 NOT_MERGEABLE_MARKER = "<!-- buildsheriff-revert-not-mergeable -->"
+
+
+def notice_marker(culprit_sha: str) -> str:
+    """Hidden in the author's notice: one commit's notice, not another's on the same PR."""
+    return f"<!-- buildsheriff-revert-notice: {culprit_sha} -->"
 
 
 def revert_branch(culprit_sha: str) -> str:
@@ -170,7 +174,7 @@ def culprit_notice(
         f"the branch went red after it landed. Details and failing checks: {pr_url}\n\n"
         "If the revert is wrong, close that pull request before its checks finish. "
         "To land the change again, push a fix and revert the revert.\n"
-        f"{NOTICE_MARKER}"
+        f"{notice_marker(culprit.sha)}"
     )
 
 

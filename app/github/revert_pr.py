@@ -18,9 +18,9 @@ from gidgethub import BadRequest, GraphQLException
 
 from app.core.revert_messages import (
     AUTO,
-    NOTICE_MARKER,
     SHERIFF,
     culprit_notice,
+    notice_marker,
     parse_revert_marker,
     revert_branch,
     revert_pr_body,
@@ -136,8 +136,9 @@ async def _notify_culprit(
         url = f"/repos/{repo}/issues/{culprit_pr}/comments"
     else:
         url = f"/repos/{repo}/commits/{culprit.sha}/comments"
+    marker = notice_marker(culprit.sha)
     async for comment in gh.getiter(url):
-        if NOTICE_MARKER in (comment.get("body") or ""):
+        if marker in (comment.get("body") or ""):
             return
     text = culprit_notice(
         culprit.facts(culprit_pr),
