@@ -281,3 +281,48 @@ async def test_resolution_owners_include_codeowners_and_oncall(stack_factory) ->
         assert lines[0].startswith("- @mona (author of")
         assert lines[1].startswith("- @octo/python (CODEOWNERS of `src/fast1.py`)")
         assert lines[2] == "- Olga Oncall (on call)"
+
+
+async def test_slack_refusing_for_good_is_noted_once_in_the_issue(stack_factory) -> None:
+    async with stack_factory() as s:
+        s.slack.fail("chat.postMessage", times=50, error="channel_not_found")
+        repo, issue, _ = await open_incident(s)
+        repo.comment(issue["number"], "/ack", user="mona")
+        await s.settle()
+        repo.comment(issue["number"], "/status still digging", user="mona")
+        await s.settle()
+        notes = [c for c in comments_of(repo, issue["number"]) if "Slack could not be reached" in c]
+        assert len(notes) == 1
+        assert labels_of(repo.issue(issue["number"])) == ["incident", "incident:acknowledged"]
+
+
+async def test_reconciler_records_a_revert_merged_while_the_webhook_was_lost(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        repo.protect("main", required_checks=["build"])  # so GitHub auto-merges
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        (pr,) = repo.pulls()
+        assert pr["auto_merge"] is not None
+        s.sim.webhook_url = None  # the merge's webhooks are lost
+        repo.add_check_run(pr["head"]["sha"], "build", conclusion="success")
+        await s.sim.drain()
+        assert repo.pull(pr["number"])["merged"]
+        s.sim.webhook_url = s.webhook_url
+        await s.reconcile()
+        merged = [c for c in comments_of(repo, issue["number"]) if "merged" in c and "Revert" in c]
+        assert len(merged) == 1
+
+
+async def test_opsgenie_alert_closes_when_the_incident_resolves(stack_factory) -> None:
+    async with stack_factory(pager="opsgenie") as s:
+        repo, issue, _ = await open_incident(s, config=QUIET + "escalate_after: 1m\n")
+        s.clock.advance(120)
+        await s.reconcile()
+        (alert,) = s.opsgenie.alerts.values()
+        assert alert["status"] == "open"
+        repo.close_issue(issue["number"], user="olive")
+        await s.settle()
+        assert alert["status"] == "closed"
