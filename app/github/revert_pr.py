@@ -34,6 +34,7 @@ from app.github.revert import (
     build_revert_commit,
     read_culprit,
 )
+from app.github.revert_land import land_if_green
 from app.repo_config import RepoConfig
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,11 @@ async def _finish(gh: Any, job: _Revert, pr: dict[str, Any], *, created: bool) -
             if mentioned or merge != AUTO:
                 body = job.body(mention=mentioned, merge=merge)
                 await gh.patch(f"/repos/{repo}/pulls/{number}", data={"body": body})
+            if merge == SHERIFF:
+                # Checks that finished before the body said who merges found nobody to
+                # merge them and will send no further event: look once now.
+                landing = await land_if_green(gh, repo, pr, job.config, may_merge=True)
+                log.info("revert PR #%s after fallback: %s", number, landing.outcome)
         else:
             requested = [u["login"] for u in pr.get("requested_reviewers") or ()]
             reviewer = requested[0] if requested else None

@@ -3,10 +3,9 @@ revert PR, say once when its own CI fails.
 
 Checks report through three events (check_suite, check_run, status); each names the
 head sha and, cheaply, the branch. Only branches named `buildsheriff/revert-*` cost an
-API call. The merge is `PUT /pulls/{n}/merge` guarded by the head sha, so a push that
-lands between our read and the merge makes GitHub refuse (409) instead of merging
-unchecked code. What GitHub refuses is said ONCE (a hidden marker in our comment is
-how a later event knows it was said), in the PR and in its incident.
+API call. The merging itself is app.github.revert_land. What GitHub refuses is said
+ONCE (a hidden marker in our comment is how a later event knows it was said), in the PR
+and in its incident.
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from gidgethub import BadRequest
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.context import EventContext
-from app.core.revert_gate import from_check_run, from_status, verdict
 from app.core.revert_messages import (
     BLOCKED_MARKER,
     BRANCH_PREFIX,
@@ -32,13 +29,11 @@ from app.core.revert_messages import (
     not_mergeable_text,
     parse_revert_marker,
 )
+from app.github.revert_land import land_if_green
 from app.incident_feed import tell_incident
 from app.repo_config import RepoConfig
 
 router = Router()
-
-# 405 texts that mean branch protection or rules, as opposed to a PR that cannot merge.
-_PROTECTION_WORDS = ("review", "protect", "restrict", "authorized", "required", "rule")
 
 
 @router.register("check_suite", action="completed")
@@ -89,53 +84,21 @@ async def _load_config(ctx: EventContext, ref: str) -> RepoConfig:
     return config
 
 
-async def _results(ctx: EventContext, sha: str) -> list[Any]:
-    runs = [
-        from_check_run(run)
-        async for run in ctx.gh.getiter(
-            f"/repos/{ctx.repo}/commits/{sha}/check-runs?per_page=100", iterable_key="check_runs"
-        )
-    ]
-    combined = await ctx.gh.getitem(f"/repos/{ctx.repo}/commits/{sha}/status")
-    return runs + [from_status(s) for s in combined.get("statuses") or ()]
-
-
 async def _consider_pr(ctx: EventContext, pr: dict[str, Any], marker: RevertMarker) -> None:
     config = await _load_config(ctx, pr["base"]["ref"])
-    decision = verdict(await _results(ctx, pr["head"]["sha"]), config.counts)
-    if decision.decision == "failed":
-        text = ci_failed_text(decision.failed)
+    # Auto-merge in charge, or a human disabled it (which we respect): only judge the checks.
+    may_merge = marker.merge == SHERIFF and not pr.get("auto_merge")
+    landing = await land_if_green(ctx.gh, ctx.repo, pr, config, may_merge=may_merge)
+    if landing.outcome == "merged":
+        ctx.log.info("revert merged on green", extra={"pr": pr["number"]})
+    elif landing.outcome == "ci-failed":
+        text = ci_failed_text(landing.failed)
         await _say_once(ctx, pr, marker, CI_FAILED_MARKER, text, kind="revert-ci-failed")
-        return
-    if decision.decision != "merge" or pr.get("auto_merge") or marker.merge != SHERIFF:
-        # Auto-merge will do it, or a human disabled it (which we respect), or not yet.
-        return
-    await _merge(ctx, pr, marker, config)
-
-
-async def _merge(
-    ctx: EventContext, pr: dict[str, Any], marker: RevertMarker, config: RepoConfig
-) -> None:
-    number = pr["number"]
-    try:
-        await ctx.gh.put(
-            f"/repos/{ctx.repo}/pulls/{number}/merge",
-            data={"sha": pr["head"]["sha"], "merge_method": config.merge_method},
-        )
-        ctx.log.info("revert merged on green", extra={"pr": number})
-        return
-    except BadRequest as exc:
-        status, message = int(exc.status_code), str(exc)
-    if status == 409:
-        return  # the head moved: that commit's checks will bring us back
-    fresh = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{number}")
-    if fresh.get("merged") or fresh.get("state") != "open":
-        return  # a concurrent event merged it first
-    if status == 405 and any(w in message.lower() for w in _PROTECTION_WORDS):
-        text = blocked_text(pr["base"]["ref"], message)
+    elif landing.outcome == "blocked":
+        text = blocked_text(pr["base"]["ref"], landing.message)
         await _say_once(ctx, pr, marker, BLOCKED_MARKER, text, kind="revert-blocked")
-    else:
-        text = not_mergeable_text(message)
+    elif landing.outcome == "not-mergeable":
+        text = not_mergeable_text(landing.message)
         await _say_once(ctx, pr, marker, NOT_MERGEABLE_MARKER, text, kind="revert-not-mergeable")
 
 
