@@ -165,6 +165,9 @@ class Deliverer:
             "X-GitHub-Hook-Installation-Target-ID": str(sim.app_id),
             "X-GitHub-Hook-Installation-Target-Type": "integration",
             "X-Hub-Signature-256": sign(sim.webhook_secret, body),
+            # GitHub still sends the legacy SHA-1 signature alongside.
+            "X-Hub-Signature": "sha1=" + hmac.new(sim.webhook_secret.encode(), body,
+                                                  hashlib.sha1).hexdigest(),
         }
 
     async def post(self, event: str, delivery_id: str, body: bytes) -> int:

@@ -36,6 +36,7 @@ async def test_webhooks_are_signed_valid_and_ordered(api: Api, sim: GitHubSim, r
     assert headers["User-Agent"].startswith("GitHub-Hookshot/")
     assert headers["X-GitHub-Hook-Installation-Target-Type"] == "integration"
     assert headers["X-GitHub-Hook-Installation-Target-ID"] == str(sim.app_id)
+    assert headers["X-Hub-Signature"].startswith("sha1=")
     assert [d["status"] for d in sim.deliveries[-4:]] == [202, 202, 202, 202]
     assert len({d["delivery_id"] for d in sim.deliveries}) == len(sim.deliveries)
     assert not sim.violations
