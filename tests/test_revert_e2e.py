@@ -86,7 +86,10 @@ async def test_revert_pr_auto_merges_when_the_required_check_passes(
     async with _stack(stack_factory) as s:
         repo, culprit, incident = _history(s)
         repo.protect("main", required_checks=["ci"])
+        s.sim.reset_calls()
         result = await _open(s, culprit, incident)
+        # Nothing changed those files since: the revert needed no file contents at all.
+        assert s.sim.calls["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"] == 0
         await s.settle()
 
         assert isinstance(result, RevertPR)
@@ -438,4 +441,42 @@ async def test_fallback_merge_also_follows_commit_statuses(stack_factory: StackF
         repo.set_status(result.head_sha, "ci/legacy", "success")
         await s.settle()
         assert repo.pull(result.number)["merged"] is True
+        assert s.sim.violations == []
+
+
+async def test_a_file_changed_again_later_is_merged_downloading_only_its_blobs(
+    stack_factory: StackFactory,
+) -> None:
+    from app.github.revert import RevertCommit, build_revert_commit
+
+    async with _stack(stack_factory) as s:
+        repo = s.sim.create_repo(REPO)
+        lines = [f"line {i}\n" for i in range(12)]
+        repo.commit({"big.txt": "".join(lines), **{f"f{i}.txt": f"{i}\n" for i in range(20)}},
+                    "Base")
+        culprit = repo.commit(
+            {"big.txt": "".join(["LINE 1\n" if i == 1 else x for i, x in enumerate(lines)]),
+             "f3.txt": "three\n"},
+            "Culprit",
+        )
+        repo.commit(
+            {"big.txt": "".join(
+                ["LINE 1\n" if i == 1 else "LINE 10\n" if i == 10 else x
+                 for i, x in enumerate(lines)])},
+            "Later",
+        )
+        gh = await s.services.github_for_installation(1)
+        s.sim.reset_calls()
+        result = await build_revert_commit(gh, REPO, culprit, branch="main")
+
+        assert isinstance(result, RevertCommit)
+        assert result.merged_paths == ("big.txt",)
+        big = repo.read_file("big.txt", result.sha).decode()
+        assert big == "".join(["LINE 10\n" if i == 10 else x for i, x in enumerate(lines)])
+        assert repo.read_file("f3.txt", result.sha) == b"3\n"
+        calls = s.sim.calls
+        assert calls["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"] == 3  # C, H, P of big.txt
+        assert calls["POST /repos/{owner}/{repo}/git/blobs"] == 1
+        assert calls["POST /repos/{owner}/{repo}/git/trees"] == 1
+        assert calls["POST /repos/{owner}/{repo}/git/commits"] == 1
         assert s.sim.violations == []
