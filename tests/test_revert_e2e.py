@@ -480,3 +480,23 @@ async def test_a_file_changed_again_later_is_merged_downloading_only_its_blobs(
         assert calls["POST /repos/{owner}/{repo}/git/trees"] == 1
         assert calls["POST /repos/{owner}/{repo}/git/commits"] == 1
         assert s.sim.violations == []
+
+
+async def test_cli_lists_conflicting_files_and_exits_2(stack_factory: StackFactory) -> None:
+    async with _stack(stack_factory) as s:
+        repo = s.sim.create_repo(REPO)
+        repo.set_permission("alice", "write")
+        repo.commit(BASE_FILES, "Add the app")
+        culprit = repo.commit({"src/util.py": "X = 2\n"}, "Tweak X")
+        repo.commit({"src/util.py": "X = 3\n"}, "Tweak X again")
+        env = {**os.environ, "GITHUB_TOKEN": s.sim.create_token("alice"),
+               "GITHUB_API_URL": s.sim.url}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app", "revert", REPO, culprit, "--base", "main",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 2
+        assert out.decode().splitlines() == ["src/util.py"]
+        assert f"git revert {culprit}" in err.decode()
+        assert repo.pulls() == []
