@@ -16,12 +16,13 @@ from gidgethub import BadRequest
 from app.core.builds import CheckResult, JudgedCommit, check_outcome, judge_commit
 from app.core.codeowners import CODEOWNERS_PATHS, parse_codeowners
 from app.core.incident import CommitSummary, Owner
+from app.core.revert_messages import BRANCH_PREFIX
 from app.core.safety import CulpritFacts, is_revert_message, reverted_shas
 from app.repo_config import RepoConfig
 
-REVERT_BRANCH_PREFIX = "buildsheriff/revert-"
 OWN_CONTEXT_PREFIX = "buildsheriff/"
-APP_COMMIT_MARK = "Build Sheriff"
+# The line our revert commits end with (app.core.revert_messages.revert_message).
+APP_COMMIT_MARK = "\nIncident: "
 
 
 def parse_time(text: str | None) -> float:
@@ -199,7 +200,7 @@ async def reverts_today(gh: Any, repo: str, now: float) -> int:
     for pull in pulls:
         if now - parse_time(pull.get("created_at")) > 86400:
             break
-        if str(pull["head"]["ref"]).startswith(REVERT_BRANCH_PREFIX):
+        if str(pull["head"]["ref"]).startswith(BRANCH_PREFIX):
             count += 1
     return count
 

@@ -40,3 +40,20 @@ class EventContext:
     repo: str  # "owner/name"
     installation_id: int
     log: logging.LoggerAdapter[logging.Logger]
+
+
+def context_for(
+    services: Services, gh: GitHubClient, repo: str, installation_id: int, *, job: str
+) -> EventContext:
+    """The context of internal work (reconciler, Slack callbacks) on one repository."""
+    from app.logs import event_logger
+
+    delivery_id = f"{job}-{int(services.clock.now())}"
+    return EventContext(
+        services=services,
+        gh=gh,
+        delivery_id=delivery_id,
+        repo=repo,
+        installation_id=installation_id,
+        log=event_logger(delivery_id, job, None, repo),
+    )

@@ -16,12 +16,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.context import EventContext, Services
+from app.context import EventContext, Services, context_for
 from app.core.incident import OPEN_STATES, RevertMerged, Tick
 from app.handlers.detect import evaluate_head, load_config
 from app.incident_flow import IncidentRunner, active_repos
 from app.incident_store import IncidentStore
-from app.logs import event_logger
 
 log = logging.getLogger("app.reconciler")
 
@@ -64,14 +63,7 @@ async def reconcile_installation(services: Services, installation_id: int, submi
     count = 0
     async for repository in gh.getiter("/installation/repositories", iterable_key="repositories"):
         repo = repository["full_name"]
-        ctx = EventContext(
-            services=services,
-            gh=gh,
-            delivery_id=f"reconcile-{int(services.clock.now())}",
-            repo=repo,
-            installation_id=installation_id,
-            log=event_logger(f"reconcile-{int(services.clock.now())}", "reconcile", None, repo),
-        )
+        ctx = context_for(services, gh, repo, installation_id, job="reconcile")
 
         async def job(ctx: EventContext = ctx, repository: dict[str, Any] = repository) -> None:
             await reconcile_repo(ctx, repository)

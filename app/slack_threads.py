@@ -12,9 +12,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from app.context import EventContext, Services
+from app.context import EventContext, Services, context_for
 from app.incident_store import IncidentStore
-from app.logs import event_logger
 
 log = logging.getLogger("app.slack_threads")
 
@@ -30,15 +29,7 @@ async def _context(services: Services, key: str) -> tuple[EventContext, int] | N
         return None
     repo, number = parse_key(key)
     gh = await services.github_for_installation(installation)
-    ctx = EventContext(
-        services=services,
-        gh=gh,
-        delivery_id=f"slack-{key}",
-        repo=repo,
-        installation_id=installation,
-        log=event_logger(f"slack-{key}", "slack", None, repo),
-    )
-    return ctx, number
+    return context_for(services, gh, repo, installation, job="slack"), number
 
 
 def wire_slack_threads(services: Services, dispatcher: Any) -> None:

@@ -273,3 +273,12 @@ def test_pick_incident_prefers_the_active_one() -> None:
     assert pick_incident([old, active], head_is_app_revert=False) is active
     assert pick_incident([old], head_is_app_revert=False) is None
     assert pick_incident([old], head_is_app_revert=True) is old
+    assert pick_incident([old], head_is_app_revert=False, first_red="aaa") is old
+    assert pick_incident([old], head_is_app_revert=False, first_red="zzz") is None
+
+
+def test_mitigated_and_red_in_the_same_streak_is_red_again() -> None:
+    decision = decide(incident(S.MITIGATED), red("fff", ("aaa",)), CONFIG, T0 + 60)
+    assert decision.incident is not None and decision.incident.state is S.TRIAGE
+    assert decision.incident.number == 7
+    assert kinds(decision) == ["Announce:red_again"]

@@ -11,7 +11,7 @@ stateDiagram-v2
     triage --> acknowledged: /ack, "I'm on it", label
     triage --> mitigated: branch green again, /mitigated, label
     acknowledged --> mitigated: branch green again, /mitigated, label
-    mitigated --> triage: the app's revert is red again
+    mitigated --> triage: red again, same streak or our revert
     acknowledged --> triage: label
     mitigated --> acknowledged: label
     triage --> resolved: /resolve, issue closed, label
@@ -419,7 +419,12 @@ def _on_red(incident: Incident | None, event: HeadRed, config: RepoConfig, now: 
         # Another red commit on top of a red branch: the same incident.
         updated = replace(incident, head=event.sha, failing=failing or incident.failing)
         return _done(updated.noted(Moment(now, "still_red", None, event.sha)))
-    if incident is not None and incident.state is State.MITIGATED and event.head_is_app_revert:
+    same_streak = incident is not None and event.analysis.first_red == incident.first_red
+    if (
+        incident is not None
+        and incident.state is State.MITIGATED
+        and (event.head_is_app_revert or same_streak)
+    ):
         updated = replace(incident, state=State.TRIAGE, head=event.sha, failing=failing)
         updated = updated.noted(Moment(now, "red_again", None, event.sha))
         return _done(updated, Announce("red_again", {"sha": event.sha}))
@@ -554,15 +559,19 @@ def _on_tick(incident: Incident, config: RepoConfig, now: float) -> Decision:
 
 
 def pick_incident(
-    open_incidents: Sequence[Incident], *, head_is_app_revert: bool
+    open_incidents: Sequence[Incident], *, head_is_app_revert: bool, first_red: str | None = None
 ) -> Incident | None:
     """The open incident a red head belongs to.
 
-    The active one; else a mitigated one, when the app's own revert broke the branch again.
+    The active one; else a mitigated one of the same red streak (the branch never went
+    green in between), or one the app's own revert broke again.
     """
     active = [i for i in open_incidents if i.state in OPEN_STATES]
     if active:
         return max(active, key=lambda i: i.opened_at)
+    same_streak = [i for i in open_incidents if first_red and i.first_red == first_red]
+    if same_streak:  # the branch never went green in between: the same red streak
+        return max(same_streak, key=lambda i: i.opened_at)
     if head_is_app_revert:
         mitigated = [i for i in open_incidents if i.state is State.MITIGATED]
         if mitigated:

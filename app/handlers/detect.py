@@ -238,7 +238,9 @@ async def _open_incident(
     head_is_app_revert = bool(
         first_red_commit and culprit_facts(first_red_commit, app_login).is_app_commit
     )
-    incident = pick_incident(open_incidents, head_is_app_revert=head_is_app_revert)
+    incident = pick_incident(
+        open_incidents, head_is_app_revert=head_is_app_revert, first_red=analysis.first_red
+    )
     oncall = None
     pager = ctx.services.pager
     if pager is not None and config.oncall.schedule_id:

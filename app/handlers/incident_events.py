@@ -7,8 +7,6 @@ they are ignored here so our own label writes never echo as new transitions.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +26,7 @@ from app.core.incident import (
     State,
 )
 from app.core.render import parse_marker
+from app.core.revert_messages import BRANCH_PREFIX, parse_revert_marker
 from app.github.permissions import can_write, is_bot
 from app.handlers.detect import load_config
 from app.incident_flow import IncidentRunner
@@ -36,8 +35,6 @@ from app.repo_config import RepoConfig
 
 router = Router()
 
-REVERT_MARKER_RE = re.compile(r"<!-- buildsheriff-revert: (\{.*?\}) -->", re.DOTALL)
-REVERT_BRANCH_PREFIX = "buildsheriff/revert-"
 
 
 async def _as_written(
@@ -148,28 +145,18 @@ async def on_reopened(event: Event, ctx: EventContext) -> None:
         await runner.handle(incident, IssueReopened(event.data["sender"]["login"]))
 
 
-def revert_marker(body: str | None) -> dict[str, Any] | None:
-    match = REVERT_MARKER_RE.search(body or "")
-    if not match:
-        return None
-    try:
-        data = json.loads(match.group(1))
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 async def _revert_incident(
     event: Event, ctx: EventContext
 ) -> tuple[IncidentRunner, Incident, dict[str, Any]] | None:
+    """The incident a revert PR's hidden marker names, if the PR is one of ours."""
     pr = event.data["pull_request"]
-    if not str(pr["head"]["ref"]).startswith(REVERT_BRANCH_PREFIX):
+    if not str(pr["head"]["ref"]).startswith(BRANCH_PREFIX):
         return None
-    marker = revert_marker(pr.get("body"))
-    if not marker or not marker.get("incident"):
+    marker = parse_revert_marker(pr.get("body"))
+    if marker is None or marker.incident is None:
         return None
     config = await load_config(ctx, event.data["repository"]["default_branch"])
-    incident, store = await _as_written(ctx, int(marker["incident"]), config)
+    incident, store = await _as_written(ctx, marker.incident, config)
     if incident is None:
         return None
     runner = IncidentRunner(ctx, config, store)

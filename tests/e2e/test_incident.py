@@ -326,3 +326,25 @@ async def test_opsgenie_alert_closes_when_the_incident_resolves(stack_factory) -
         repo.close_issue(issue["number"], user="olive")
         await s.settle()
         assert alert["status"] == "closed"
+
+
+async def test_our_own_revert_turning_red_reopens_the_same_incident(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        repo.protect("main", required_checks=["build"])
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        repo.comment(issue["number"], "/mitigated", user="mona")  # too early, as people do
+        await s.settle()
+        (pr,) = repo.pulls()
+        repo.add_check_run(pr["head"]["sha"], "build", conclusion="success")
+        await s.settle()
+        assert repo.pull(pr["number"])["merged"]
+        repo.add_check_run(repo.head(), "build", conclusion="failure")  # the revert is red
+        await s.settle()
+        (same,) = incident_issues(repo)
+        assert same["number"] == issue["number"]
+        assert labels_of(same) == ["incident", "incident:triage"]
+        assert any("red again" in c for c in comments_of(repo, issue["number"]))
