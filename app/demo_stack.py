@@ -83,6 +83,15 @@ def webhook_headers(
     }
 
 
+def manifest_permissions() -> dict[str, str]:
+    """`default_permissions` of the App manifest (app.yml) at the project's root."""
+    import yaml
+
+    manifest = Path(__file__).resolve().parents[1] / "app.yml"
+    data = yaml.safe_load(manifest.read_text())
+    return {str(k): str(v) for k, v in data["default_permissions"].items()}
+
+
 def _default_router() -> Router:
     handlers = importlib.import_module("app.handlers")
     router = getattr(handlers, "router", None)
@@ -210,6 +219,9 @@ async def stack(
             app_public_key=public_key_of(private_key),
             clock=clock.now,
         )
+        # The installation gets exactly what app.yml asks for, so a missing
+        # permission shows here as GitHub's 403, not in production.
+        sim.app_permissions = manifest_permissions()
         await sim.start()
         exits.push_async_callback(sim.close)
         env: dict[str, str] = {

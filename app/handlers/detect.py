@@ -80,8 +80,9 @@ async def on_status(event: Event, ctx: EventContext) -> None:
         return
     default = event.data["repository"]["default_branch"]
     names = [b["name"] for b in event.data.get("branches") or []]
-    if default not in names and len(names) < STATUS_BRANCH_LIST_LIMIT:
-        return  # about another branch: the list is complete, and it does not hold ours
+    if default not in names and 0 < len(names) < STATUS_BRANCH_LIST_LIMIT:
+        return  # about other branches: the list is complete, and it does not hold ours
+    # An empty or full (truncated) list says nothing: evaluate_head judges the head by sha.
     signal = "red" if state in RED_STATUS_STATES else "green"
     await _maybe_evaluate(event, ctx, default, signal)
 
