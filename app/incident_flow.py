@@ -24,6 +24,7 @@ from app.core.incident import (
     Page,
     PostMortem,
     Reply,
+    StartRangeRevert,
     StartRevert,
     Unpage,
 )
@@ -80,11 +81,12 @@ class IncidentRunner:
                 await self.comment(incident, effect.text)
             elif isinstance(effect, Assign):
                 await self._assign(incident, effect.login)
-            elif isinstance(effect, StartRevert):
+            elif isinstance(effect, StartRevert | StartRangeRevert):
                 if incident != saved:
                     await self.persist(incident)
                     saved = incident
-                incident = await self.start_revert(incident, effect.sha)
+                shas = (effect.sha,) if isinstance(effect, StartRevert) else effect.shas
+                incident = await self.start_revert(incident, shas)
                 saved = incident
             elif isinstance(effect, Page):
                 await self._page(incident, effect.reason)
@@ -197,10 +199,10 @@ class IncidentRunner:
 
     # ------------------------------------------------------------ revert
 
-    async def start_revert(self, incident: Incident, sha: str) -> Incident:
+    async def start_revert(self, incident: Incident, shas: tuple[str, ...]) -> Incident:
         from app.revert_start import open_revert_for_incident
 
-        event = await open_revert_for_incident(self, incident, sha)
+        event = await open_revert_for_incident(self, incident, shas)
         if event is None:
             return incident
         return await self.handle(incident, event) or incident

@@ -79,17 +79,21 @@ def why_markdown(incident: Incident) -> str:
 
 
 async def open_revert_for_incident(
-    runner: IncidentRunner, incident: Incident, culprit: str
+    runner: IncidentRunner, incident: Incident, shas: tuple[str, ...]
 ) -> Event | None:
-    """Open (or find) the revert PR; the answer is the event the incident records."""
-    from app.github.revert_pr import RevertPR, open_revert_pr
+    """Open (or find) the revert PR of one culprit, or of a range of suspects (oldest
+    first); the answer is the event the incident records."""
+    from app.github.revert_pr import RevertPR, open_range_revert_pr, open_revert_pr
 
     ctx = runner.ctx
+    culprit = shas[0]  # the oldest: a deploy containing it contains the breakage
     await roll_back_if_live(runner, incident, culprit)
-    result = await open_revert_pr(
+    opener = open_range_revert_pr if len(shas) > 1 else open_revert_pr
+    target: Any = shas if len(shas) > 1 else culprit
+    result = await opener(
         ctx.gh,
         ctx.repo,
-        culprit,
+        target,
         base_branch=incident.branch,
         config=runner.config,
         incident_number=incident.number,

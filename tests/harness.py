@@ -36,5 +36,3 @@ def example_payload(event: str, name: str = "payload") -> dict[str, Any]:
     path = next((c for c in candidates if c.is_file()), candidates[0])
     data: dict[str, Any] = json.loads(path.read_text())
     return data
-
-

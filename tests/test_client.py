@@ -267,15 +267,14 @@ async def test_sim_429_retry_after_is_honoured_on_the_fake_clock(
     assert issue["title"] == "Build is red"
     assert clock.now() - start == 30.0
     # One issue exists: the refused attempt created nothing.
-    titles = [i["title"] async for i in sim_client(sim, session, clock).getiter(
-        "/repos/octo/widgets/issues"
-    )]
+    titles = [
+        i["title"]
+        async for i in sim_client(sim, session, clock).getiter("/repos/octo/widgets/issues")
+    ]
     assert titles == ["Build is red"]
 
 
-async def test_sim_retry_bound_is_respected(
-    sim: GitHubSim, session: aiohttp.ClientSession
-) -> None:
+async def test_sim_retry_bound_is_respected(sim: GitHubSim, session: aiohttp.ClientSession) -> None:
     sim.inject("GET", "/repos/{owner}/{repo}", status=503, times=10)
     with pytest.raises(GitHubBroken):
         await sim_client(sim, session, ManualClock()).getitem("/repos/octo/widgets")

@@ -26,6 +26,7 @@ from app.core.incident import (
     RevertConflicted,
     RevertMerged,
     RevertOpened,
+    StartRangeRevert,
     StartRevert,
     State,
     Tick,
@@ -183,6 +184,12 @@ def test_several_suspects_open_without_a_revert() -> None:
     decision = decide(None, red("bbb", ("aaa", "bbb"), refusal=refusal), CONFIG, T0)
     assert kinds(decision) == ["OpenIssue", "Announce:revert_refused"]
     assert decision.incident is not None and decision.incident.refusal == "2 commits landed"
+
+
+def test_revert_range_reverts_every_suspect_in_one_go() -> None:
+    config = replace(CONFIG, revert_range=True)
+    decision = decide(None, red("bbb", ("aaa", "bbb")), config, T0)
+    assert decision.effects == (OpenIssue(), StartRangeRevert(("aaa", "bbb")))
 
 
 def test_a_refusal_is_written_into_the_timeline() -> None:

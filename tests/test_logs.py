@@ -70,9 +70,7 @@ def test_registered_secrets_are_redacted_everywhere(
     token = "ghs_" + "A1b2C3d4" * 5
     register_secret(token)
     register_secret("short")  # too short to redact safely: ignored
-    logger.warning(
-        "token %s leaked", token, extra={"headers": {"Authorization": f"token {token}"}}
-    )
+    logger.warning("token %s leaked", token, extra={"headers": {"Authorization": f"token {token}"}})
     try:
         raise RuntimeError(f"bad credentials {token}")
     except RuntimeError:

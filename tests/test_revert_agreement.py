@@ -72,9 +72,7 @@ async def test_merge_routine_is_merge_ort_not_myers(tmp_path: Path) -> None:
     sides = {k: _text(v) for k, v in MYERS_CLEAN_HISTOGRAM_CONFLICT.items()}
     for name, data in sides.items():
         (tmp_path / name).write_bytes(data)
-    myers, _ = await git(
-        tmp_path, "merge-file", "-p", "ours", "base", "theirs", check=False
-    )
+    myers, _ = await git(tmp_path, "merge-file", "-p", "ours", "base", "theirs", check=False)
     assert myers == 0, "the pinned case should be clean for git merge-file (Myers)"
     shas = {k: await _hash(v, tmp_path) for k, v in sides.items()}
     job = MergeJob(

@@ -46,8 +46,10 @@ def _history(s: Stack, **repo_kwargs: Any) -> tuple[Any, str, int]:
     repo.set_permission("alice", "write")
     repo.commit(BASE_FILES, "Add the app", author="octocat")
     culprit = repo.commit(
-        {"src/app.py": "def main():\n    return None\n\n\ndef helper():\n    return 2\n",
-         "src/new.py": "BROKEN = True\n"},
+        {
+            "src/app.py": "def main():\n    return None\n\n\ndef helper():\n    return 2\n",
+            "src/new.py": "BROKEN = True\n",
+        },
         "Break the app\n\nA longer body.",
         author="alice",
     )
@@ -349,8 +351,15 @@ async def test_cli_prints_the_pr_url(stack_factory: StackFactory) -> None:
         token = s.sim.create_token("alice")
         env = {**os.environ, "GITHUB_TOKEN": token, "GITHUB_API_URL": s.sim.url}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "revert", REPO, culprit[:9],
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "app",
+            "revert",
+            REPO,
+            culprit[:9],
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
@@ -410,11 +419,13 @@ async def test_reverting_a_file_turned_directory_and_a_symlink(stack_factory: St
         blob = lambda data: store.write_blob(data)  # noqa: E731
         conf_dir = store.write_tree([TreeEntry("100644", "blob", blob(b"dir\n"), "main.yml")])
         readme = store.entry_at(store.read_commit(parent).tree, "README.md")
-        root = store.write_tree([
-            readme,
-            TreeEntry("040000", "tree", conf_dir, "conf"),
-            TreeEntry("120000", "blob", blob(b"elsewhere"), "link"),
-        ])
+        root = store.write_tree(
+            [
+                readme,
+                TreeEntry("040000", "tree", conf_dir, "conf"),
+                TreeEntry("120000", "blob", blob(b"elsewhere"), "link"),
+            ]
+        )
         ident = repo.ident("octocat")
         culprit = store.write_commit(root, [parent], "Restructure\n", ident, ident)
         repo.move_ref("refs/heads/main", culprit, "octocat", notify=False)
@@ -423,8 +434,12 @@ async def test_reverting_a_file_turned_directory_and_a_symlink(stack_factory: St
         assert isinstance(result, RevertPR)
         listing = repo.git("ls-tree", "-r", result.head_sha)
         entries = {line.split("\t")[1]: line.split()[0] for line in listing.splitlines()}
-        assert entries == {"README.md": "100644", "conf": "100644", "link": "120000",
-                           "deep/a/b/c.txt": "100644"}
+        assert entries == {
+            "README.md": "100644",
+            "conf": "100644",
+            "link": "120000",
+            "deep/a/b/c.txt": "100644",
+        }
         assert repo.read_file("link", result.head_sha) == b"conf"
         assert repo.read_file("conf", result.head_sha) == b"file\n"
         assert s.sim.violations == []
@@ -452,17 +467,25 @@ async def test_a_file_changed_again_later_is_merged_downloading_only_its_blobs(
     async with _stack(stack_factory) as s:
         repo = s.sim.create_repo(REPO)
         lines = [f"line {i}\n" for i in range(12)]
-        repo.commit({"big.txt": "".join(lines), **{f"f{i}.txt": f"{i}\n" for i in range(20)}},
-                    "Base")
+        repo.commit(
+            {"big.txt": "".join(lines), **{f"f{i}.txt": f"{i}\n" for i in range(20)}}, "Base"
+        )
         culprit = repo.commit(
-            {"big.txt": "".join(["LINE 1\n" if i == 1 else x for i, x in enumerate(lines)]),
-             "f3.txt": "three\n"},
+            {
+                "big.txt": "".join(["LINE 1\n" if i == 1 else x for i, x in enumerate(lines)]),
+                "f3.txt": "three\n",
+            },
             "Culprit",
         )
         repo.commit(
-            {"big.txt": "".join(
-                ["LINE 1\n" if i == 1 else "LINE 10\n" if i == 10 else x
-                 for i, x in enumerate(lines)])},
+            {
+                "big.txt": "".join(
+                    [
+                        "LINE 1\n" if i == 1 else "LINE 10\n" if i == 10 else x
+                        for i, x in enumerate(lines)
+                    ]
+                )
+            },
             "Later",
         )
         gh = await s.services.github_for_installation(1)
@@ -489,11 +512,23 @@ async def test_cli_lists_conflicting_files_and_exits_2(stack_factory: StackFacto
         repo.commit(BASE_FILES, "Add the app")
         culprit = repo.commit({"src/util.py": "X = 2\n"}, "Tweak X")
         repo.commit({"src/util.py": "X = 3\n"}, "Tweak X again")
-        env = {**os.environ, "GITHUB_TOKEN": s.sim.create_token("alice"),
-               "GITHUB_API_URL": s.sim.url}
+        env = {
+            **os.environ,
+            "GITHUB_TOKEN": s.sim.create_token("alice"),
+            "GITHUB_API_URL": s.sim.url,
+        }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "revert", REPO, culprit, "--base", "main",
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "app",
+            "revert",
+            REPO,
+            culprit,
+            "--base",
+            "main",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
         assert proc.returncode == 2

@@ -338,7 +338,9 @@ async def test_handler_exception_is_logged_with_traceback_and_the_worker_lives_o
     fields = vars(record)
     assert fields["delivery_id"] == "boom"
     assert (fields["event"], fields["action"], fields["repo"]) == (
-        "check_run", "rerequested", "github/hello-world"
+        "check_run",
+        "rerequested",
+        "github/hello-world",
     )
     assert (dispatcher.counters["failed"], dispatcher.counters["handled"]) == (1, 1)
 
@@ -524,7 +526,10 @@ async def test_background_tasks_start_with_the_app_and_are_cancelled_at_cleanup(
 
 def test_refuses_to_build_without_a_webhook_secret() -> None:
     services = Services(
-        settings=Settings(), session=None, clock=ManualClock(), github_for_installation=None  # type: ignore[arg-type]
+        settings=Settings(),
+        session=None,
+        clock=ManualClock(),
+        github_for_installation=None,  # type: ignore[arg-type]
     )
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
         create_app(services, Router())

@@ -322,6 +322,13 @@ class StartRevert:
 
 
 @dataclass(frozen=True)
+class StartRangeRevert:
+    """Revert every suspect in one PR (config `revert_range`), oldest first."""
+
+    shas: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Page:
     reason: str
 
@@ -342,7 +349,16 @@ class PostMortem:
 
 
 Effect = (
-    OpenIssue | Announce | Reply | Assign | StartRevert | Page | Unpage | CloseIssue | PostMortem
+    OpenIssue
+    | Announce
+    | Reply
+    | Assign
+    | StartRevert
+    | StartRangeRevert
+    | Page
+    | Unpage
+    | CloseIssue
+    | PostMortem
 )
 
 
@@ -453,6 +469,8 @@ def _on_red(incident: Incident | None, event: HeadRed, config: RepoConfig, now: 
         )
     elif culprit is not None:
         effects.append(StartRevert(culprit))
+    elif len(analysis.suspects) > 1 and config.revert_range:
+        effects.append(StartRangeRevert(analysis.suspects))
     return _done(opened, *effects)
 
 

@@ -10,6 +10,7 @@ Nothing here ever opens a second PR for the same culprit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -302,3 +303,69 @@ def _html_base(commit_html_url: str, repo: str) -> str:
     if marker in commit_html_url:
         return commit_html_url.split(marker)[0] + f"/{repo}"
     return f"https://github.com/{repo}"
+
+
+def range_branch(newest_sha: str, count: int) -> str:
+    """A range revert's branch: a function of its commits, so creating it is the lock too."""
+    return f"{revert_branch(newest_sha)}-and-{count - 1}-before"
+
+
+async def open_range_revert_pr(
+    gh: Any,
+    repo: str,
+    suspects: Sequence[str],
+    *,
+    base_branch: str,
+    config: RepoConfig,
+    incident_number: int | None,
+    why_markdown: str,
+    app_login: str,
+    incident_url: str | None = None,
+) -> RevertPR | RevertConflict | RevertEmpty:
+    """One PR reverting every suspect (oldest first in `suspects`), newest first, as
+    `git revert newest ... oldest` would: each revert is computed on top of the last.
+
+    The branch starts at the base head and moves one revert at a time; if any revert
+    conflicts, the branch is deleted and the conflict returned, so either the whole
+    range is reverted or nothing is. The newest suspect stands for the range (review,
+    notice, marker); the body lists them all.
+    """
+    newest = await read_culprit(gh, repo, suspects[-1])
+    branch = range_branch(newest.sha, len(suspects))
+    if incident_url is None and incident_number is not None:
+        incident_url = f"{_html_base(newest.html_url, repo)}/issues/{incident_number}"
+    listing = "\n".join(f"- {sha}" for sha in reversed(suspects))
+    job = _Revert(
+        repo=repo,
+        culprit=newest,
+        culprit_pr=await culprit_pr_number(gh, repo, newest.sha, base_branch),
+        config=config,
+        incident_number=incident_number,
+        why_markdown=f"{why_markdown}\n\nReverts these {len(suspects)} commits, newest first:\n"
+        f"{listing}",
+        app_login=app_login,
+    )
+    existing = await find_revert_pr(gh, repo, branch)
+    if existing is not None:
+        return await _finish(gh, job, existing, created=False)
+    head = await gh.getitem(f"/repos/{repo}/git/ref/heads/{quote(base_branch)}")
+    if not await _create_ref(gh, repo, branch, head["object"]["sha"]):
+        existing = await find_revert_pr(gh, repo, branch)
+        if existing is None:  # another worker is still building it
+            return RevertEmpty(newest, base_branch, head["object"]["sha"], "already being reverted")
+        return await _finish(gh, job, existing, created=False)
+    made = 0
+    for sha in reversed(suspects):
+        built = await build_revert_commit(gh, repo, sha, branch=branch, incident_url=incident_url)
+        if isinstance(built, RevertConflict):
+            await gh.delete(f"/repos/{repo}/git/refs/heads/{quote(branch)}")
+            return built
+        if isinstance(built, RevertCommit):
+            await gh.patch(f"/repos/{repo}/git/refs/heads/{quote(branch)}", data={"sha": built.sha})
+            made += 1
+    if made == 0:
+        await gh.delete(f"/repos/{repo}/git/refs/heads/{quote(branch)}")
+        return RevertEmpty(newest, base_branch, head["object"]["sha"], "nothing left to revert")
+    title = f"{revert_title(newest.subject)} and {len(suspects) - 1} commit(s) before it"
+    pr, created = await _open_pull(gh, repo, branch, base_branch, title, job.body())
+    return await _finish(gh, job, pr, created=created)

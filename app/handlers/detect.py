@@ -28,12 +28,13 @@ from app.context import EventContext
 from app.core.builds import (
     RED_CONCLUSIONS,
     RED_STATUS_STATES,
+    Analysis,
     Verdict,
     analyse_history,
     judge_commit,
 )
 from app.core.incident import OPEN_STATES, HeadGreen, HeadRed, pick_incident
-from app.core.safety import auto_revert_refusal
+from app.core.safety import Refusal, auto_revert_refusal
 from app.incident_flow import IncidentRunner, active_repos
 from app.incident_store import IncidentStore
 from app.repo_config import RepoConfig
@@ -176,12 +177,9 @@ async def evaluate_head(ctx: EventContext, branch: str) -> None:
     )
 
 
-def _trivial(head: str) -> Any:
-    from app.core.builds import Analysis
-
-    return Analysis(
-        head=head, first_red=head, last_green=None, suspects=(), red_streak=1, walked_to_limit=False
-    )
+def _trivial(head: str) -> Analysis:
+    """An active incident needs no history walk: the head alone is the news."""
+    return Analysis(head, head, None, (), 1, False)
 
 
 async def _on_green(ctx: EventContext, runner: IncidentRunner, head: str) -> None:
@@ -222,6 +220,46 @@ async def _rerun_first(ctx: EventContext, head: str) -> bool:
     return started
 
 
+async def _refusal(
+    ctx: EventContext,
+    analysis: Analysis,
+    details: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+    listed: list[dict[str, Any]],
+    config: RepoConfig,
+    app_login: str,
+) -> Refusal | None:
+    """Why not to revert automatically. With `revert_range`, every suspect must pass the
+    rails that are about a commit (not a revert, not ours, no opt-out, not too old, not
+    already reverted); the daily limit counts the range as one revert."""
+    now = ctx.services.clock.now()
+    today = await reverts_today(ctx.gh, ctx.repo, now)
+    several = len(analysis.suspects) > 1
+    if not several or not config.revert_range or len(details) < len(analysis.suspects):
+        facts = culprit_facts(details[0][0], app_login) if details and not several else None
+        reverted = facts is not None and await already_reverted(ctx.gh, ctx.repo, facts.sha, listed)
+        return auto_revert_refusal(
+            facts,
+            suspects=len(analysis.suspects),
+            config=config,
+            reverts_today=today,
+            already_reverted=reverted,
+            now=now,
+        )
+    for commit, _pulls in details:
+        facts = culprit_facts(commit, app_login)
+        refusal = auto_revert_refusal(
+            facts,
+            suspects=1,
+            config=config,
+            reverts_today=today,
+            already_reverted=await already_reverted(ctx.gh, ctx.repo, facts.sha, listed),
+            now=now,
+        )
+        if refusal is not None:
+            return refusal
+    return None
+
+
 async def _open_incident(
     ctx: EventContext,
     runner: IncidentRunner,
@@ -250,18 +288,7 @@ async def _open_incident(
     owners = await resolution_owners(ctx.gh, ctx.repo, branch, details, oncall)
     refusal = None
     if incident is None:
-        culprit_commit = details[0][0] if len(analysis.suspects) == 1 and details else None
-        facts = culprit_facts(culprit_commit, app_login) if culprit_commit else None
-        now = ctx.services.clock.now()
-        refusal = auto_revert_refusal(
-            facts,
-            suspects=len(analysis.suspects),
-            config=config,
-            reverts_today=await reverts_today(ctx.gh, ctx.repo, now),
-            already_reverted=bool(facts)
-            and await already_reverted(ctx.gh, ctx.repo, facts.sha, listed),  # type: ignore[union-attr]
-            now=now,
-        )
+        refusal = await _refusal(ctx, analysis, details, listed, config, app_login)
     event = HeadRed(
         sha=head,
         branch=branch,

@@ -155,3 +155,28 @@ async def test_live_culprit_without_rollback_only_warns(stack_factory) -> None:
         (live,) = [c for c in comments_of(repo, issue["number"]) if "is live in" in c]
         assert "rollback: true" in live
         assert len(repo.deployments) == 1
+
+
+async def test_revert_range_reverts_every_suspect_in_one_pr(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="revert_range: true\n")
+        green = repo.head()
+        break_it(repo, n=1)
+        two = break_it(repo, n=2, message="Second change")
+        repo.add_check_run(two, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        (pr,) = revert_prs(repo)
+        assert pr["head"]["ref"] == f"buildsheriff/revert-{two}-and-1-before"
+        tree = repo.git("rev-parse", f"{pr['head']['sha']}^{{tree}}")
+        assert tree == repo.git("rev-parse", f"{green}^{{tree}}")
+        assert any("Revert opened" in c for c in comments_of(repo, issue["number"]))
+
+
+async def test_revert_range_still_refuses_an_opted_out_suspect(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="revert_range: true\n")
+        one = break_it(repo, n=1, message="Migrate\n\nNO_AUTO_REVERT")
+        break_it(repo, n=2, message="Second change")
+        rule, _ = await refused(s, repo, one)
+        assert rule == "opt_out"

@@ -54,8 +54,15 @@ class Api:
     session: aiohttp.ClientSession
     token: str
 
-    async def call(self, method: str, path: str, body: Any = None, *,
-                   token: str | None = None, raw_auth: str | None = None) -> Answer:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        raw_auth: str | None = None,
+    ) -> Answer:
         headers = {"Accept": "application/vnd.github+json"}
         auth = raw_auth if raw_auth is not None else f"token {token or self.token}"
         if auth:

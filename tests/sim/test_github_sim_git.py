@@ -25,24 +25,38 @@ def app_jwt(sim: GitHubSim, now: float, *, iss: str | None = None, lifetime: int
 # --- git data ------------------------------------------------------------------------------------
 
 
-async def test_tree_commit_ref_through_the_api_are_real_git_objects(api: Api,
-                                                                   repo: SimRepo) -> None:
+async def test_tree_commit_ref_through_the_api_are_real_git_objects(
+    api: Api, repo: SimRepo
+) -> None:
     base = repo.commit({"keep.txt": "keep\n", "old/gone.txt": "bye\n"}, "Base")
     base_tree = (await api.get(f"/repos/octo/widgets/git/commits/{base}")).body["tree"]["sha"]
-    blob = await api.post("/repos/octo/widgets/git/blobs",
-                          {"content": base64.b64encode(b"\x00bin").decode(), "encoding": "base64"})
+    blob = await api.post(
+        "/repos/octo/widgets/git/blobs",
+        {"content": base64.b64encode(b"\x00bin").decode(), "encoding": "base64"},
+    )
     assert blob.status == 201
 
-    tree = await api.post("/repos/octo/widgets/git/trees", {"base_tree": base_tree, "tree": [
-        {"path": "a/b/c.txt", "mode": "100644", "type": "blob", "content": "deep\n"},
-        {"path": "bin/tool", "mode": "100755", "type": "blob", "sha": blob.body["sha"]},
-        {"path": "old/gone.txt", "mode": "100644", "type": "blob", "sha": None},
-    ]})
+    tree = await api.post(
+        "/repos/octo/widgets/git/trees",
+        {
+            "base_tree": base_tree,
+            "tree": [
+                {"path": "a/b/c.txt", "mode": "100644", "type": "blob", "content": "deep\n"},
+                {"path": "bin/tool", "mode": "100755", "type": "blob", "sha": blob.body["sha"]},
+                {"path": "old/gone.txt", "mode": "100644", "type": "blob", "sha": None},
+            ],
+        },
+    )
     assert tree.status == 201
-    commit = await api.post("/repos/octo/widgets/git/commits", {
-        "message": "Nested add, delete", "tree": tree.body["sha"], "parents": [base],
-        "author": {"name": "Ada", "email": "ada@example.com", "date": "2026-01-02T03:04:05Z"},
-    })
+    commit = await api.post(
+        "/repos/octo/widgets/git/commits",
+        {
+            "message": "Nested add, delete",
+            "tree": tree.body["sha"],
+            "parents": [base],
+            "author": {"name": "Ada", "email": "ada@example.com", "date": "2026-01-02T03:04:05Z"},
+        },
+    )
     assert commit.status == 201
     sha = commit.body["sha"]
     ref = await api.post("/repos/octo/widgets/git/refs", {"ref": "refs/heads/topic", "sha": sha})
@@ -50,10 +64,15 @@ async def test_tree_commit_ref_through_the_api_are_real_git_objects(api: Api,
 
     listing = repo.git("ls-tree", "-r", "--format=%(objectmode) %(path)", "topic").split("\n")
     assert [line for line in listing if line] == [
-        "100644 README.md", "100644 a/b/c.txt", "100755 bin/tool", "100644 keep.txt"]
+        "100644 README.md",
+        "100644 a/b/c.txt",
+        "100755 bin/tool",
+        "100644 keep.txt",
+    ]
     assert repo.git("rev-parse", "topic^").strip() == base
     assert repo.git("log", "-1", "--format=%an <%ae> %aI %s", "topic").strip() == (
-        "Ada <ada@example.com> 2026-01-02T03:04:05+00:00 Nested add, delete")
+        "Ada <ada@example.com> 2026-01-02T03:04:05+00:00 Nested add, delete"
+    )
     assert repo.git("cat-file", "-p", f"{sha}:bin/tool") == "\x00bin"
 
     recursive = await api.get(f"/repos/octo/widgets/git/trees/{tree.body['sha']}?recursive=1")
@@ -63,12 +82,19 @@ async def test_tree_commit_ref_through_the_api_are_real_git_objects(api: Api,
 
 async def test_deleting_a_path_absent_from_base_tree_is_422(api: Api, repo: SimRepo) -> None:
     base_tree = repo.git("rev-parse", "main^{tree}").strip()
-    absent = await api.post("/repos/octo/widgets/git/trees", {"base_tree": base_tree, "tree": [
-        {"path": "no/such.txt", "mode": "100644", "type": "blob", "sha": None}]})
+    absent = await api.post(
+        "/repos/octo/widgets/git/trees",
+        {
+            "base_tree": base_tree,
+            "tree": [{"path": "no/such.txt", "mode": "100644", "type": "blob", "sha": None}],
+        },
+    )
     assert absent.status == 422
     # Leaving out "sha" (instead of sending null) is GitHub's other classic 422.
-    missing = await api.post("/repos/octo/widgets/git/trees", {"base_tree": base_tree, "tree": [
-        {"path": "README.md", "mode": "100644", "type": "blob"}]})
+    missing = await api.post(
+        "/repos/octo/widgets/git/trees",
+        {"base_tree": base_tree, "tree": [{"path": "README.md", "mode": "100644", "type": "blob"}]},
+    )
     assert missing.status == 422
     assert missing.body["message"].startswith("Must supply either tree.sha or tree.content")
 
@@ -78,8 +104,9 @@ async def test_existing_ref_is_422_without_errors_array(sim: GitHubSim, repo: Si
     async with aiohttp.ClientSession() as session:
         gh = GitHubAPI(session, "test", oauth_token=token, base_url=sim.url)
         try:
-            await gh.post("/repos/octo/widgets/git/refs",
-                          data={"ref": "refs/heads/main", "sha": repo.head()})
+            await gh.post(
+                "/repos/octo/widgets/git/refs", data={"ref": "refs/heads/main", "sha": repo.head()}
+            )
         except InvalidField as error:
             assert error.status_code == 422
             assert error.errors is None
@@ -94,8 +121,9 @@ async def test_ref_updates_check_fast_forward_and_delete(api: Api, repo: SimRepo
     side = repo.commit({"y": "1"}, "Side", parents=[first], branch="side")
     ff = await api.patch("/repos/octo/widgets/git/refs/heads/side", {"sha": second})
     assert ff.status == 422 and ff.body["message"] == "Update is not a fast forward"
-    forced = await api.patch("/repos/octo/widgets/git/refs/heads/side",
-                             {"sha": second, "force": True})
+    forced = await api.patch(
+        "/repos/octo/widgets/git/refs/heads/side", {"sha": second, "force": True}
+    )
     assert forced.status == 200 and repo.head("side") == second
     got = await api.get("/repos/octo/widgets/git/ref/heads/side")
     assert got.body["object"]["sha"] == second
@@ -116,11 +144,16 @@ async def test_commits_compare_and_contents(api: Api, repo: SimRepo, sim: GitHub
     assert commit.body["parents"][0]["sha"] == one
     assert commit.body["author"]["login"] == "ada"
     assert {(f["filename"], f["status"]) for f in commit.body["files"]} == {
-        ("src/a.py", "modified"), ("README.md", "removed")}
+        ("src/a.py", "modified"),
+        ("README.md", "removed"),
+    }
 
     compare = await api.get(f"/repos/octo/widgets/compare/{base}...{two}")
     assert (compare.body["status"], compare.body["ahead_by"], compare.body["behind_by"]) == (
-        "ahead", 2, 0)
+        "ahead",
+        2,
+        0,
+    )
     assert [c["sha"] for c in compare.body["commits"]] == [one, two]
     assert {f["filename"] for f in compare.body["files"]} == {"src/a.py", "README.md"}
 
@@ -152,8 +185,9 @@ async def test_unknown_request_is_refused_and_recorded(api: Api, sim: GitHubSim)
     assert sim.call_log[-1] == ("POST", "/repos/octo/widgets/forks", 501)
 
 
-async def test_app_jwt_then_installation_token(sim: GitHubSim, repo: SimRepo,
-                                               clock: ManualClock) -> None:
+async def test_app_jwt_then_installation_token(
+    sim: GitHubSim, repo: SimRepo, clock: ManualClock
+) -> None:
     async with aiohttp.ClientSession() as session:
         gh = GitHubAPI(session, "test", base_url=sim.url)
         token_jwt = app_jwt(sim, clock.now())
@@ -163,7 +197,8 @@ async def test_app_jwt_then_installation_token(sim: GitHubSim, repo: SimRepo,
         token = issued["token"]
         assert token.startswith("ghs_") and len(token) >= 40
         assert issued["expires_at"] == time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.now() + 3600))
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.now() + 3600)
+        )
         repos = await gh.getitem("/installation/repositories", oauth_token=token)
         assert [r["full_name"] for r in repos["repositories"]] == ["octo/widgets"]
         assert sim.issued_tokens == [token]
@@ -183,8 +218,11 @@ async def test_bad_app_jwts_are_401(sim: GitHubSim, repo: SimRepo, clock: Manual
         now = clock.now()
         wrong_iss = app_jwt(sim, now, iss="999")
         too_long = app_jwt(sim, now, lifetime=3600)
-        forged = jwt.encode({"iat": int(now), "exp": int(now) + 60, "iss": str(sim.app_id)},
-                            "not-the-app-key-but-long-enough-for-hs256", algorithm="HS256")
+        forged = jwt.encode(
+            {"iat": int(now), "exp": int(now) + 60, "iss": str(sim.app_id)},
+            "not-the-app-key-but-long-enough-for-hs256",
+            algorithm="HS256",
+        )
         for bad in (wrong_iss, too_long, forged):
             answer = await api.get("/app", raw_auth=f"Bearer {bad}")
             assert answer.status == 401
@@ -206,8 +244,9 @@ async def test_personal_token_and_injected_failures(sim: GitHubSim, repo: SimRep
         assert (await api.get("/repos/octo/widgets", raw_auth="token nope")).status == 401
 
 
-async def test_rate_limit_is_counted_per_installation_and_enforced(api: Api, sim: GitHubSim,
-                                                            clock: ManualClock) -> None:
+async def test_rate_limit_is_counted_per_installation_and_enforced(
+    api: Api, sim: GitHubSim, clock: ManualClock
+) -> None:
     sim.rate_limit = 3
     remaining = []
     for _ in range(3):
@@ -228,8 +267,9 @@ async def test_app_permissions_and_roles_are_enforced(sim: GitHubSim, repo: SimR
     sim.app_permissions = {"contents": "read", "issues": "write", "metadata": "read"}
     async with aiohttp.ClientSession() as session:
         app = Api(sim, session, sim.installation_token(1))
-        refused = await app.post("/repos/octo/widgets/git/refs",
-                                 {"ref": "refs/heads/x", "sha": repo.head()})
+        refused = await app.post(
+            "/repos/octo/widgets/git/refs", {"ref": "refs/heads/x", "sha": repo.head()}
+        )
         assert refused.status == 403
         assert refused.body["message"] == "Resource not accessible by integration"
         assert (await app.get(f"/repos/octo/widgets/commits/{repo.head()}")).status == 200
@@ -238,9 +278,14 @@ async def test_app_permissions_and_roles_are_enforced(sim: GitHubSim, repo: SimR
 
         repo.set_permission("reader", "read")
         reader = Api(sim, session, sim.create_token("reader"))
-        assert (await reader.post("/repos/octo/widgets/issues/1/comments",
-                                  {"body": "me too"})).status == 201
-        assert (await reader.post("/repos/octo/widgets/issues/1/labels",
-                                  {"labels": ["x"]})).status == 403
-        assert (await reader.post("/repos/octo/widgets/git/refs",
-                                  {"ref": "refs/heads/x", "sha": repo.head()})).status == 403
+        assert (
+            await reader.post("/repos/octo/widgets/issues/1/comments", {"body": "me too"})
+        ).status == 201
+        assert (
+            await reader.post("/repos/octo/widgets/issues/1/labels", {"labels": ["x"]})
+        ).status == 403
+        assert (
+            await reader.post(
+                "/repos/octo/widgets/git/refs", {"ref": "refs/heads/x", "sha": repo.head()}
+            )
+        ).status == 403

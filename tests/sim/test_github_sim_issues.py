@@ -10,20 +10,27 @@ from app.sim.webhook_schemas import validate_webhook
 from tests.sim.conftest import Api, Receiver
 
 
-async def test_webhooks_are_signed_valid_and_ordered(api: Api, sim: GitHubSim, repo: SimRepo,
-                                                     receiver: Receiver) -> None:
+async def test_webhooks_are_signed_valid_and_ordered(
+    api: Api, sim: GitHubSim, repo: SimRepo, receiver: Receiver
+) -> None:
     sim.add_user("alice")
     repo.set_permission("alice", "write")
-    created = await api.post("/repos/octo/widgets/issues",
-                             {"title": "Main is red", "body": "sha abc", "labels": ["incident"]})
+    created = await api.post(
+        "/repos/octo/widgets/issues",
+        {"title": "Main is red", "body": "sha abc", "labels": ["incident"]},
+    )
     number = created.body["number"]
     await api.post(f"/repos/octo/widgets/issues/{number}/comments", {"body": "Looking"})
     repo.comment(number, "/ack", user="alice")
     await sim.drain()
 
     seen = [(e.event, e.data.get("action")) for e in receiver.events]
-    assert seen == [("issues", "opened"), ("issues", "labeled"), ("issue_comment", "created"),
-                    ("issue_comment", "created")]
+    assert seen == [
+        ("issues", "opened"),
+        ("issues", "labeled"),
+        ("issue_comment", "created"),
+        ("issue_comment", "created"),
+    ]
     for event in receiver.events:
         assert validate_webhook(event.event, event.data) == []
         assert event.data["repository"]["full_name"] == "octo/widgets"
@@ -48,28 +55,45 @@ async def test_issue_edits_labels_assignees(api: Api, sim: GitHubSim, repo: SimR
     repo.create_label("incident:triage", "d73a4a", "New incident")
     number = (await api.post("/repos/octo/widgets/issues", {"title": "Red"})).body["number"]
 
-    labels = await api.post(f"/repos/octo/widgets/issues/{number}/labels",
-                            {"labels": ["incident", "incident:triage"]})
+    labels = await api.post(
+        f"/repos/octo/widgets/issues/{number}/labels", {"labels": ["incident", "incident:triage"]}
+    )
     assert [lab["name"] for lab in labels.body] == ["incident", "incident:triage"]
     assert repo.labels["incident"]["color"] == "ededed"  # created on the fly, like GitHub
     assert repo.labels["incident:triage"]["color"] == "d73a4a"
-    swapped = await api.put(f"/repos/octo/widgets/issues/{number}/labels",
-                            {"labels": ["incident", "incident:acknowledged"]})
+    swapped = await api.put(
+        f"/repos/octo/widgets/issues/{number}/labels",
+        {"labels": ["incident", "incident:acknowledged"]},
+    )
     assert [lab["name"] for lab in swapped.body] == ["incident", "incident:acknowledged"]
     missing = await api.delete(f"/repos/octo/widgets/issues/{number}/labels/nope")
     assert missing.status == 404
 
-    patched = await api.patch(f"/repos/octo/widgets/issues/{number}", {
-        "title": "Red main", "state": "closed", "state_reason": "completed",
-        "assignees": ["alice", "stranger"]})
+    patched = await api.patch(
+        f"/repos/octo/widgets/issues/{number}",
+        {
+            "title": "Red main",
+            "state": "closed",
+            "state_reason": "completed",
+            "assignees": ["alice", "stranger"],
+        },
+    )
     assert patched.body["state"] == "closed" and patched.body["closed_by"]["login"] == (
-        "buildsheriff[bot]")
+        "buildsheriff[bot]"
+    )
     assert [a["login"] for a in patched.body["assignees"]] == ["alice"]
     await sim.drain()
     actions = [(d["event"], d["action"]) for d in sim.deliveries if d["event"] == "issues"]
-    assert actions == [("issues", "opened"), ("issues", "labeled"), ("issues", "labeled"),
-                       ("issues", "unlabeled"), ("issues", "labeled"), ("issues", "edited"),
-                       ("issues", "closed"), ("issues", "assigned")]
+    assert actions == [
+        ("issues", "opened"),
+        ("issues", "labeled"),
+        ("issues", "labeled"),
+        ("issues", "unlabeled"),
+        ("issues", "labeled"),
+        ("issues", "edited"),
+        ("issues", "closed"),
+        ("issues", "assigned"),
+    ]
     edited = next(d for d in sim.deliveries if d["action"] == "edited")
     assert edited["payload"]["changes"] == {"title": {"from": "Red"}}
 
@@ -95,18 +119,22 @@ async def test_listing_issues_pages_and_sorts(api: Api, repo: SimRepo, clock: Ma
 async def test_comments_and_reactions(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
     number = repo.create_issue_as("Red", user="octocat")
     comment = repo.comment(number, "/ack", user="octocat")
-    first = await api.post(f"/repos/octo/widgets/issues/comments/{comment['id']}/reactions",
-                           {"content": "eyes"})
-    again = await api.post(f"/repos/octo/widgets/issues/comments/{comment['id']}/reactions",
-                           {"content": "eyes"})
+    first = await api.post(
+        f"/repos/octo/widgets/issues/comments/{comment['id']}/reactions", {"content": "eyes"}
+    )
+    again = await api.post(
+        f"/repos/octo/widgets/issues/comments/{comment['id']}/reactions", {"content": "eyes"}
+    )
     assert (first.status, again.status) == (201, 200)
-    assert (await api.post(f"/repos/octo/widgets/issues/{number}/reactions",
-                           {"content": "+1"})).status == 201
+    assert (
+        await api.post(f"/repos/octo/widgets/issues/{number}/reactions", {"content": "+1"})
+    ).status == 201
     bad = await api.post(f"/repos/octo/widgets/issues/{number}/reactions", {"content": "wow"})
     assert bad.status == 422
 
-    updated = await api.patch(f"/repos/octo/widgets/issues/comments/{comment['id']}",
-                              {"body": "/ack (edited)"})
+    updated = await api.patch(
+        f"/repos/octo/widgets/issues/comments/{comment['id']}", {"body": "/ack (edited)"}
+    )
     assert updated.body["body"] == "/ack (edited)"
     assert updated.body["reactions"]["eyes"] == 1
     mine = await api.post(f"/repos/octo/widgets/issues/{number}/comments", {"body": "Taking it"})
@@ -118,24 +146,39 @@ async def test_comments_and_reactions(api: Api, sim: GitHubSim, repo: SimRepo) -
     sha = repo.head()
     cc = await api.post(f"/repos/octo/widgets/commits/{sha}/comments", {"body": "Culprit?"})
     assert cc.status == 201
-    assert (await api.post(f"/repos/octo/widgets/comments/{cc.body['id']}/reactions",
-                           {"content": "rocket"})).status == 201
-    assert [c["body"] for c in (await api.get(f"/repos/octo/widgets/commits/{sha}/comments")).body
-            ] == ["Culprit?"]
+    assert (
+        await api.post(
+            f"/repos/octo/widgets/comments/{cc.body['id']}/reactions", {"content": "rocket"}
+        )
+    ).status == 201
+    assert [
+        c["body"] for c in (await api.get(f"/repos/octo/widgets/commits/{sha}/comments")).body
+    ] == ["Culprit?"]
     assert {(r["subject"], r["content"]) for r in repo.reactions} == {
-        (f"issue_comment:{comment['id']}", "eyes"), (f"issue:{number}", "+1"),
-        (f"commit_comment:{cc.body['id']}", "rocket")}
+        (f"issue_comment:{comment['id']}", "eyes"),
+        (f"issue:{number}", "+1"),
+        (f"commit_comment:{cc.body['id']}", "rocket"),
+    }
     await sim.drain()
     assert [d["action"] for d in sim.deliveries if d["event"] == "issue_comment"] == [
-        "created", "edited", "created"]
+        "created",
+        "edited",
+        "created",
+    ]
     assert any(d["event"] == "commit_comment" for d in sim.deliveries)
     assert [v for v in sim.violations if "wow" not in v] == []
 
 
-async def test_collaborator_permissions_map_like_github(api: Api, sim: GitHubSim,
-                                                        repo: SimRepo) -> None:
-    expected = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read",
-                "read": "read"}
+async def test_collaborator_permissions_map_like_github(
+    api: Api, sim: GitHubSim, repo: SimRepo
+) -> None:
+    expected = {
+        "admin": "admin",
+        "maintain": "write",
+        "write": "write",
+        "triage": "read",
+        "read": "read",
+    }
     for role, permission in expected.items():
         repo.set_permission(f"user-{role}", role)
         answer = await api.get(f"/repos/octo/widgets/collaborators/user-{role}/permission")
@@ -147,8 +190,9 @@ async def test_collaborator_permissions_map_like_github(api: Api, sim: GitHubSim
 
 
 async def test_search_issues(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
-    incident = repo.create_issue_as("Main is red", "culprit abc123 fix: thing", user="octocat",
-                                    labels=["incident"])
+    incident = repo.create_issue_as(
+        "Main is red", "culprit abc123 fix: thing", user="octocat", labels=["incident"]
+    )
     repo.create_issue_as("Unrelated", "nothing", user="octocat")
     repo.create_branch("fix", repo.commit({"f": "1"}, "f", branch="fix", push=False))
     pr = repo.open_pr("fix", "Revert abc123", author="octocat")
@@ -168,14 +212,19 @@ async def test_search_issues(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
     assert await numbers("repo:octo/widgets+is:pr+is:merged") == [pr]
 
 
-async def test_build_payload_derives_a_push_from_git(sim: GitHubSim, repo: SimRepo,
-                                                     receiver: Receiver) -> None:
+async def test_build_payload_derives_a_push_from_git(
+    sim: GitHubSim, repo: SimRepo, receiver: Receiver
+) -> None:
     before = repo.head()
     after = repo.commit({"a.txt": "1\n"}, "Add a", push=False)
-    payload = sim.build_payload("push", None, repo, sender="octocat", ref="refs/heads/main",
-                                before=before)
+    payload = sim.build_payload(
+        "push", None, repo, sender="octocat", ref="refs/heads/main", before=before
+    )
     assert (payload["after"], payload["forced"], payload["pusher"]["name"]) == (
-        after, False, "octocat")
+        after,
+        False,
+        "octocat",
+    )
     assert [c["added"] for c in payload["commits"]] == [["a.txt"]]
     assert validate_webhook("push", payload) == []
     assert await sim.send_webhook("push", payload) == 202

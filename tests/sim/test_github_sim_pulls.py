@@ -16,40 +16,49 @@ mutation($id: ID!, $method: PullRequestMergeMethod!) {
 """
 
 
-def branch_with_change(repo: SimRepo, name: str, files: dict[str, str | None],
-                       message: str = "Change") -> str:
+def branch_with_change(
+    repo: SimRepo, name: str, files: dict[str, str | None], message: str = "Change"
+) -> str:
     repo.create_branch(name, repo.head())
     return repo.commit(files, message, branch=name)
 
 
 async def test_pull_request_creation_rules(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
     head = branch_with_change(repo, "fix", {"a.txt": "a\n"})
-    created = await api.post("/repos/octo/widgets/pulls",
-                             {"title": "Fix", "head": "octo:fix", "base": "main", "body": "b"})
+    created = await api.post(
+        "/repos/octo/widgets/pulls",
+        {"title": "Fix", "head": "octo:fix", "base": "main", "body": "b"},
+    )
     assert created.status == 201
     pr = created.body
     assert (pr["head"]["ref"], pr["head"]["sha"], pr["base"]["ref"]) == ("fix", head, "main")
     assert (pr["merged"], pr["mergeable"], pr["mergeable_state"]) == (False, True, "clean")
     assert pr["node_id"] and pr["user"]["login"] == "buildsheriff[bot]"
-    again = await api.post("/repos/octo/widgets/pulls", {"title": "Fix", "head": "fix",
-                                                        "base": "main"})
+    again = await api.post(
+        "/repos/octo/widgets/pulls", {"title": "Fix", "head": "fix", "base": "main"}
+    )
     assert again.status == 422
     assert again.body["errors"][0]["message"] == "A pull request already exists for octo:fix."
     repo.create_branch("same", repo.head())
-    empty = await api.post("/repos/octo/widgets/pulls", {"title": "x", "head": "same",
-                                                        "base": "main"})
+    empty = await api.post(
+        "/repos/octo/widgets/pulls", {"title": "x", "head": "same", "base": "main"}
+    )
     assert empty.status == 422 and "No commits between" in empty.body["errors"][0]["message"]
 
     listed = await api.get("/repos/octo/widgets/pulls?head=octo:fix&state=open")
     assert [p["number"] for p in listed.body] == [pr["number"]]
-    labels = await api.post(f"/repos/octo/widgets/issues/{pr['number']}/labels",
-                            {"labels": ["revert"]})
+    labels = await api.post(
+        f"/repos/octo/widgets/issues/{pr['number']}/labels", {"labels": ["revert"]}
+    )
     assert labels.status == 200
     assert [lab["name"] for lab in repo.pull(pr["number"])["labels"]] == ["revert"]
     repo.commit({"a.txt": "b\n"}, "More", branch="fix")
     await sim.drain()
     assert [d["action"] for d in sim.deliveries if d["event"] == "pull_request"] == [
-        "opened", "labeled", "synchronize"]
+        "opened",
+        "labeled",
+        "synchronize",
+    ]
     assert not [v for v in sim.violations if "webhook" in v]
 
 
@@ -57,16 +66,22 @@ async def test_reviewers_must_be_collaborators(api: Api, sim: GitHubSim, repo: S
     branch_with_change(repo, "fix", {"a.txt": "a\n"})
     number = repo.open_pr("fix", "Fix", author="alice")
     repo.set_permission("bob", "write")
-    stranger = await api.post(f"/repos/octo/widgets/pulls/{number}/requested_reviewers",
-                              {"reviewers": ["mallory"]})
+    stranger = await api.post(
+        f"/repos/octo/widgets/pulls/{number}/requested_reviewers", {"reviewers": ["mallory"]}
+    )
     assert stranger.status == 422
     assert stranger.body["message"] == (
         "Reviews may only be requested from collaborators. One or more of the users or teams you "
-        "specified is not a collaborator of the octo/widgets repository.")
-    assert (await api.post(f"/repos/octo/widgets/pulls/{number}/requested_reviewers",
-                           {"reviewers": ["alice"]})).status == 422
-    ok = await api.post(f"/repos/octo/widgets/pulls/{number}/requested_reviewers",
-                        {"reviewers": ["bob"]})
+        "specified is not a collaborator of the octo/widgets repository."
+    )
+    assert (
+        await api.post(
+            f"/repos/octo/widgets/pulls/{number}/requested_reviewers", {"reviewers": ["alice"]}
+        )
+    ).status == 422
+    ok = await api.post(
+        f"/repos/octo/widgets/pulls/{number}/requested_reviewers", {"reviewers": ["bob"]}
+    )
     assert ok.status == 201 and [u["login"] for u in ok.body["requested_reviewers"]] == ["bob"]
     await sim.drain()
     requested = [d for d in sim.deliveries if d["action"] == "review_requested"]
@@ -83,7 +98,8 @@ async def test_merge_guards(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
     repo.protect("main", required_checks=["ci"], required_reviews=1)
     reviews = await api.put(f"/repos/octo/widgets/pulls/{number}/merge", {"sha": head})
     assert reviews.status == 405 and reviews.body["message"] == (
-        "At least 1 approving review is required by reviewers with write access.")
+        "At least 1 approving review is required by reviewers with write access."
+    )
     repo.set_permission("bob", "write")
     repo.review(number, "bob")
     checks = await api.put(f"/repos/octo/widgets/pulls/{number}/merge", {"sha": head})
@@ -95,7 +111,9 @@ async def test_merge_guards(api: Api, sim: GitHubSim, repo: SimRepo) -> None:
     conflict = await api.put(f"/repos/octo/widgets/pulls/{number}/merge", {"sha": head})
     assert conflict.status == 405 and conflict.body["message"] == "Pull Request is not mergeable"
     assert (repo.pull(number)["mergeable"], repo.pull(number)["mergeable_state"]) == (
-        False, "dirty")
+        False,
+        "dirty",
+    )
     assert repo.pull(number)["merged"] is False
 
 
@@ -106,8 +124,9 @@ async def test_merge_methods_make_real_commits(api: Api, sim: GitHubSim, repo: S
         repo.commit({f"{method}.txt": "1\n"}, f"{method} one", branch=method)
         head = repo.commit({f"{method}.txt": "2\n"}, f"{method} two", branch=method)
         number = repo.open_pr(method, f"Use {method}")
-        merged = await api.put(f"/repos/octo/widgets/pulls/{number}/merge",
-                               {"merge_method": method, "sha": head})
+        merged = await api.put(
+            f"/repos/octo/widgets/pulls/{number}/merge", {"merge_method": method, "sha": head}
+        )
         assert merged.status == 200 and merged.body["merged"] is True
         new = repo.head()
         assert merged.body["sha"] == new
@@ -120,7 +139,9 @@ async def test_merge_methods_make_real_commits(api: Api, sim: GitHubSim, repo: S
             assert repo.git("log", "-1", "--format=%s", new).strip() == f"Use {method} (#{number})"
         else:
             assert repo.git("log", "--format=%s", f"{base}..{new}").split("\n")[:2] == [
-                "rebase two", "rebase one"]
+                "rebase two",
+                "rebase one",
+            ]
             assert repo.git("rev-parse", f"{new}~2").strip() == base
         pr = repo.pull(number)
         assert (pr["state"], pr["merged"], pr["merge_commit_sha"]) == ("closed", True, new)
@@ -138,24 +159,22 @@ async def test_protection_and_rules_endpoints(api: Api, repo: SimRepo) -> None:
     repo.protect("main", required_checks=["ci", "lint"], required_reviews=2)
     protection = await api.get("/repos/octo/widgets/branches/main/protection")
     assert protection.body["required_status_checks"]["contexts"] == ["ci", "lint"]
-    assert protection.body["required_pull_request_reviews"][
-        "required_approving_review_count"] == 2
-    checks = await api.get(
-        "/repos/octo/widgets/branches/main/protection/required_status_checks")
+    assert protection.body["required_pull_request_reviews"]["required_approving_review_count"] == 2
+    checks = await api.get("/repos/octo/widgets/branches/main/protection/required_status_checks")
     assert [c["context"] for c in checks.body["checks"]] == ["ci", "lint"]
     branch = await api.get("/repos/octo/widgets/branches/main")
     assert branch.body["protected"] is True and branch.body["commit"]["sha"] == repo.head()
     repo.add_ruleset(["deploy-check"])
     rules = await api.get("/repos/octo/widgets/rules/branches/main")
-    assert rules.body[0]["parameters"]["required_status_checks"] == [
-        {"context": "deploy-check"}]
+    assert rules.body[0]["parameters"]["required_status_checks"] == [{"context": "deploy-check"}]
     assert (await api.get("/repos/octo/widgets/rules/branches/other")).body == []
     repo.unprotect("main")
     assert (await api.get("/repos/octo/widgets/branches/main/protection")).status == 404
 
 
-async def test_auto_merge_refusals_and_merge_on_green(api: Api, sim: GitHubSim,
-                                                      repo: SimRepo) -> None:
+async def test_auto_merge_refusals_and_merge_on_green(
+    api: Api, sim: GitHubSim, repo: SimRepo
+) -> None:
     head = branch_with_change(repo, "revert-abc", {"a.txt": "reverted\n"}, "Revert abc")
     number = repo.open_pr("revert-abc", "Revert abc")
     node = repo.pull(number)["node_id"]
@@ -172,7 +191,8 @@ async def test_auto_merge_refusals_and_merge_on_green(api: Api, sim: GitHubSim,
     repo.add_check_run(head, "ci", conclusion="failure")
     unstable = await api.graphql(ENABLE, id=node, method="SQUASH")
     assert unstable.body["errors"][0]["message"] == (
-        "Pull request Pull request is in unstable status")
+        "Pull request Pull request is in unstable status"
+    )
 
     newer = repo.commit({"a.txt": "reverted again\n"}, "Retry", branch="revert-abc")
     enabled = await api.graphql(ENABLE, id=node, method="SQUASH")
@@ -182,7 +202,9 @@ async def test_auto_merge_refusals_and_merge_on_green(api: Api, sim: GitHubSim,
     assert repo.pull(number)["auto_merge"]["merge_method"] == "squash"
     looked_up = await api.graphql(
         'query($n: Int!) { repository(owner: "octo", name: "widgets") {'
-        " pullRequest(number: $n) { id autoMergeRequest { enabledAt } } } }", n=number)
+        " pullRequest(number: $n) { id autoMergeRequest { enabledAt } } } }",
+        n=number,
+    )
     assert looked_up.body["data"]["repository"]["pullRequest"]["id"] == node
 
     base = repo.head()
@@ -190,19 +212,25 @@ async def test_auto_merge_refusals_and_merge_on_green(api: Api, sim: GitHubSim,
     await sim.drain()
     pr = repo.pull(number)
     assert (pr["merged"], pr["state"], pr["merged_by"]["login"]) == (
-        True, "closed", "buildsheriff[bot]")
+        True,
+        "closed",
+        "buildsheriff[bot]",
+    )
     assert repo.head() == pr["merge_commit_sha"] != base
     assert repo.git("log", "-1", "--format=%P", repo.head()).split() == [base]
-    assert repo.git("rev-parse", "main^{tree}").strip() == repo.git(
-        "rev-parse", f"{newer}^{{tree}}").strip()
+    assert (
+        repo.git("rev-parse", "main^{tree}").strip()
+        == repo.git("rev-parse", f"{newer}^{{tree}}").strip()
+    )
     actions = [d["action"] for d in sim.deliveries if d["event"] == "pull_request"]
     assert actions[-2:] == ["auto_merge_enabled", "closed"]
     assert not sim.violations
 
 
-async def test_graphql_rejected_documents_are_recorded(api: Api, sim: GitHubSim,
-                                                       repo: SimRepo) -> None:
-    invalid = await api.graphql("query { repository(owner: \"octo\") { nope } }")
+async def test_graphql_rejected_documents_are_recorded(
+    api: Api, sim: GitHubSim, repo: SimRepo
+) -> None:
+    invalid = await api.graphql('query { repository(owner: "octo") { nope } }')
     assert invalid.status == 200 and invalid.body["errors"]
     assert any(v.startswith("graphql:") for v in sim.violations)
     sim.violations.clear()
