@@ -53,7 +53,10 @@ async def _as_written(
 
 
 async def _runner_for(event: Event, ctx: EventContext) -> tuple[IncidentRunner, Incident] | None:
-    """Load config and the incident for an `issues`/`issue_comment` event, or None if not ours."""
+    """Config and incident for a person's `issues`/`issue_comment` event; None when the
+    issue is not an incident or the sender is a bot (our own writes come back as events)."""
+    if is_bot(event.data["sender"]):
+        return None
     issue = event.data["issue"]
     if issue.get("pull_request"):
         return None
@@ -99,8 +102,6 @@ async def on_comment(event: Event, ctx: EventContext) -> None:
 
 @router.register("issues", action="labeled")
 async def on_labeled(event: Event, ctx: EventContext) -> None:
-    if is_bot(event.data["sender"]):
-        return
     loaded = await _runner_for(event, ctx)
     if loaded is None:
         return
@@ -114,8 +115,6 @@ async def on_labeled(event: Event, ctx: EventContext) -> None:
 @router.register("issues", action="unlabeled")
 async def on_unlabeled(event: Event, ctx: EventContext) -> None:
     """A state label removed by hand leaves no state: write back the one we know."""
-    if is_bot(event.data["sender"]):
-        return
     loaded = await _runner_for(event, ctx)
     if loaded is None:
         return
@@ -127,8 +126,6 @@ async def on_unlabeled(event: Event, ctx: EventContext) -> None:
 
 @router.register("issues", action="closed")
 async def on_closed(event: Event, ctx: EventContext) -> None:
-    if is_bot(event.data["sender"]):
-        return
     loaded = await _runner_for(event, ctx)
     if loaded is not None:
         runner, incident = loaded
@@ -137,8 +134,6 @@ async def on_closed(event: Event, ctx: EventContext) -> None:
 
 @router.register("issues", action="reopened")
 async def on_reopened(event: Event, ctx: EventContext) -> None:
-    if is_bot(event.data["sender"]):
-        return
     loaded = await _runner_for(event, ctx)
     if loaded is not None:
         runner, incident = loaded
