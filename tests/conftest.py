@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,27 @@ def rsa_key() -> str:
 
 @pytest.fixture
 def stack_factory(
-    tmp_path: Path, rsa_key: str
+    tmp_path: Path, rsa_key: str, request: pytest.FixtureRequest
 ) -> Callable[..., AbstractAsyncContextManager[Stack]]:
     """`async with stack_factory(slack=False, WORKERS="2") as s:` — the whole app over the sims."""
 
-    def make(**kwargs: Any) -> AbstractAsyncContextManager[Stack]:
+    allow = request.node.get_closest_marker("sim_violations_expected") is not None
+
+    @asynccontextmanager
+    async def make(**kwargs: Any) -> AsyncIterator[Stack]:
         kwargs.setdefault("private_key", rsa_key)
-        return stack(tmp_path, **kwargs)
+        async with stack(tmp_path, **kwargs) as s:
+            yield s
+            # Every request the app made must be one GitHub defines (OpenAPI, GraphQL
+            # schema), and every webhook the sim sent must match GitHub's schemas.
+            if not allow:
+                await s.sim.drain()
+                assert s.sim.violations == [], "\n".join(s.sim.violations)
 
     return make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sim_violations_expected: the test provokes requests GitHub would refuse"
+    )
