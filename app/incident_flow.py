@@ -30,6 +30,7 @@ from app.core.incident import (
 )
 from app.core.render import announcement, postmortem, slack_top, to_mrkdwn
 from app.incident_store import IncidentStore
+from app.metrics import count
 from app.repo_config import RepoConfig
 
 
@@ -74,6 +75,7 @@ class IncidentRunner:
             if isinstance(effect, OpenIssue):
                 incident = await self.store.create(incident)
                 saved = incident
+                count(self.ctx.services.extras, "incidents_opened")
                 self._start_slack_thread(incident)
             elif isinstance(effect, Announce):
                 await self.announce(incident, effect.kind, effect.data)
@@ -180,6 +182,7 @@ class IncidentRunner:
             return
         link = f"{self.store.repo_url}/issues/{incident.number}"
         summary = f"{self.ctx.repo}: {incident.branch} is broken ({reason})"
+        count(self.ctx.services.extras, "pages")
         await pager.trigger(
             f"{self.ctx.repo}#{incident.first_red}",
             summary,
@@ -205,4 +208,8 @@ class IncidentRunner:
         event = await open_revert_for_incident(self, incident, shas)
         if event is None:
             return incident
+        count(
+            self.ctx.services.extras,
+            "reverts_opened" if isinstance(event, core.RevertOpened) else "revert_conflicts",
+        )
         return await self.handle(incident, event) or incident

@@ -21,6 +21,7 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 import app as app_package
+from app import metrics as app_metrics
 from app.context import EventContext, Services
 from app.dispatcher import Dispatcher, NotAccepting, QueueFull, repo_key
 from app.logs import event_logger
@@ -195,7 +196,7 @@ def _installation_of(data: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _metrics_text(dispatcher: Dispatcher) -> str:
+def _metrics_text(dispatcher: Dispatcher, services: Services) -> str:
     counters = dispatcher.counters
     lines: list[str] = []
 
@@ -219,6 +220,7 @@ def _metrics_text(dispatcher: Dispatcher) -> str:
            "Queued jobs whose handler raised.", counters["failed"])
     metric("buildsheriff_queue_depth", "gauge", "Jobs waiting in the queue.", dispatcher.depth)
     metric("buildsheriff_jobs_running", "gauge", "Jobs running now.", dispatcher.running)
+    lines += app_metrics.render(services.extras)
     return "\n".join(lines) + "\n"
 
 
@@ -262,7 +264,7 @@ def create_app(
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(
-            text=_metrics_text(dispatcher),
+            text=_metrics_text(dispatcher, services),
             content_type="text/plain",
             headers={"X-Content-Type-Options": "nosniff"},
         )

@@ -37,6 +37,7 @@ from app.core.incident import OPEN_STATES, HeadGreen, HeadRed, pick_incident
 from app.core.safety import Refusal, auto_revert_refusal
 from app.incident_flow import IncidentRunner, active_repos
 from app.incident_store import IncidentStore
+from app.metrics import count
 from app.repo_config import RepoConfig
 
 router = Router()
@@ -186,8 +187,7 @@ async def _on_green(ctx: EventContext, runner: IncidentRunner, head: str) -> Non
     reruns: set[tuple[str, str]] = ctx.services.extras.setdefault("reruns", set())
     if (ctx.repo, head) in reruns:
         reruns.discard((ctx.repo, head))
-        metrics = ctx.services.extras.setdefault("metrics", {})
-        metrics["flakes"] = metrics.get("flakes", 0) + 1
+        count(ctx.services.extras, "flakes")
         ctx.log.info("flake: the re-run passed; no incident", extra={"sha": head})
     if ctx.repo not in active_repos(ctx):
         return

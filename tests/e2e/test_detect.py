@@ -32,7 +32,10 @@ async def test_red_head_via_check_run_opens_one_incident(stack_factory) -> None:
         assert "### Culprit" in body and bad[:7] in body and "Make main faster" in body
         assert "@mona (author of" in body
         assert "<!-- buildsheriff: " in body
-        assert s.sim.violations == []
+        async with s.session.get(s.app_url + "/metrics") as response:
+            metrics = await response.text()
+        assert "buildsheriff_incidents_opened_total 1" in metrics
+        assert "buildsheriff_reverts_opened_total 1" in metrics
 
 
 async def _single_signal(s, event: str, make) -> None:  # type: ignore[no-untyped-def]
