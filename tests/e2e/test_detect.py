@@ -217,3 +217,23 @@ async def test_unknown_repo_name_is_not_hardcoded(stack_factory) -> None:
         (issue,) = incident_issues(repo)
         assert issue["title"].startswith("🔴 trunk is broken")
         assert REPO not in issue["body"]
+
+
+async def test_a_push_to_the_config_file_takes_effect_at_once(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, config="auto_revert: false\n")
+        bad = break_it(repo, n=1)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        assert repo.pulls() == []  # refused: auto_revert is off
+        fix = repo.commit(
+            {"src/fast1.py": None, ".github/buildsheriff.yml": "auto_revert: true\n"},
+            "Fix, and let Build Sheriff revert",
+            author="olive",
+        )
+        repo.add_check_run(fix, "build", conclusion="success")
+        await s.settle()
+        again = break_it(repo, n=2, message="Break it again")
+        repo.add_check_run(again, "build", conclusion="failure")
+        await s.settle()
+        assert [p["title"] for p in repo.pulls()] == ['Revert "Break it again"']
