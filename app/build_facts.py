@@ -10,6 +10,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from gidgethub import BadRequest
 
@@ -39,14 +40,14 @@ class BranchInfo:
 
 async def branch_info(gh: Any, repo: str, branch: str) -> BranchInfo:
     """The branch head and its required checks (branch protection and rulesets)."""
-    data = await gh.getitem(f"/repos/{repo}/branches/{branch}")
+    data = await gh.getitem(f"/repos/{repo}/branches/{quote(branch, safe='')}")
     required: list[str] = []
     protection = data.get("protection") or {}
     checks = protection.get("required_status_checks") or {}
     required += [c["context"] for c in checks.get("checks") or []]
     required += list(checks.get("contexts") or [])
     try:
-        rules = await gh.getitem(f"/repos/{repo}/rules/branches/{branch}")
+        rules = await gh.getitem(f"/repos/{repo}/rules/branches/{quote(branch, safe='')}")
     except BadRequest as exc:
         if exc.status_code not in (403, 404):
             raise
@@ -93,7 +94,7 @@ async def walk_history(
     """Judge commits from the head backwards until the first green one (bounded by max_walk)."""
     listed: list[dict[str, Any]] = []
     judged: list[JudgedCommit] = []
-    url = f"/repos/{repo}/commits?sha={branch}&per_page={min(config.max_walk, 100)}"
+    url = f"/repos/{repo}/commits?sha={quote(branch, safe='')}&per_page={min(config.max_walk, 100)}"
     async for commit in gh.getiter(url):
         listed.append(commit)
         results = await commit_results(gh, repo, commit["sha"])
@@ -150,7 +151,7 @@ async def suspect_details(
 async def codeowners_text(gh: Any, repo: str, ref: str) -> str | None:
     for path in CODEOWNERS_PATHS:
         try:
-            item = await gh.getitem(f"/repos/{repo}/contents/{path}?ref={ref}")
+            item = await gh.getitem(f"/repos/{repo}/contents/{path}?ref={quote(ref, safe='')}")
         except BadRequest as exc:
             if exc.status_code == 404:
                 continue

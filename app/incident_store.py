@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from gidgethub import BadRequest
 
@@ -84,7 +85,7 @@ class IncidentStore:
     async def open_incidents(self) -> list[Incident]:
         found: list[Incident] = []
         url = f"/repos/{self.repo}/issues?state=open&per_page=100"
-        url += f"&labels={self.config.labels.incident}"
+        url += f"&labels={quote(self.config.labels.incident, safe='')}"
         async for issue in self.gh.getiter(url):
             if "pull_request" in issue:
                 continue

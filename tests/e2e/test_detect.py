@@ -237,3 +237,15 @@ async def test_a_push_to_the_config_file_takes_effect_at_once(stack_factory) -> 
         repo.add_check_run(again, "build", conclusion="failure")
         await s.settle()
         assert [p["title"] for p in repo.pulls()] == ['Revert "Break it again"']
+
+
+async def test_a_default_branch_with_a_slash(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, name="acme/mono", default_branch="release/2026")
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        assert issue["title"].startswith("🔴 release/2026 is broken")
+        (pr,) = repo.pulls()
+        assert pr["base"]["ref"] == "release/2026"
