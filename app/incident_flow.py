@@ -75,6 +75,12 @@ class IncidentRunner:
             if isinstance(effect, OpenIssue):
                 incident = await self.store.create(incident)
                 saved = incident
+                twin = await self.store.earlier_twin(incident)
+                if twin is not None:
+                    # Another process opened the same incident between our look and our
+                    # create: theirs stands (it runs the effects), ours closes as a duplicate.
+                    await self.store.close_as_duplicate(incident, twin)
+                    return twin
                 count(self.ctx.services.extras, "incidents_opened")
                 self._start_slack_thread(incident)
             elif isinstance(effect, Announce):

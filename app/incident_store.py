@@ -162,3 +162,27 @@ class IncidentStore:
             "labels": self.labels_for(incident, current),
         }
         await self.gh.patch(f"/repos/{self.repo}/issues/{incident.number}", data=data)
+
+    async def earlier_twin(self, incident: Incident) -> Incident | None:
+        """An open incident of the same red streak with a lower number, if any."""
+        twins = [
+            other
+            for other in await self.open_incidents()
+            if other.first_red == incident.first_red
+            and other.number is not None
+            and incident.number is not None
+            and other.number < incident.number
+        ]
+        return min(twins, key=lambda i: i.number or 0) if twins else None
+
+    async def close_as_duplicate(self, incident: Incident, twin: Incident) -> None:
+        number = incident.number
+        await self.gh.post(
+            f"/repos/{self.repo}/issues/{number}/comments",
+            data={"body": f"Duplicate of #{twin.number}: the same red streak, opened just before."},
+        )
+        await self.gh.patch(
+            f"/repos/{self.repo}/issues/{number}",
+            data={"state": "closed", "state_reason": "not_planned", "labels": []},
+        )
+

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 
 from tests.e2e.scenarios import (
@@ -249,3 +252,45 @@ async def test_a_default_branch_with_a_slash(stack_factory) -> None:
         assert issue["title"].startswith("🔴 release/2026 is broken")
         (pr,) = repo.pulls()
         assert pr["base"]["ref"] == "release/2026"
+
+
+async def test_two_processes_racing_keep_one_incident(stack_factory) -> None:
+    from app.demo_stack import _start_app, _stop_app, webhook_headers
+    from app.server import dispatcher_of
+
+    async with stack_factory(slack=False) as s:
+        repo = new_repo(s, config="auto_revert: false\n")
+        await s.settle()
+        other, other_app, other_runner, other_url = await _start_app(
+            s.settings, s.session, s.clock, s.router
+        )
+        try:
+            s.sim.webhook_url = None
+            bad = break_it(repo)
+            repo.add_check_run(bad, "build", conclusion="failure")
+            payload = [d for d in s.sim.deliveries if d["event"] == "check_run"][-1]["payload"]
+            body = json.dumps(payload).encode()
+            s.sim.set_latency(
+                "/repos/{owner}/{repo}/issues", 0.05
+            )  # both look before either writes
+
+            async def deliver(url: str) -> int:
+                headers = webhook_headers("check_run", body, s.settings.webhook_secret or "")
+                async with s.session.post(url + "/webhooks", data=body, headers=headers) as r:
+                    return r.status
+
+            assert await asyncio.gather(deliver(s.app_url), deliver(other_url)) == [202, 202]
+            await asyncio.gather(s.dispatcher.idle(), dispatcher_of(other_app).idle())
+            s.sim.set_latency("/repos/{owner}/{repo}/issues", 0)
+            s.sim.webhook_url = s.webhook_url
+            await s.settle()
+        finally:
+            await _stop_app(other, other_runner)
+        issues = [i for i in repo.issues() if "pull_request" not in i]
+        assert len(issues) == 2, "both processes opened one"
+        (kept,) = incident_issues(repo)
+        (dropped,) = [i for i in issues if i["number"] != kept["number"]]
+        assert kept["number"] < dropped["number"] and dropped["state"] == "closed"
+        assert comments_of(repo, dropped["number"]) == [
+            f"Duplicate of #{kept['number']}: the same red streak, opened just before."
+        ]
