@@ -191,13 +191,11 @@ async def _on_green(ctx: EventContext, runner: IncidentRunner, head: str) -> Non
         ctx.log.info("flake: the re-run passed; no incident", extra={"sha": head})
     if ctx.repo not in active_repos(ctx):
         return
-    incidents = await runner.store.open_incidents()
-    for incident in incidents:
+    for incident in await runner.store.open_incidents():
         runner.remember_slack(incident)
         if incident.state in OPEN_STATES:
-            await runner.handle(incident, HeadGreen(head))
-    if not any(i.state in OPEN_STATES for i in incidents):
-        active_repos(ctx).discard(ctx.repo)
+            await runner.handle(incident, HeadGreen(head))  # every active one is mitigated
+    active_repos(ctx).discard(ctx.repo)
 
 
 async def _rerun_first(ctx: EventContext, head: str) -> bool:
