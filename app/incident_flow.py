@@ -15,6 +15,7 @@ from gidgethub import BadRequest
 from app.context import EventContext
 from app.core import incident as core
 from app.core.incident import (
+    AckPage,
     Announce,
     Assign,
     CloseIssue,
@@ -100,6 +101,9 @@ class IncidentRunner:
                 await self._page(incident, effect.reason)
             elif isinstance(effect, Unpage):
                 await self._unpage(incident)
+            elif isinstance(effect, AckPage):
+                if self.ctx.services.pager is not None:
+                    await self.ctx.services.pager.acknowledge(self.page_key(incident))
             elif isinstance(effect, CloseIssue):
                 await self.ctx.gh.patch(
                     f"/repos/{self.ctx.repo}/issues/{incident.number}",
@@ -190,16 +194,20 @@ class IncidentRunner:
         summary = f"{self.ctx.repo}: {incident.branch} is broken ({reason})"
         count(self.ctx.services.extras, "pages")
         await pager.trigger(
-            f"{self.ctx.repo}#{incident.first_red}",
+            self.page_key(incident),
             summary,
             link=link,
             details={"repository": self.ctx.repo, "issue": incident.number, "reason": reason},
         )
 
+    def page_key(self, incident: Incident) -> str:
+        """The pager's dedup key (PagerDuty) or alias (Opsgenie): one page per incident."""
+        return f"{self.ctx.repo}#{incident.first_red}"
+
     async def _unpage(self, incident: Incident) -> None:
         pager = self.ctx.services.pager
         if pager is not None:
-            await pager.resolve(f"{self.ctx.repo}#{incident.first_red}")
+            await pager.resolve(self.page_key(incident))
 
     def _track(self, incident: Incident) -> None:
         repos = active_repos(self.ctx)

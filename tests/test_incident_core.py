@@ -8,6 +8,7 @@ import pytest
 
 from app.core.builds import Analysis, CheckResult
 from app.core.incident import (
+    AckPage,
     Announce,
     Assign,
     CloseIssue,
@@ -227,6 +228,14 @@ def test_write_refusal_is_polite_and_names_the_command() -> None:
     (reply,) = decision.effects
     assert isinstance(reply, Reply)
     assert "@eve" in reply.text and "/resolve" in reply.text and "write access" in reply.text
+
+
+def test_acknowledging_a_paged_incident_acknowledges_the_page() -> None:
+    decision = decide(incident(S.TRIAGE, paged=True), cmd("ack"), CONFIG, T0 + 300)
+    assert AckPage() in decision.effects
+    by_label = decide(incident(S.TRIAGE, paged=True), LabelSet(S.ACKNOWLEDGED, "x"), CONFIG, T0)
+    assert AckPage() in by_label.effects
+    assert AckPage() not in decide(incident(S.TRIAGE), cmd("ack"), CONFIG, T0).effects
 
 
 def test_resolving_a_paged_incident_resolves_the_page() -> None:

@@ -334,6 +334,11 @@ class Page:
 
 
 @dataclass(frozen=True)
+class AckPage:
+    """Acknowledge the page: someone owns the incident now."""
+
+
+@dataclass(frozen=True)
 class Unpage:
     pass
 
@@ -356,6 +361,7 @@ Effect = (
     | StartRevert
     | StartRangeRevert
     | Page
+    | AckPage
     | Unpage
     | CloseIssue
     | PostMortem
@@ -499,7 +505,13 @@ def _on_command(incident: Incident, event: CommandGiven, now: float) -> Decision
         if updated.state is State.TRIAGE:
             updated = replace(updated, state=State.ACKNOWLEDGED)
         updated = updated.noted(Moment(now, "acknowledged", event.actor))
-        return _done(updated, Assign(event.actor), Announce("acknowledged", {"actor": event.actor}))
+        effects: list[Effect] = [
+            Assign(event.actor),
+            Announce("acknowledged", {"actor": event.actor}),
+        ]
+        if incident.paged:
+            effects.append(AckPage())  # someone answered: the pager stops escalating
+        return _done(updated, *effects)
     if event.name == "status":
         if not event.arg.strip():
             return _done(incident, Reply("Usage: `/status <what is happening now>`."))
@@ -542,6 +554,8 @@ def _move(
             if not incident.owner:
                 effects.append(Assign(actor))
             effects.append(Announce("acknowledged", {"actor": updated.owner}))
+            if incident.paged:
+                effects.append(AckPage())
     elif target is State.MITIGATED:
         updated = updated.noted(Moment(now, "mitigated", actor, "by hand"))
         effects.append(Announce("mitigated", {"actor": actor}))

@@ -202,6 +202,9 @@ async def test_no_ack_pages_once_and_resolving_resolves_the_page(stack_factory) 
         (page,) = s.pagerduty.incidents.values()
         assert page["status"] == "triggered"
         assert any("paging the on-call engineer" in t for t in thread_texts(s))
+        repo.comment(issue["number"], "/ack", user="mona")
+        await s.settle()
+        assert page["status"] == "acknowledged"
         repo.comment(issue["number"], "/resolve", user="mona")
         await s.settle()
         assert page["status"] == "resolved"
