@@ -12,7 +12,7 @@ from typing import Any
 
 from gidgethub import BadRequest
 
-from app.context import EventContext
+from app.context import EventContext, Services
 from app.core import incident as core
 from app.core.incident import (
     AckPage,
@@ -39,13 +39,14 @@ def slack_key(repo: str, number: int) -> str:
     return f"{repo}#{number}"
 
 
-def active_repos(ctx: EventContext) -> set[str]:
-    """Repositories this process believes have an active incident (a hint, never the truth).
+def active_repos(services: Services) -> dict[str, int]:
+    """Repositories this process believes have an active incident, with their installation.
 
-    It lets a green or pending result on a repository without an incident cost
-    no GitHub call; the reconciler refills it from the issues on start-up.
+    A hint, never the truth: it lets a green or pending result on a repository without
+    an incident cost no GitHub call, and tells the escalation watch where to look. The
+    reconciler refills it from the issues on start-up.
     """
-    repos: set[str] = ctx.services.extras.setdefault("active_repos", set())
+    repos: dict[str, int] = services.extras.setdefault("active_repos", {})
     return repos
 
 
@@ -210,9 +211,8 @@ class IncidentRunner:
             await pager.resolve(self.page_key(incident))
 
     def _track(self, incident: Incident) -> None:
-        repos = active_repos(self.ctx)
         if incident.state in core.OPEN_STATES:
-            repos.add(self.ctx.repo)
+            active_repos(self.ctx.services)[self.ctx.repo] = self.ctx.installation_id
 
     # ------------------------------------------------------------ revert
 

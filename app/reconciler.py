@@ -40,7 +40,7 @@ async def reconcile_repo(ctx: EventContext, repository: dict[str, Any]) -> None:
     runner = IncidentRunner(ctx, config, store)
     incidents = await store.open_incidents()
     if any(i.state in OPEN_STATES for i in incidents):
-        active_repos(ctx).add(ctx.repo)
+        active_repos(ctx.services)[ctx.repo] = ctx.installation_id
     for incident in incidents:
         runner.remember_slack(incident)
         current = incident
@@ -103,3 +103,43 @@ def reconciler_task(services: Services, dispatcher: Any, interval: float) -> Any
             await services.clock.sleep(interval)
 
     return loop
+
+
+async def escalate_due(services: Services, submit: Any) -> int:
+    """Tick every incident of the repositories known to have one; returns how many
+    repositories were looked at. Cheap (one list per repository), so it runs often."""
+    looked = 0
+    for repo, installation_id in list(active_repos(services).items()):
+        gh = await services.github_for_installation(installation_id)
+        ctx = context_for(services, gh, repo, installation_id, job="escalate")
+
+        async def job(ctx: EventContext = ctx) -> None:
+            config, _errors = await services.extras["config_loader"].load(ctx.gh, ctx.repo, "")
+            runner = IncidentRunner(ctx, config)
+            for incident in await runner.store.open_incidents():
+                if incident.state in OPEN_STATES:
+                    runner.remember_slack(incident)
+                    await runner.handle(incident, Tick())
+
+        await submit(repo, "escalate", job)
+        looked += 1
+    return looked
+
+
+def escalation_task(services: Services, dispatcher: Any, interval: float) -> Any:
+    """The background loop that pages on time: every `interval` s (a minute), not only
+    at the full reconcile's pace; the reconciler still covers what it cannot know."""
+
+    async def submit(repo: str, name: str, fn: Any) -> None:
+        dispatcher.submit_job(repo, name, fn)
+
+    async def loop() -> None:
+        while True:
+            await services.clock.sleep(interval)
+            try:
+                await escalate_due(services, submit)
+            except Exception:
+                log.exception("escalation pass failed")
+
+    return loop
+

@@ -34,18 +34,21 @@ def _router() -> Router:
     return router if isinstance(router, Router) else Router()
 
 
+# Escalations are checked this often (at most): pages go out on time, not at the
+# pace of the full reconcile.
+ESCALATION_INTERVAL = 60.0
+
+
 def _background(
     services: Services, dispatcher: Dispatcher, interval: float
 ) -> list[Callable[[], Awaitable[None]]]:
-    """The reconciler (app.reconciler.reconciler_task), when that module is present."""
-    try:
-        module = importlib.import_module("app.reconciler")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.reconciler":
-            raise
-        return []
-    task = getattr(module, "reconciler_task", None)
-    return [] if task is None else [task(services, dispatcher, interval)]
+    """The reconciler (start-up and every `interval` s) and the escalation watch."""
+    from app.reconciler import escalation_task, reconciler_task
+
+    return [
+        reconciler_task(services, dispatcher, interval),
+        escalation_task(services, dispatcher, min(ESCALATION_INTERVAL, interval)),
+    ]
 
 
 async def run_server(

@@ -93,7 +93,8 @@ async def _maybe_evaluate(event: Event, ctx: EventContext, branch: str | None, s
     default = event.data["repository"]["default_branch"]
     if branch != default or signal == "pending":
         return
-    if signal == "green" and ctx.repo not in active_repos(ctx) and not _awaiting_rerun(ctx):
+    quiet = ctx.repo not in active_repos(ctx.services)
+    if signal == "green" and quiet and not _awaiting_rerun(ctx):
         return
     await evaluate_head(ctx, default)
 
@@ -189,13 +190,13 @@ async def _on_green(ctx: EventContext, runner: IncidentRunner, head: str) -> Non
         reruns.discard((ctx.repo, head))
         count(ctx.services.extras, "flakes")
         ctx.log.info("flake: the re-run passed; no incident", extra={"sha": head})
-    if ctx.repo not in active_repos(ctx):
+    if ctx.repo not in active_repos(ctx.services):
         return
     for incident in await runner.store.open_incidents():
         runner.remember_slack(incident)
         if incident.state in OPEN_STATES:
             await runner.handle(incident, HeadGreen(head))  # every active one is mitigated
-    active_repos(ctx).discard(ctx.repo)
+    active_repos(ctx.services).pop(ctx.repo, None)
 
 
 async def _rerun_first(ctx: EventContext, head: str) -> bool:

@@ -351,3 +351,28 @@ async def test_our_own_revert_turning_red_reopens_the_same_incident(stack_factor
         assert same["number"] == issue["number"]
         assert labels_of(same) == ["incident", "incident:triage"]
         assert any("red again" in c for c in comments_of(repo, issue["number"]))
+
+
+async def test_the_escalation_watch_pages_on_time_without_a_full_reconcile(stack_factory) -> None:
+    from app.reconciler import escalate_due
+
+    async with stack_factory(pager="pagerduty") as s:
+
+        async def submit(repo: str, name: str, fn: Any) -> None:
+            s.dispatcher.submit_job(repo, name, fn)
+
+        await open_incident(s)
+        s.clock.advance(14 * 60)
+        assert await escalate_due(s.services, submit) == 1
+        await s.settle()
+        assert s.pagerduty.incidents == {}
+        s.clock.advance(61)
+        await escalate_due(s.services, submit)
+        await s.settle()
+        assert len(s.pagerduty.incidents) == 1
+        s.sim.reset_calls()
+        await escalate_due(s.services, submit)
+        await s.settle()
+        (page,) = s.pagerduty.incidents.values()
+        assert [e["event_action"] for e in page["events"]] == ["trigger"]  # paged once
+        assert sum(s.sim.calls.values()) <= 3  # a cheap look: the list of incidents
