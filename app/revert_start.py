@@ -101,7 +101,8 @@ async def open_revert_for_incident(
         app_login=f"{ctx.services.settings.app_slug}[bot]",
     )
     if isinstance(result, RevertPR):
-        return RevertOpened(result.number, result.url)
+        merging = {"enabled": "auto", "fallback": "sheriff"}.get(result.auto_merge, "none")
+        return RevertOpened(result.number, result.url, merging=merging)
     paths = getattr(result, "paths", None)
     if paths:
         return RevertConflicted(culprit, tuple(paths))

@@ -162,3 +162,14 @@ def test_postmortem_has_timeline_durations_and_checklist() -> None:
 
 def test_postmortem_without_ack_says_na() -> None:
     assert "- Time to acknowledge: n/a" in postmortem(INCIDENT)
+
+
+def test_revert_opened_says_who_merges() -> None:
+    auto = announcement(
+        "revert_opened", {"pr": 12, "url": "u", "merging": "auto"}, INCIDENT, REPO_URL
+    )
+    ours = announcement(
+        "revert_opened", {"pr": 12, "url": "u", "merging": "sheriff"}, INCIDENT, REPO_URL
+    )
+    assert "GitHub auto-merge is on" in auto
+    assert "Build Sheriff merges it" in ours

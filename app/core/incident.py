@@ -255,6 +255,7 @@ class RevertOpened:
     pr: int
     url: str
     actor: str | None = None
+    merging: str = "auto"  # "auto": GitHub's auto-merge; "sheriff": we merge on green; "none"
 
 
 @dataclass(frozen=True)
@@ -416,7 +417,8 @@ def decide(incident: Incident | None, event: Event, config: RepoConfig, now: flo
             return _done(incident)
         moment = Moment(now, "revert_opened", event.actor, f"#{event.pr}")
         updated = replace(incident, revert_pr=event.pr).noted(moment)
-        return _done(updated, Announce("revert_opened", {"pr": event.pr, "url": event.url}))
+        data = {"pr": event.pr, "url": event.url, "merging": event.merging}
+        return _done(updated, Announce("revert_opened", data))
     if isinstance(event, RevertConflicted):
         moment = Moment(now, "revert_conflict", None, ", ".join(event.files))
         return _done(

@@ -147,10 +147,12 @@ def duration(seconds: float) -> str:
 def announcement(kind: str, data: dict[str, Any], incident: Incident, repo_url: str) -> str:
     """The markdown of one piece of news (the Slack text is derived by `to_mrkdwn`)."""
     if kind == "revert_opened":
-        return (
-            f"↩️ Revert opened: [#{data['pr']}]({data['url']}). "
-            "It merges by itself as soon as CI passes."
-        )
+        how = {
+            "auto": "GitHub auto-merge is on: it merges by itself as soon as CI passes.",
+            "sheriff": "Auto-merge is not available here: Build Sheriff merges it as soon "
+            "as CI passes.",
+        }.get(data.get("merging", "auto"), "It is not set to merge by itself.")
+        return f"↩️ Revert opened: [#{data['pr']}]({data['url']}). {how}"
     if kind == "revert_conflict":
         files = "\n".join(f"- `{f}`" for f in data.get("files", []))
         sha = data["sha"]
