@@ -1,8 +1,8 @@
 """Say something in an incident: one call that reaches both views of it.
 
-Every part of the app that has news about an incident (a revert PR opened, a
-conflict, a merge blocked by branch protection) calls `tell_incident`, so the
-GitHub issue and the Slack thread never disagree.
+Every part of the app that has news about an incident outside the incident's own
+flow (a revert's CI failed, a merge blocked by branch protection) calls
+`tell_incident`, so the GitHub issue and the Slack thread never disagree.
 """
 
 from __future__ import annotations
@@ -11,8 +11,17 @@ from app.context import EventContext
 
 
 async def tell_incident(ctx: EventContext, issue_number: int, text: str, *, kind: str) -> None:
-    """Comment `text` on the incident issue; `kind` names the news for the timeline and Slack."""
-    await ctx.gh.post(
-        f"/repos/{ctx.repo}/issues/{issue_number}/comments", data={"body": text}
-    )
-    ctx.log.info("incident news", extra={"issue": issue_number, "kind": kind})
+    """Comment `text` on the incident issue and reply with it in the incident's Slack thread."""
+    from app.incident_flow import IncidentRunner
+
+    loader = ctx.services.extras["config_loader"]
+    config, _errors = await loader.load(ctx.gh, ctx.repo, "")
+    runner = IncidentRunner(ctx, config)
+    incident = await runner.store.get(issue_number)
+    if incident is None:  # not (or no longer) one of ours: the comment alone still helps
+        await ctx.gh.post(
+            f"/repos/{ctx.repo}/issues/{issue_number}/comments", data={"body": text}
+        )
+        return
+    runner.remember_slack(incident)
+    await runner.announce(incident, "note", {"text": text, "kind": kind})

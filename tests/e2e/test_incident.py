@@ -376,3 +376,22 @@ async def test_the_escalation_watch_pages_on_time_without_a_full_reconcile(stack
         (page,) = s.pagerduty.incidents.values()
         assert [e["event_action"] for e in page["events"]] == ["trigger"]  # paged once
         assert sum(s.sim.calls.values()) <= 3  # a cheap look: the list of incidents
+
+
+async def test_news_from_the_revert_reaches_the_slack_thread_too(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s, allow_auto_merge=False)
+        repo.protect("main", required_checks=["build"], required_reviews=1)
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        (pr,) = repo.pulls()
+        repo.add_check_run(pr["head"]["sha"], "build", conclusion="success")
+        await s.settle()
+        assert not repo.pull(pr["number"])["merged"]  # a review is required
+        told = [
+            c for c in comments_of(repo, issue["number"]) if c.startswith(f"Revert #{pr['number']}")
+        ]
+        assert len(told) == 1 and "approving review" in told[0]
+        assert any(t.startswith(f"Revert #{pr['number']}") for t in thread_texts(s))
