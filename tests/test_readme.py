@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from app.core import incident as core
@@ -81,7 +80,22 @@ def test_every_config_key_is_documented() -> None:
         assert f"\n{key}:" in example_config() or f"  {key}:" in example_config(), key
 
 
-def test_replace_is_used_for_frozen_incidents() -> None:
-    # guards the diagram test's premise: incidents are immutable values
-    incident = core.Incident(State.TRIAGE, "main", "h", "h", 0.0)
-    assert replace(incident, owner="x").owner == "x" and incident.owner is None
+def test_the_action_runs_the_revert_command_with_its_inputs() -> None:
+    import yaml
+
+    action = yaml.safe_load((ROOT / "actions" / "revert" / "action.yml").read_text())
+    assert set(action["inputs"]) == {"sha", "repository", "base", "token"}
+    script = action["runs"]["steps"][-1]["run"]
+    assert 'python -m app revert "${args[@]}"' in script
+    assert action["runs"]["steps"][-1]["env"]["GITHUB_TOKEN"] == "${{ inputs.token }}"
+
+
+def test_the_manifest_subscribes_to_every_event_a_handler_wants() -> None:
+    import yaml
+
+    from app.handlers import router
+
+    manifest = yaml.safe_load((ROOT / "app.yml").read_text())
+    handled = set(router._shallow_routes) | set(router._deep_routes)
+    assert {"check_run", "status", "issue_comment", "pull_request"} <= handled
+    assert handled <= set(manifest["default_events"])
