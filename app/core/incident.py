@@ -442,7 +442,7 @@ def _on_red(incident: Incident | None, event: HeadRed, config: RepoConfig, now: 
             return _done(incident)
         # Another red commit on top of a red branch: the same incident.
         updated = replace(incident, head=event.sha, failing=failing or incident.failing)
-        return _done(updated.noted(Moment(now, "still_red", None, event.sha)))
+        return _done(updated.noted(Moment(now, "still_red", None, event.sha[:7])))
     same_streak = incident is not None and event.analysis.first_red == incident.first_red
     if (
         incident is not None
@@ -450,7 +450,7 @@ def _on_red(incident: Incident | None, event: HeadRed, config: RepoConfig, now: 
         and (event.head_is_app_revert or same_streak)
     ):
         updated = replace(incident, state=State.TRIAGE, head=event.sha, failing=failing)
-        updated = updated.noted(Moment(now, "red_again", None, event.sha))
+        updated = updated.noted(Moment(now, "red_again", None, event.sha[:7]))
         return _done(updated, Announce("red_again", {"sha": event.sha}))
     analysis = event.analysis
     first_red = analysis.first_red or event.sha
