@@ -171,6 +171,22 @@ class IncidentRunner:
             channel = incident.slack_channel or self.ctx.services.settings.slack_channel
             slack.remember_thread(key, channel, incident.slack_ts)
 
+    def sync_slack(self, incident: Incident) -> None:
+        """Slack catches up: the thread's top message shows the issue's state, and an
+        incident whose thread was never posted (Slack was down, then we restarted) gets
+        one now. The issue is the truth; this only makes Slack agree with it."""
+        slack = self.ctx.services.slack
+        if slack is None or not slack.enabled or incident.number is None:
+            return
+        if not incident.slack_ts:
+            self._start_slack_thread(incident)
+            return
+        from app.slack import SlackMessage
+
+        self.remember_slack(incident)
+        text, blocks = slack_top(incident, self.ctx.repo, self.store.repo_url)
+        slack.update_top(slack_key(self.ctx.repo, incident.number), SlackMessage(text, blocks))
+
     async def _assign(self, incident: Incident, login: str) -> None:
         try:
             await self.ctx.gh.post(

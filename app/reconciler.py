@@ -42,7 +42,7 @@ async def reconcile_repo(ctx: EventContext, repository: dict[str, Any]) -> None:
     if any(i.state in OPEN_STATES for i in incidents):
         active_repos(ctx.services)[ctx.repo] = ctx.installation_id
     for incident in incidents:
-        runner.remember_slack(incident)
+        runner.sync_slack(incident)
         current = incident
         if incident.revert_pr and not incident.first("revert_merged"):
             pr = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{incident.revert_pr}")

@@ -83,6 +83,10 @@ class SlackSim:
         for _ in range(times):
             queue.append(_Fault(status, retry_after, error))
 
+    def clear_faults(self) -> None:
+        """Slack is healthy again: forget every fault still queued."""
+        self._faults.clear()
+
     def channel_id(self, channel: str) -> str:
         """The id Slack gives the channel (ids map to themselves)."""
         if channel.startswith("#"):

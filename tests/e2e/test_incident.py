@@ -395,3 +395,21 @@ async def test_news_from_the_revert_reaches_the_slack_thread_too(stack_factory) 
         ]
         assert len(told) == 1 and "approving review" in told[0]
         assert any(t.startswith(f"Revert #{pr['number']}") for t in thread_texts(s))
+
+
+async def test_slack_catches_up_after_an_outage_and_a_restart(stack_factory) -> None:
+    async with stack_factory() as s:
+        s.slack.fail("chat.postMessage", times=200, error="channel_not_found")
+        repo, issue, _ = await open_incident(s)
+        repo.comment(issue["number"], "/ack", user="mona")
+        await s.settle()
+        assert s.slack.top_level() == []  # Slack refused everything
+        s.slack.clear_faults()  # Slack is back
+        await s.restart()  # and the outbox of the old process is gone
+        await s.reconcile()
+        (message,) = s.slack.top_level()
+        assert "Acknowledged" in message["text"]
+        marker = parse_marker(repo.issue(issue["number"])["body"])
+        assert marker is not None and marker["slack_ts"] == message["ts"]
+        await s.reconcile()
+        assert len(s.slack.top_level()) == 1
