@@ -29,6 +29,7 @@ from app.core.revert_messages import (
     reply_rebase_merged,
     reply_unknown_commit,
 )
+from app.github.permissions import can_write, is_bot
 from app.github.revert import RevertConflict, RevertEmpty
 from app.github.revert_pr import RevertPR, open_revert_pr
 from app.repo_config import RepoConfig
@@ -36,11 +37,6 @@ from app.repo_config import RepoConfig
 router = Router()
 
 Reply = Callable[[str], Awaitable[None]]
-_WRITERS = frozenset({"admin", "maintain", "write"})
-
-
-def is_bot(user: dict[str, Any]) -> bool:
-    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
 
 
 def _wants_revert(event: Event) -> Command | None:
@@ -61,13 +57,7 @@ def _mistyped(event: Event) -> str | None:
 
 
 async def may_revert(ctx: EventContext, login: str) -> bool:
-    try:
-        data = await ctx.gh.getitem(f"/repos/{ctx.repo}/collaborators/{login}/permission")
-    except BadRequest as exc:
-        if exc.status_code in (403, 404):
-            return False
-        raise
-    return data.get("permission") in ("admin", "write") or data.get("role_name") in _WRITERS
+    return await can_write(ctx.gh, ctx.repo, login)
 
 
 async def _config(ctx: EventContext, ref: str) -> RepoConfig:
