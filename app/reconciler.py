@@ -88,21 +88,41 @@ async def reconcile_once(services: Services, submit: Any) -> int:
     return visited
 
 
-def reconciler_task(services: Services, dispatcher: Any, interval: float) -> Any:
-    """The background loop for `create_app(background=[...])`."""
+def _periodic(
+    services: Services,
+    dispatcher: Any,
+    interval: float,
+    one_pass: Any,
+    *,
+    name: str,
+    wait_first: bool,
+) -> Any:
+    """A background loop running `one_pass(services, submit)` every `interval` seconds;
+    a failing pass is logged and the loop goes on."""
 
-    async def submit(repo: str, name: str, fn: Any) -> None:
-        dispatcher.submit_job(repo, name, fn)
+    async def submit(repo: str, job_name: str, fn: Any) -> None:
+        dispatcher.submit_job(repo, job_name, fn)
 
     async def loop() -> None:
         while True:
+            if wait_first:
+                await services.clock.sleep(interval)
             try:
-                await reconcile_once(services, submit)
+                await one_pass(services, submit)
             except Exception:
-                log.exception("reconcile pass failed")
-            await services.clock.sleep(interval)
+                log.exception("%s pass failed", name)
+            if not wait_first:
+                await services.clock.sleep(interval)
 
     return loop
+
+
+def reconciler_task(services: Services, dispatcher: Any, interval: float) -> Any:
+    """The background loop for `create_app(background=[...])`: a pass at start-up, then
+    every `interval` seconds."""
+    return _periodic(
+        services, dispatcher, interval, reconcile_once, name="reconcile", wait_first=False
+    )
 
 
 async def escalate_due(services: Services, submit: Any) -> int:
@@ -129,17 +149,6 @@ async def escalate_due(services: Services, submit: Any) -> int:
 def escalation_task(services: Services, dispatcher: Any, interval: float) -> Any:
     """The background loop that pages on time: every `interval` s (a minute), not only
     at the full reconcile's pace; the reconciler still covers what it cannot know."""
-
-    async def submit(repo: str, name: str, fn: Any) -> None:
-        dispatcher.submit_job(repo, name, fn)
-
-    async def loop() -> None:
-        while True:
-            await services.clock.sleep(interval)
-            try:
-                await escalate_due(services, submit)
-            except Exception:
-                log.exception("escalation pass failed")
-
-    return loop
-
+    return _periodic(
+        services, dispatcher, interval, escalate_due, name="escalation", wait_first=True
+    )
