@@ -123,12 +123,7 @@ class IncidentRunner:
 
     async def persist(self, incident: Incident) -> None:
         await self.store.save(incident)
-        slack = self.ctx.services.slack
-        if slack is not None and slack.enabled and incident.number is not None:
-            from app.slack import SlackMessage
-
-            text, blocks = slack_top(incident, self.ctx.repo, self.store.repo_url)
-            slack.update_top(slack_key(self.ctx.repo, incident.number), SlackMessage(text, blocks))
+        self._update_slack_top(incident)
 
     async def comment(self, incident: Incident, text: str) -> None:
         await self.ctx.gh.post(
@@ -153,13 +148,9 @@ class IncidentRunner:
         slack = self.ctx.services.slack
         if slack is None or not slack.enabled or incident.number is None:
             return
-        from app.slack import SlackMessage
-
         key = slack_key(self.ctx.repo, incident.number)
         self.ctx.services.extras.setdefault("slack_threads", {})[key] = self.ctx.installation_id
-        channel = incident.slack_channel or self.ctx.services.settings.slack_channel
-        text, blocks = slack_top(incident, self.ctx.repo, self.store.repo_url)
-        slack.start_thread(key, channel, SlackMessage(text, blocks))
+        slack.start_thread(key, self._channel(incident), self._slack_top(incident))
 
     def remember_slack(self, incident: Incident) -> None:
         """After a restart, teach the notifier the thread the marker remembers."""
@@ -168,8 +159,11 @@ class IncidentRunner:
             return
         key = slack_key(self.ctx.repo, incident.number)
         if slack.thread_ts(key) is None:
-            channel = incident.slack_channel or self.ctx.services.settings.slack_channel
-            slack.remember_thread(key, channel, incident.slack_ts)
+            slack.remember_thread(key, self._channel(incident), incident.slack_ts)
+
+    def _channel(self, incident: Incident) -> str:
+        """The repository's `slack_channel`, else the process's SLACK_CHANNEL."""
+        return incident.slack_channel or str(self.ctx.services.settings.slack_channel)
 
     def sync_slack(self, incident: Incident) -> None:
         """Slack catches up: the thread's top message shows the issue's state, and an
@@ -181,11 +175,21 @@ class IncidentRunner:
         if not incident.slack_ts:
             self._start_slack_thread(incident)
             return
+        self.remember_slack(incident)
+        self._update_slack_top(incident)
+
+    def _slack_top(self, incident: Incident) -> Any:
+        """The thread's top message: the incident's current state, as Block Kit."""
         from app.slack import SlackMessage
 
-        self.remember_slack(incident)
         text, blocks = slack_top(incident, self.ctx.repo, self.store.repo_url)
-        slack.update_top(slack_key(self.ctx.repo, incident.number), SlackMessage(text, blocks))
+        return SlackMessage(text, blocks)
+
+    def _update_slack_top(self, incident: Incident) -> None:
+        slack = self.ctx.services.slack
+        if slack is None or not slack.enabled or incident.number is None:
+            return
+        slack.update_top(slack_key(self.ctx.repo, incident.number), self._slack_top(incident))
 
     async def _assign(self, incident: Incident, login: str) -> None:
         try:
