@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # imported for types only: keeps start-up free of optional pi
     import aiohttp
 
     from app.github.client import GitHubClient
+    from app.repo_config import RepoConfig
     from app.settings import Settings
 
 
@@ -57,3 +58,26 @@ def context_for(
         installation_id=installation_id,
         log=event_logger(delivery_id, job, None, repo),
     )
+
+
+async def load_config(ctx: EventContext, ref: str = "") -> RepoConfig:
+    """The repository's `.github/buildsheriff.yml` at `ref` (default branch when empty),
+    through the process's cached loader. Errors never stop anything: they are logged,
+    kept for the `buildsheriff/config` status, and the defaults apply to the bad keys."""
+    from app.repo_config import RepoConfig
+
+    loader = ctx.services.extras.get("config_loader")
+    if loader is None:  # a process wired without one (some tests): defaults
+        return RepoConfig()
+    config, errors = await loader.load(ctx.gh, ctx.repo, ref)
+    known: dict[str, list[str]] = ctx.services.extras.setdefault("config_errors", {})
+    if errors:
+        ctx.log.warning(
+            "invalid repository config; using defaults for the bad keys",
+            extra={"config_errors": [str(e) for e in errors]},
+        )
+        known[ctx.repo] = [str(e) for e in errors]
+    else:
+        known.pop(ctx.repo, None)
+    return config
+

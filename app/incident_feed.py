@@ -7,16 +7,14 @@ flow (a revert's CI failed, a merge blocked by branch protection) calls
 
 from __future__ import annotations
 
-from app.context import EventContext
+from app.context import EventContext, load_config
 
 
 async def tell_incident(ctx: EventContext, issue_number: int, text: str, *, kind: str) -> None:
     """Comment `text` on the incident issue and reply with it in the incident's Slack thread."""
     from app.incident_flow import IncidentRunner
 
-    loader = ctx.services.extras["config_loader"]
-    config, _errors = await loader.load(ctx.gh, ctx.repo, "")
-    runner = IncidentRunner(ctx, config)
+    runner = IncidentRunner(ctx, await load_config(ctx))
     incident = await runner.store.get(issue_number)
     if incident is None:  # not (or no longer) one of ours: the comment alone still helps
         await ctx.gh.post(

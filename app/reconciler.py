@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.context import EventContext, Services, context_for
+from app.context import EventContext, Services, context_for, load_config
 from app.core.incident import OPEN_STATES, RevertMerged, Tick
-from app.handlers.detect import evaluate_head, load_config
+from app.handlers.detect import evaluate_head
 from app.incident_flow import IncidentRunner, active_repos
 from app.incident_store import IncidentStore
 
@@ -134,8 +134,7 @@ async def escalate_due(services: Services, submit: Any) -> int:
         ctx = context_for(services, gh, repo, installation_id, job="escalate")
 
         async def job(ctx: EventContext = ctx) -> None:
-            config, _errors = await services.extras["config_loader"].load(ctx.gh, ctx.repo, "")
-            runner = IncidentRunner(ctx, config)
+            runner = IncidentRunner(ctx, await load_config(ctx))
             for incident in await runner.store.open_incidents():
                 if incident.state in OPEN_STATES:
                     runner.remember_slack(incident)

@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from app.context import EventContext, Services, context_for
+from app.context import EventContext, Services, context_for, load_config
 from app.incident_store import IncidentStore
 
 log = logging.getLogger("app.slack_threads")
@@ -43,10 +43,7 @@ def wire_slack_threads(services: Services, dispatcher: Any) -> None:
             if found is None:
                 return
             ctx, number = found
-            config, _errors = await services.extras["config_loader"].load(
-                ctx.gh, ctx.repo, ""
-            )
-            store = IncidentStore(ctx.gh, ctx.repo, config)
+            store = IncidentStore(ctx.gh, ctx.repo, await load_config(ctx))
             incident = await store.get(number)
             if incident is None or (incident.slack_ts == ts and incident.slack_channel == channel):
                 return

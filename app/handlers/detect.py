@@ -24,7 +24,7 @@ from app.build_facts import (
     suspect_details,
     walk_history,
 )
-from app.context import EventContext
+from app.context import EventContext, load_config
 from app.core.builds import (
     RED_CONCLUSIONS,
     RED_STATUS_STATES,
@@ -102,20 +102,6 @@ async def _maybe_evaluate(event: Event, ctx: EventContext, branch: str | None, s
 def _awaiting_rerun(ctx: EventContext) -> bool:
     reruns: set[tuple[str, str]] = ctx.services.extras.setdefault("reruns", set())
     return any(repo == ctx.repo for repo, _sha in reruns)
-
-
-async def load_config(ctx: EventContext, ref: str) -> RepoConfig:
-    loader = ctx.services.extras["config_loader"]
-    config, errors = await loader.load(ctx.gh, ctx.repo, ref)
-    if errors:
-        ctx.log.warning(
-            "invalid repository config; using defaults for the bad keys",
-            extra={"config_errors": [str(e) for e in errors]},
-        )
-        ctx.services.extras.setdefault("config_errors", {})[ctx.repo] = [str(e) for e in errors]
-    else:
-        ctx.services.extras.setdefault("config_errors", {}).pop(ctx.repo, None)
-    return config
 
 
 async def report_config_errors(ctx: EventContext, sha: str) -> None:

@@ -16,7 +16,7 @@ from gidgethub import BadRequest
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.context import EventContext
+from app.context import EventContext, load_config
 from app.core.commands import Command, explain_rejection, parse_command
 from app.core.revert_messages import (
     empty_text,
@@ -32,7 +32,6 @@ from app.core.revert_messages import (
 from app.github.permissions import can_write, is_bot
 from app.github.revert import RevertConflict, RevertEmpty
 from app.github.revert_pr import RevertPR, open_revert_pr
-from app.repo_config import RepoConfig
 
 router = Router()
 
@@ -58,14 +57,6 @@ def _mistyped(event: Event) -> str | None:
 
 async def may_revert(ctx: EventContext, login: str) -> bool:
     return await can_write(ctx.gh, ctx.repo, login)
-
-
-async def _config(ctx: EventContext, ref: str) -> RepoConfig:
-    loader = ctx.services.extras.get("config_loader")
-    if loader is None:
-        return RepoConfig()
-    config, _errors = await loader.load(ctx.gh, ctx.repo, ref)
-    return config
 
 
 async def default_branch(ctx: EventContext, event: Event) -> str:
@@ -121,7 +112,7 @@ async def revert_by_hand(
             ctx.repo,
             sha,
             base_branch=branch,
-            config=await _config(ctx, branch),
+            config=await load_config(ctx, branch),
             incident_number=incident_number,
             why_markdown=why,
             app_login=_app_login(ctx),
@@ -254,7 +245,7 @@ async def _incident_of(ctx: EventContext, event: Event) -> Any:
     from app.incident_store import incident_from_issue
 
     issue = event.data["issue"]
-    config = await _config(ctx, await default_branch(ctx, event))
+    config = await load_config(ctx, await default_branch(ctx, event))
     names = [lb["name"] if isinstance(lb, dict) else str(lb) for lb in issue.get("labels") or ()]
     if config.labels.incident not in names:
         return None

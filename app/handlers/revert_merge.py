@@ -16,7 +16,7 @@ from urllib.parse import quote
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.context import EventContext
+from app.context import EventContext, load_config
 from app.core.revert_messages import (
     BLOCKED_MARKER,
     BRANCH_PREFIX,
@@ -31,7 +31,6 @@ from app.core.revert_messages import (
 )
 from app.github.revert_land import land_if_green
 from app.incident_feed import tell_incident
-from app.repo_config import RepoConfig
 
 router = Router()
 
@@ -76,16 +75,8 @@ async def consider(ctx: EventContext, sha: str, branches: list[str | None]) -> N
             await _consider_pr(ctx, pr, marker)
 
 
-async def _load_config(ctx: EventContext, ref: str) -> RepoConfig:
-    loader = ctx.services.extras.get("config_loader")
-    if loader is None:
-        return RepoConfig()
-    config, _errors = await loader.load(ctx.gh, ctx.repo, ref)
-    return config
-
-
 async def _consider_pr(ctx: EventContext, pr: dict[str, Any], marker: RevertMarker) -> None:
-    config = await _load_config(ctx, pr["base"]["ref"])
+    config = await load_config(ctx, pr["base"]["ref"])
     # Auto-merge in charge, or a human disabled it (which we respect): only judge the checks.
     may_merge = marker.merge == SHERIFF and not pr.get("auto_merge")
     landing = await land_if_green(ctx.gh, ctx.repo, pr, config, may_merge=may_merge)
