@@ -413,3 +413,11 @@ async def test_slack_catches_up_after_an_outage_and_a_restart(stack_factory) -> 
         assert marker is not None and marker["slack_ts"] == message["ts"]
         await s.reconcile()
         assert len(s.slack.top_level()) == 1
+
+
+async def test_a_state_label_removed_by_hand_is_written_back(stack_factory) -> None:
+    async with stack_factory() as s:
+        repo, issue, _ = await open_incident(s)
+        repo.remove_label(issue["number"], "incident:triage", user="olive")
+        await s.settle()
+        assert labels_of(repo.issue(issue["number"])) == ["incident", "incident:triage"]
