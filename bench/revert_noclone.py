@@ -26,8 +26,8 @@ import aiohttp
 
 from app.github.client import GitHubClient
 from app.github.revert import RevertCommit, build_revert_commit
-from app.sim.github import GitHubSim
 from bench import Deadline, Figure, Section, human_bytes, median
+from sim.github.server import GitHubSim
 
 REPO = "bench/monolith"
 DIRS = 50

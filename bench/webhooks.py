@@ -26,8 +26,8 @@ from typing import Any
 import aiohttp
 
 from app.clock import ManualClock
-from app.demo_stack import Stack, stack, webhook_headers
 from bench import Deadline, Figure, Section, percentile
+from demo.stack import Stack, stack, webhook_headers
 
 REPOS = 10
 LATENCY_PAIRS = 400

@@ -1,11 +1,11 @@
-"""The end-to-end harness: app.demo_stack's stack, plus helpers only tests need."""
+"""The end-to-end harness: demo.stack's stack, plus helpers only tests need."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from app.demo_stack import (
+from demo.stack import (
     APP_ID,
     Stack,
     generate_app_key,
@@ -29,7 +29,7 @@ __all__ = [
 
 def example_payload(event: str, name: str = "payload") -> dict[str, Any]:
     """A payload GitHub published: webhook-examples/<event>/<name>.payload.json (or <name>)."""
-    from app.sim.paths import shared_github_dir
+    from sim.paths import shared_github_dir
 
     folder = shared_github_dir() / "webhook-examples" / event
     candidates = [folder / f"{name}.payload.json", folder / f"{name}.json", folder / name]

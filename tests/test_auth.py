@@ -18,8 +18,8 @@ from gidgethub import BadRequest
 
 from app.clock import ManualClock
 from app.github.auth import REFRESH_MARGIN, GitHubApp, token_client_factory
-from app.sim import gh_auth
-from app.sim.github import GitHubSim
+from sim.github import auth as gh_auth
+from sim.github.server import GitHubSim
 from tests.harness import APP_ID, public_key_of
 
 TOKEN_ENDPOINT = "POST /app/installations/{installation_id}/access_tokens"

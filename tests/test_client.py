@@ -22,7 +22,7 @@ from gidgethub import BadRequest, GitHubBroken, RateLimitExceeded
 
 from app.clock import ManualClock
 from app.github.client import GitHubClient, graphql_endpoint
-from app.sim.github import GitHubSim
+from sim.github.server import GitHubSim
 
 
 @dataclass

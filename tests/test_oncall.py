@@ -18,7 +18,7 @@ from app.oncall import (
     PagerError,
     pager_from_settings,
 )
-from app.sim.pager import OpsgenieSim, PagerDutySim
+from sim.pager import OpsgenieSim, PagerDutySim
 
 ROUTING_KEY = "R0UTING-SECRET-42"
 PD_TOKEN = "pd-token-SECRET-7"

@@ -126,7 +126,7 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
 
 
 async def test_revert_agrees_with_git_revert(fast_tmp: Path) -> None:
-    from app.sim.github import GitHubSim
+    from sim.github.server import GitHubSim
 
     tmp_path = fast_tmp
     started = time.monotonic()

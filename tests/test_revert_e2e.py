@@ -406,7 +406,7 @@ async def test_revert_command_refuses_half_a_rebase_merge_and_explains_typos(
 
 
 async def test_reverting_a_file_turned_directory_and_a_symlink(stack_factory: StackFactory) -> None:
-    from app.sim.git_store import TreeEntry
+    from sim.github.git_store import TreeEntry
 
     async with _stack(stack_factory) as s:
         repo = s.sim.create_repo(REPO)

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from app.clock import ManualClock
-from app.sim.slack import SlackSim
 from app.slack import SlackMessage, SlackNotifier
+from sim.slack import SlackSim
 
 TOKEN = "xoxb-sim-token-SECRET-123"
 CHANNEL = "#incidents"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.demo import Narrator, play
+from demo.story import Narrator, play
 
 pytestmark = pytest.mark.asyncio
 

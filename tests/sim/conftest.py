@@ -15,8 +15,8 @@ from gidgethub import sansio
 from multidict import CIMultiDict
 
 from app.clock import ManualClock
-from app.sim.gh_repo import SimRepo
-from app.sim.github import GitHubSim
+from sim.github.repo import SimRepo
+from sim.github.server import GitHubSim
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.sim.gh_repo import SimRepo
-from app.sim.github import GitHubSim
+from sim.github.repo import SimRepo
+from sim.github.server import GitHubSim
 from tests.sim.conftest import Api, Receiver
 
 

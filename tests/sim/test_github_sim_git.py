@@ -12,8 +12,8 @@ from gidgethub import InvalidField
 from gidgethub.aiohttp import GitHubAPI
 
 from app.clock import ManualClock
-from app.sim.gh_repo import SimRepo
-from app.sim.github import GitHubSim
+from sim.github.repo import SimRepo
+from sim.github.server import GitHubSim
 from tests.sim.conftest import Api
 
 

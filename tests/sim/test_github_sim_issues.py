@@ -4,9 +4,9 @@ webhooks these send (signed, schema-valid, in order)."""
 from __future__ import annotations
 
 from app.clock import ManualClock
-from app.sim.gh_repo import SimRepo
-from app.sim.github import GitHubSim
-from app.sim.webhook_schemas import validate_webhook
+from sim.github.repo import SimRepo
+from sim.github.server import GitHubSim
+from sim.validators.webhook_schemas import validate_webhook
 from tests.sim.conftest import Api, Receiver
 
 

@@ -3,8 +3,8 @@ rulesets, and GraphQL auto-merge with GitHub's own refusals."""
 
 from __future__ import annotations
 
-from app.sim.gh_repo import SimRepo
-from app.sim.github import GitHubSim
+from sim.github.repo import SimRepo
+from sim.github.server import GitHubSim
 from tests.sim.conftest import Api
 
 ENABLE = """

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from app.sim.graphql_check import validate_graphql
-from app.sim.openapi import Match, OpenAPIIndex
-from app.sim.paths import shared_github_dir
-from app.sim.webhook_schemas import validate_webhook
+from sim.paths import shared_github_dir
+from sim.validators.graphql_schema import validate_graphql
+from sim.validators.openapi import Match, OpenAPIIndex
+from sim.validators.webhook_schemas import validate_webhook
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from app.sim.paths import shared_github_dir
-from app.sim.webhook_schemas import validate_webhook
+from sim.paths import shared_github_dir
+from sim.validators.webhook_schemas import validate_webhook
 
 if TYPE_CHECKING:
-    from app.sim.gh_repo_base import RepoBase
-    from app.sim.github import GitHubSim
+    from sim.github.repo_base import RepoBase
+    from sim.github.server import GitHubSim
 
 HOOK_ID = 424242
 USER_AGENT = "GitHub-Hookshot/5a1f2c3"

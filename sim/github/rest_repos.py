@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.sim.gh_repo import SimRepo
-from app.sim.gh_routes import ApiError, Ctx, Reply, not_found, route
-from app.sim.gh_shapes import iso
-from app.sim.gh_state import Protection
+from sim.github.repo import SimRepo
+from sim.github.routes import ApiError, Ctx, Reply, not_found, route
+from sim.github.shapes import iso
+from sim.github.state import Protection
 
 # --- the app (JWT) -----------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The whole system in one process: the real server wired to the GitHub, Slack and pager
 simulators. The demo runs on it, and so do the end-to-end tests (tests/harness.py).
-This is the one production module that imports app.sim: it exists to wire the two.
+It is the one place that imports both `app` and `sim`: it exists to wire the two.
 
     async with stack(tmp_path) as s:
         repo = s.sim.create_repo(...)
@@ -36,9 +36,9 @@ from app.context import Services
 from app.dispatcher import Dispatcher
 from app.server import create_app, dispatcher_of
 from app.settings import Settings
-from app.sim.github import GitHubSim
-from app.sim.pager import OpsgenieSim, PagerDutySim
-from app.sim.slack import SlackSim
+from sim.github.server import GitHubSim
+from sim.pager import OpsgenieSim, PagerDutySim
+from sim.slack import SlackSim
 
 APP_ID = "4242"
 SETTLE_MAX_ROUNDS = 200

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import graphql
 
-from app.sim.gh_repo import SimRepo
-from app.sim.gh_repo_pulls import GraphQLProblem
-from app.sim.gh_routes import ApiError
-from app.sim.gh_shapes import iso
-from app.sim.gh_state import Issue, decode_node_id
-from app.sim.graphql_check import graphql_schema
+from sim.github.repo import SimRepo
+from sim.github.repo_pulls import GraphQLProblem
+from sim.github.routes import ApiError
+from sim.github.shapes import iso
+from sim.github.state import Issue, decode_node_id
+from sim.validators.graphql_schema import graphql_schema
 
 if TYPE_CHECKING:
-    from app.sim.github import GitHubSim
+    from sim.github.server import GitHubSim
 
 QUERY_FIELDS = frozenset({"repository", "node", "nodes", "viewer", "rateLimit", "__typename"})
 MUTATION_FIELDS = frozenset({"enablePullRequestAutoMerge", "disablePullRequestAutoMerge",

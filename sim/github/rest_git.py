@@ -7,11 +7,11 @@ import binascii
 from datetime import datetime
 from typing import Any
 
-from app.sim.gh_repo import SimRepo
-from app.sim.gh_repo_base import TreeError, kind_of_mode
-from app.sim.gh_routes import ApiError, Ctx, Reply, not_found, route, validation_failed
-from app.sim.gh_state import node_id
-from app.sim.git_store import Ident, TreeEntry, is_sha
+from sim.github.git_store import Ident, TreeEntry, is_sha
+from sim.github.repo import SimRepo
+from sim.github.repo_base import TreeError, kind_of_mode
+from sim.github.routes import ApiError, Ctx, Reply, not_found, route, validation_failed
+from sim.github.state import node_id
 
 _MODES = frozenset({"100644", "100755", "040000", "160000", "120000"})
 

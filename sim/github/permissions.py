@@ -8,8 +8,8 @@ nothing it did not declare.
 
 from __future__ import annotations
 
-from app.sim.gh_routes import ApiError
-from app.sim.gh_state import PERMISSION_RANK
+from sim.github.routes import ApiError
+from sim.github.state import PERMISSION_RANK
 
 # First matching fragment of the OpenAPI template wins.
 _CATEGORIES: tuple[tuple[str, str], ...] = (

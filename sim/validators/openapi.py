@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from app.sim.paths import shared_github_dir
+from sim.paths import shared_github_dir
 
 _METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 

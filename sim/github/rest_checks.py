@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from app.sim.gh_repo import SimRepo
-from app.sim.gh_routes import ApiError, Ctx, Reply, not_found, route, validation_failed
-from app.sim.gh_shapes import iso
-from app.sim.gh_state import WorkflowRun
+from sim.github.repo import SimRepo
+from sim.github.routes import ApiError, Ctx, Reply, not_found, route, validation_failed
+from sim.github.shapes import iso
+from sim.github.state import WorkflowRun
 
 # --- check runs and suites -----------------------------------------------------------------------
 

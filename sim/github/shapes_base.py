@@ -7,12 +7,12 @@ import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from app.sim.gh_state import Issue, node_id
-from app.sim.git_store import CommitInfo, FileChange, Ident
+from sim.github.git_store import CommitInfo, FileChange, Ident
+from sim.github.state import Issue, node_id
 
 if TYPE_CHECKING:
-    from app.sim.gh_repo_base import RepoBase as SimRepo
-    from app.sim.github import GitHubSim
+    from sim.github.repo_base import RepoBase as SimRepo
+    from sim.github.server import GitHubSim
 
 def iso(ts: float | None) -> str | None:
     if ts is None:

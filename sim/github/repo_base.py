@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.sim.gh_routes import ApiError
-from app.sim.gh_state import (
+from sim.github.git_store import ZERO_SHA, GitStore, Ident, TreeEntry
+from sim.github.routes import ApiError
+from sim.github.state import (
     PERMISSION_RANK,
     CheckRun,
     CheckSuite,
@@ -27,10 +28,9 @@ from app.sim.gh_state import (
     WorkflowRun,
     node_id,
 )
-from app.sim.git_store import ZERO_SHA, GitStore, Ident, TreeEntry
 
 if TYPE_CHECKING:
-    from app.sim.github import GitHubSim
+    from sim.github.server import GitHubSim
 
 GOOD_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
 BLOB_MODES = frozenset({"100644", "100755", "120000"})

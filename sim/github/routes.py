@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 from multidict import MultiMapping
 
 if TYPE_CHECKING:
-    from app.sim.gh_repo import SimRepo
-    from app.sim.github import GitHubSim
+    from sim.github.repo import SimRepo
+    from sim.github.server import GitHubSim
 
 DOCS = "https://docs.github.com/rest"
 

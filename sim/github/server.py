@@ -32,14 +32,14 @@ from typing import Any
 
 from aiohttp import web
 
-from app.sim import (  # noqa: F401  (imported for their @route registrations)
-    gh_rest_checks,
-    gh_rest_git,
-    gh_rest_issues,
-    gh_rest_pulls,
-    gh_rest_repos,
+from sim.github import (  # noqa: F401  (imported for their @route registrations)
+    rest_checks,
+    rest_git,
+    rest_issues,
+    rest_pulls,
+    rest_repos,
 )
-from app.sim.gh_auth import (
+from sim.github.auth import (
     KeyPair,
     Token,
     looks_like_jwt,
@@ -49,22 +49,22 @@ from app.sim.gh_auth import (
     test_key_pair,
     verify_app_jwt,
 )
-from app.sim.gh_graphql import execute_graphql
-from app.sim.gh_permissions import ALL_WRITE, check_installation, check_person
-from app.sim.gh_repo import SimRepo
-from app.sim.gh_routes import DOCS, ROUTES, ApiError, Ctx, Reply, call_handler
-from app.sim.gh_shapes import Shapes
-from app.sim.gh_state import User
-from app.sim.gh_webhooks import (
+from sim.github.git_store import TreeEntry
+from sim.github.graphql import execute_graphql
+from sim.github.permissions import ALL_WRITE, check_installation, check_person
+from sim.github.repo import SimRepo
+from sim.github.routes import DOCS, ROUTES, ApiError, Ctx, Reply, call_handler
+from sim.github.shapes import Shapes
+from sim.github.state import User
+from sim.github.webhooks import (
     Deliverer,
     build_payload,
     encode,
     new_delivery,
     payload_problems,
 )
-from app.sim.git_store import TreeEntry
-from app.sim.graphql_check import validate_graphql
-from app.sim.openapi import OpenAPIIndex
+from sim.validators.graphql_schema import validate_graphql
+from sim.validators.openapi import OpenAPIIndex
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from app.sim.paths import shared_github_dir
+from sim.paths import shared_github_dir
 
 # Names become file paths: keep them to what GitHub uses, so no payload can point outside.
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

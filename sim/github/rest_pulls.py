@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.sim.gh_routes import ApiError, Ctx, Reply, not_found, route, validation_failed
-from app.sim.gh_state import Issue
+from sim.github.routes import ApiError, Ctx, Reply, not_found, route, validation_failed
+from sim.github.state import Issue
 
 
 def _pull(ctx: Ctx) -> Issue:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from app.sim.gh_shapes_base import ident_date, iso
-from app.sim.gh_shapes_checks import CheckShapes
-from app.sim.gh_state import PERMISSION_RANK, Comment, CommitComment, Issue, Label, Pull, node_id
+from sim.github.shapes_base import ident_date, iso
+from sim.github.shapes_checks import CheckShapes
+from sim.github.state import PERMISSION_RANK, Comment, CommitComment, Issue, Label, Pull, node_id
 
 if TYPE_CHECKING:
-    from app.sim.gh_repo_base import RepoBase as SimRepo
+    from sim.github.repo_base import RepoBase as SimRepo
 
 __all__ = ["REACTION_CONTENTS", "Shapes", "ident_date", "iso"]
 

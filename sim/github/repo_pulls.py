@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.sim.gh_repo_checks import ChecksMixin
-from app.sim.gh_repo_issues import IssuesMixin
-from app.sim.gh_routes import ApiError, not_found
-from app.sim.gh_state import AutoMerge, Issue, Pull, Review
+from sim.github.repo_checks import ChecksMixin
+from sim.github.repo_issues import IssuesMixin
+from sim.github.routes import ApiError, not_found
+from sim.github.state import AutoMerge, Issue, Pull, Review
 
 
 class GraphQLProblem(Exception):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.sim.gh_repo_base import RepoBase
-from app.sim.gh_routes import ApiError, not_found
-from app.sim.gh_state import Comment, CommitComment, Issue, Reaction
+from sim.github.repo_base import RepoBase
+from sim.github.routes import ApiError, not_found
+from sim.github.state import Comment, CommitComment, Issue, Reaction
 
 
 class IssuesMixin(RepoBase):

@@ -54,7 +54,7 @@ async def _ci(repo: Any, sha: str, conclusion: str) -> None:
 
 
 async def play(workdir: Path, narrator: Narrator) -> dict[str, Any]:
-    from app.demo_stack import stack
+    from demo.stack import stack
 
     clock = ManualClock(start=1_795_000_000.0)
     say, chapter = narrator.say, narrator.chapter

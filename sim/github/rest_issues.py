@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.sim.gh_repo import SimRepo
-from app.sim.gh_routes import Ctx, Reply, not_found, route, validation_failed
-from app.sim.gh_shapes import iso
-from app.sim.gh_state import Issue
+from sim.github.repo import SimRepo
+from sim.github.routes import Ctx, Reply, not_found, route, validation_failed
+from sim.github.shapes import iso
+from sim.github.state import Issue
 
 # --- issues --------------------------------------------------------------------------------------
 

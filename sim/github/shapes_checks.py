@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from app.sim.gh_shapes_base import BaseShapes, iso
-from app.sim.gh_state import (
+from sim.github.shapes_base import BaseShapes, iso
+from sim.github.state import (
     CheckRun,
     CheckSuite,
     CommitStatus,
@@ -16,7 +16,7 @@ from app.sim.gh_state import (
 )
 
 if TYPE_CHECKING:
-    from app.sim.gh_repo_base import RepoBase as SimRepo
+    from sim.github.repo_base import RepoBase as SimRepo
 
 
 class CheckShapes(BaseShapes):

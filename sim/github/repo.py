@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.sim.gh_repo_base import BLOB_MODES, TreeError, kind_of_mode
-from app.sim.gh_repo_pulls import PullsMixin
-from app.sim.gh_state import PERMISSION_RANK, Protection, Ruleset
-from app.sim.git_store import TreeEntry, is_sha
+from sim.github.git_store import TreeEntry, is_sha
+from sim.github.repo_base import BLOB_MODES, TreeError, kind_of_mode
+from sim.github.repo_pulls import PullsMixin
+from sim.github.state import PERMISSION_RANK, Protection, Ruleset
 
 FileValue = str | bytes | None | tuple[str, str | bytes]
 

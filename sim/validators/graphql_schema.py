@@ -8,7 +8,7 @@ from typing import Any
 import graphql
 from graphql.execution.values import get_variable_values
 
-from app.sim.paths import shared_github_dir
+from sim.paths import shared_github_dir
 
 
 @cache

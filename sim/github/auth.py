@@ -12,7 +12,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.sim.gh_routes import ApiError
+from sim.github.routes import ApiError
 
 _ALPHABET = string.ascii_letters + string.digits
 # GitHub tolerates a little clock drift between the app and itself.

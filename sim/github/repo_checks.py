@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.sim.gh_repo_base import GOOD_CONCLUSIONS, RepoBase
-from app.sim.gh_routes import ApiError, not_found
-from app.sim.gh_state import (
+from sim.github.repo_base import GOOD_CONCLUSIONS, RepoBase
+from sim.github.routes import ApiError, not_found
+from sim.github.state import (
     CheckRun,
     CheckSuite,
     CommitStatus,

@@ -1,0 +1,1 @@
+"""Checks against GitHub's own artifacts: OpenAPI, the GraphQL schema, webhook schemas."""
