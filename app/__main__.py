@@ -46,17 +46,17 @@ def _demo(*, quiet: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from app.server_main import serve
+        from app.server.main import serve
 
         return serve()
     if args.command == "demo":
         return _demo(quiet=args.quiet)
     if args.command == "replay":
-        from app.replay import main as replay_main
+        from app.server.replay import main as replay_main
 
         return replay_main(args.file, event=args.event)
     if args.command == "revert":
-        from app.cli_revert import main as revert_main
+        from app.revert.cli import main as revert_main
 
         return revert_main(args.repo, args.sha, base=args.base)
     return 2  # pragma: no cover - argparse already refused

@@ -111,7 +111,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`12:00:01.234 INFO  app.server  message  key=value ...` for humans at a terminal."""
+    """`12:00:01.234 INFO  app.server.app  message  key=value ...` for humans at a terminal."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s  %(message)s")

@@ -1,6 +1,6 @@
 """Memory of the delivery-id dedupe cache: the server's TTLCache holding 100,000 ids.
 
-The cache is the very object `app.server.WebhookReceiver` builds (its `deliveries`),
+The cache is the very object `app.server.app.WebhookReceiver` builds (its `deliveries`),
 filled the way the receiver fills it (`deliveries[id] = True`, each write stamped
 with the cache's timer). Baseline: a plain `set` of the same 100,000 id strings.
 The id strings are made before tracing starts and are shared by both, so the figure
@@ -19,9 +19,9 @@ from typing import Any, cast
 
 from gidgethub.routing import Router
 
-from app.context import Services
-from app.dispatcher import Dispatcher
-from app.server import WebhookReceiver
+from app.server.dispatcher import Dispatcher
+from app.server.webhooks import WebhookReceiver
+from app.services import Services
 from bench import Figure, Section, human_bytes
 
 IDS = 100_000

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from app.github.client import GitHubClient
-from app.github.revert import RevertCommit, build_revert_commit
+from app.revert.commit import RevertCommit, build_revert_commit
 from bench import Deadline, Figure, Section, human_bytes, median
 from sim.github.server import GitHubSim
 

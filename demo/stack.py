@@ -30,11 +30,11 @@ import aiohttp
 from aiohttp import web
 from gidgethub.routing import Router
 
-from app.bootstrap import build_services
 from app.clock import ManualClock
-from app.context import Services
-from app.dispatcher import Dispatcher
-from app.server import create_app, dispatcher_of
+from app.server.app import create_app, dispatcher_of
+from app.server.dispatcher import Dispatcher
+from app.server.wiring import build_services
+from app.services import Services
 from app.settings import Settings
 from sim.github.server import GitHubSim
 from sim.pager import OpsgenieSim, PagerDutySim
@@ -133,7 +133,7 @@ class Stack:
 
     async def reconcile(self) -> int:
         """One reconciler pass, each repository in its lock, then settle."""
-        from app.reconciler import reconcile_once
+        from app.jobs.reconciler import reconcile_once
 
         async def submit(repo: str, name: str, fn: Any) -> None:
             self.dispatcher.submit_job(repo, name, fn)

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from app.core.builds import Analysis, CheckResult
+from app.core.config import RepoConfig
 from app.core.incident import (
     AckPage,
     Announce,
@@ -36,7 +37,6 @@ from app.core.incident import (
     pick_incident,
 )
 from app.core.safety import Refusal
-from app.repo_config import RepoConfig
 
 T0 = 1_800_000_000.0
 CONFIG = RepoConfig()

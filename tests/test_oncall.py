@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from app.clock import ManualClock
-from app.oncall import (
+from app.notify.oncall import (
     OnCall,
     OpsgeniePager,
     Pager,

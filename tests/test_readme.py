@@ -7,8 +7,8 @@ from pathlib import Path
 
 from app.core import incident as core
 from app.core.builds import Analysis, CheckResult
+from app.core.config import RepoConfig, example_config
 from app.core.incident import State
-from app.repo_config import RepoConfig, example_config
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.replay import main, replay
+from app.server.replay import main, replay
 from app.settings import Settings
 from tests.e2e.scenarios import break_it, incident_issues, new_repo
 
@@ -29,7 +29,7 @@ async def test_replaying_a_lost_red_check_run_opens_the_incident(
         settings = Settings.from_env(
             {"GITHUB_TOKEN": s.sim.create_token("ops"), "GITHUB_API_URL": s.sim.url}
         )
-        from app.replay import load_delivery
+        from app.server.replay import load_delivery
 
         name, payload, delivery = load_delivery(path, None)
         assert await replay(settings, name, payload, delivery) == 0

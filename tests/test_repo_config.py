@@ -14,18 +14,18 @@ from aiohttp.test_utils import TestServer
 from gidgethub import GitHubBroken
 from gidgethub.aiohttp import GitHubAPI
 
-from app.repo_config import (
+from app.core.config import (
     CONFIG_PATH,
     TOP_LEVEL_KEYS,
     ConfigError,
     Labels,
     OncallConfig,
     RepoConfig,
-    RepoConfigLoader,
     example_config,
     parse_duration,
     parse_repo_config,
 )
+from app.github.config_loader import RepoConfigLoader
 
 DEFAULTS = RepoConfig()
 

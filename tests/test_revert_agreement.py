@@ -21,10 +21,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.core.revert import REGULAR_MODE, Entry, MergeJob
+from app.core.revert_plan import REGULAR_MODE, Entry, MergeJob
 from app.github.client import GitHubClient
-from app.github.revert import RevertCommit, RevertConflict, RevertEmpty, build_revert_commit
-from app.github.revert_git_merge import merge_contents
+from app.revert.commit import RevertCommit, RevertConflict, RevertEmpty, build_revert_commit
+from app.revert.git_merge import merge_contents
 from tests.revert_helpers import (
     History,
     HistoryMaker,

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from app.core.revert import (
+from app.core.config import RepoConfig
+from app.core.revert_gate import CheckResult, from_check_run, from_status, verdict
+from app.core.revert_messages import (
+    parse_revert_marker,
+    revert_commit_message,
+    revert_marker,
+    subject_of,
+)
+from app.core.revert_plan import (
     EXECUTABLE_MODE,
     GITLINK_MODE,
     REGULAR_MODE,
@@ -25,14 +33,6 @@ from app.core.revert import (
     merge_mode,
     plan_revert,
 )
-from app.core.revert_gate import CheckResult, from_check_run, from_status, verdict
-from app.core.revert_messages import (
-    parse_revert_marker,
-    revert_commit_message,
-    revert_marker,
-    subject_of,
-)
-from app.repo_config import RepoConfig
 
 
 def blob(name: str, mode: str = REGULAR_MODE) -> Entry:

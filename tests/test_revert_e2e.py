@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from gidgethub.routing import Router
 
+from app.core.config import RepoConfig
 from app.core.revert_messages import BRANCH_PREFIX, parse_revert_marker
-from app.github.revert import RevertConflict, RevertEmpty
-from app.github.revert_pr import RevertPR, open_revert_pr
 from app.handlers import revert_command, revert_merge
-from app.repo_config import RepoConfig
+from app.revert.commit import RevertConflict, RevertEmpty
+from app.revert.pr import RevertPR, open_revert_pr
 from tests.harness import Stack
 
 REPO = "octo/widgets"
@@ -372,7 +372,7 @@ async def test_cli_prints_the_pr_url(stack_factory: StackFactory) -> None:
 def test_cli_without_a_token_says_so_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from app.cli_revert import main
+    from app.revert.cli import main
 
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     assert main("octo/widgets", "abc1234") == 2
@@ -462,7 +462,7 @@ async def test_fallback_merge_also_follows_commit_statuses(stack_factory: StackF
 async def test_a_file_changed_again_later_is_merged_downloading_only_its_blobs(
     stack_factory: StackFactory,
 ) -> None:
-    from app.github.revert import RevertCommit, build_revert_commit
+    from app.revert.commit import RevertCommit, build_revert_commit
 
     async with _stack(stack_factory) as s:
         repo = s.sim.create_repo(REPO)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.core.config import RepoConfig
 from app.core.safety import (
     OPT_OUT_MARKER,
     RULES,
@@ -18,7 +19,6 @@ from app.core.safety import (
     reverted_sha,
     reverted_shas,
 )
-from app.repo_config import RepoConfig
 
 NOW = 1_790_000_000.0
 SHA = "3f2a9c1d5e6b7a8f9e0d1c2b3a4f5e6d7c8b9a0f"

@@ -24,10 +24,10 @@ from gidgethub.sansio import Event
 
 import app as app_package
 from app.clock import ManualClock
-from app.context import EventContext, Services
 from app.github.client import GitHubClient
-from app.server import create_app, dispatcher_of
-from app.server_main import run_server, serve
+from app.server.app import create_app, dispatcher_of
+from app.server.main import run_server, serve
+from app.services import EventContext, Services
 from app.settings import Settings
 from tests.harness import example_payload, sign, webhook_headers
 
@@ -627,8 +627,8 @@ async def test_e2e_bad_input_makes_no_api_call(stack_factory: Callable[..., Any]
 async def test_build_services_wires_what_the_settings_name(
     session: aiohttp.ClientSession, rsa_key: str
 ) -> None:
-    from app.bootstrap import build_services
     from app.github.auth import GitHubApp
+    from app.server.wiring import build_services
 
     app_mode = build_services(
         Settings.from_env(

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from app.clock import ManualClock
-from app.slack import SlackMessage, SlackNotifier
+from app.notify.slack import SlackMessage, SlackNotifier
 from sim.slack import SlackSim
 
 TOKEN = "xoxb-sim-token-SECRET-123"

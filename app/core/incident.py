@@ -33,8 +33,8 @@ from enum import StrEnum
 from typing import Any
 
 from app.core.builds import Analysis, CheckResult
+from app.core.config import RepoConfig
 from app.core.safety import Refusal
-from app.repo_config import RepoConfig
 
 
 class State(StrEnum):

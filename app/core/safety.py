@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.repo_config import RepoConfig
+from app.core.config import RepoConfig
 
 OPT_OUT_MARKER = "NO_AUTO_REVERT"
 

@@ -1,0 +1,2 @@
+"""GitHub's API: the client (retries, rate limits), App authentication, permission checks,
+and the loader of `.github/buildsheriff.yml`."""

@@ -1,4 +1,4 @@
-"""One module per webhook concern, each with its own gidgethub Router, merged here."""
+"""One gidgethub Router per webhook concern, merged into `router`; a payload becomes one call."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.context import EventContext
-from app.repo_config import CONFIG_PATH
+from app.core.config import CONFIG_PATH
+from app.services import EventContext
 
 router = Router()
 

@@ -7,38 +7,14 @@ success costs one only when this process knows of an active incident there.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.build_facts import (
-    OWN_CONTEXT_PREFIX,
-    already_reverted,
-    branch_info,
-    commit_results,
-    culprit_facts,
-    resolution_owners,
-    reverts_today,
-    summary_of,
-    suspect_details,
-    walk_history,
-)
-from app.context import EventContext, load_config
-from app.core.builds import (
-    RED_CONCLUSIONS,
-    RED_STATUS_STATES,
-    Analysis,
-    Verdict,
-    analyse_history,
-    judge_commit,
-)
-from app.core.incident import OPEN_STATES, HeadGreen, HeadRed, pick_incident
-from app.core.safety import Refusal, auto_revert_refusal
-from app.incident_flow import IncidentRunner, active_repos
-from app.incident_store import IncidentStore
-from app.metrics import count
-from app.repo_config import RepoConfig
+from app.core.builds import RED_CONCLUSIONS, RED_STATUS_STATES
+from app.detect.evaluate import awaiting_rerun, evaluate_head
+from app.detect.facts import OWN_CONTEXT_PREFIX
+from app.incident.runner import active_repos
+from app.services import EventContext
 
 router = Router()
 
@@ -94,194 +70,8 @@ async def _maybe_evaluate(event: Event, ctx: EventContext, branch: str | None, s
     if branch != default or signal == "pending":
         return
     quiet = ctx.repo not in active_repos(ctx.services)
-    if signal == "green" and quiet and not _awaiting_rerun(ctx):
+    if signal == "green" and quiet and not awaiting_rerun(ctx):
         return
     await evaluate_head(ctx, default)
 
 
-def _awaiting_rerun(ctx: EventContext) -> bool:
-    reruns: set[tuple[str, str]] = ctx.services.extras.setdefault("reruns", set())
-    return any(repo == ctx.repo for repo, _sha in reruns)
-
-
-async def report_config_errors(ctx: EventContext, sha: str) -> None:
-    """A bad config never stops the flow; it shows as a failing `buildsheriff/config` status."""
-    errors = ctx.services.extras.get("config_errors", {}).get(ctx.repo)
-    reported: set[tuple[str, str]] = ctx.services.extras.setdefault("config_reported", set())
-    if not errors or (ctx.repo, sha) in reported:
-        return
-    reported.add((ctx.repo, sha))
-    text = "; ".join(errors)
-    await ctx.gh.post(
-        f"/repos/{ctx.repo}/statuses/{sha}",
-        data={
-            "state": "failure",
-            "context": "buildsheriff/config",
-            "description": text[:140],
-        },
-    )
-
-
-async def evaluate_head(ctx: EventContext, branch: str) -> None:
-    """Judge the head of `branch` and move incidents accordingly."""
-    config = await load_config(ctx, branch)
-    info = await branch_info(ctx.gh, ctx.repo, branch)
-    results = await commit_results(ctx.gh, ctx.repo, info.head)
-    judgement = judge_commit(results, counts=config.counts, required=info.required)
-    ctx.log.info(
-        "default branch head judged",
-        extra={"sha": info.head, "verdict": judgement.verdict.value, "branch": branch},
-    )
-    store = IncidentStore(ctx.gh, ctx.repo, config)
-    runner = IncidentRunner(ctx, config, store)
-    if judgement.verdict is Verdict.GREEN:
-        await _on_green(ctx, runner, info.head)
-        return
-    if judgement.verdict is not Verdict.RED:
-        return
-    await report_config_errors(ctx, info.head)
-    open_incidents = await store.open_incidents()
-    for incident in open_incidents:
-        runner.remember_slack(incident)
-    active = [i for i in open_incidents if i.state in OPEN_STATES]
-    if active:
-        current = max(active, key=lambda i: i.opened_at)
-        await runner.handle(
-            current, HeadRed(info.head, branch, judgement.failing, _trivial(info.head))
-        )
-        return
-    history, listed = await walk_history(ctx.gh, ctx.repo, branch, config, info.required)
-    analysis = analyse_history(history)
-    if analysis.red_streak < config.consecutive:
-        ctx.log.info(
-            "red, but not yet confirmed",
-            extra={"red_streak": analysis.red_streak, "needed": config.consecutive},
-        )
-        return
-    if config.confirm == "rerun" and await _rerun_first(ctx, info.head):
-        return
-    await _open_incident(
-        ctx, runner, open_incidents, branch, info.head, judgement.failing, analysis, listed, config
-    )
-
-
-def _trivial(head: str) -> Analysis:
-    """An active incident needs no history walk: the head alone is the news."""
-    return Analysis(head, head, None, (), 1, False)
-
-
-async def _on_green(ctx: EventContext, runner: IncidentRunner, head: str) -> None:
-    reruns: set[tuple[str, str]] = ctx.services.extras.setdefault("reruns", set())
-    if (ctx.repo, head) in reruns:
-        reruns.discard((ctx.repo, head))
-        count(ctx.services.extras, "flakes")
-        ctx.log.info("flake: the re-run passed; no incident", extra={"sha": head})
-    if ctx.repo not in active_repos(ctx.services):
-        return
-    for incident in await runner.store.open_incidents():
-        runner.remember_slack(incident)
-        if incident.state in OPEN_STATES:
-            await runner.handle(incident, HeadGreen(head))  # every active one is mitigated
-    active_repos(ctx.services).pop(ctx.repo, None)
-
-
-async def _rerun_first(ctx: EventContext, head: str) -> bool:
-    """confirm: rerun — re-run failed Actions jobs once before declaring.
-
-    True when a re-run started (the incident waits for its result)."""
-    runs = await ctx.gh.getitem(f"/repos/{ctx.repo}/actions/runs?head_sha={head}")
-    started = False
-    for run in runs.get("workflow_runs", []):
-        if run.get("conclusion") in RED_CONCLUSIONS and int(run.get("run_attempt", 1)) < 2:
-            await ctx.gh.post(
-                f"/repos/{ctx.repo}/actions/runs/{run['id']}/rerun-failed-jobs", data=b""
-            )
-            started = True
-    if started:
-        ctx.services.extras.setdefault("reruns", set()).add((ctx.repo, head))
-        ctx.log.info(
-            "confirm: rerun — re-running failed jobs before declaring", extra={"sha": head}
-        )
-    return started
-
-
-async def _refusal(
-    ctx: EventContext,
-    analysis: Analysis,
-    details: list[tuple[dict[str, Any], list[dict[str, Any]]]],
-    listed: list[dict[str, Any]],
-    config: RepoConfig,
-    app_login: str,
-) -> Refusal | None:
-    """Why not to revert automatically. With `revert_range`, every suspect must pass the
-    rails that are about a commit (not a revert, not ours, no opt-out, not too old, not
-    already reverted); the daily limit counts the range as one revert."""
-    now = ctx.services.clock.now()
-    today = await reverts_today(ctx.gh, ctx.repo, now)
-    several = len(analysis.suspects) > 1
-    if not several or not config.revert_range or len(details) < len(analysis.suspects):
-        facts = culprit_facts(details[0][0], app_login) if details and not several else None
-        reverted = facts is not None and await already_reverted(ctx.gh, ctx.repo, facts.sha, listed)
-        return auto_revert_refusal(
-            facts,
-            suspects=len(analysis.suspects),
-            config=config,
-            reverts_today=today,
-            already_reverted=reverted,
-            now=now,
-        )
-    for commit, _pulls in details:
-        facts = culprit_facts(commit, app_login)
-        refusal = auto_revert_refusal(
-            facts,
-            suspects=1,
-            config=config,
-            reverts_today=today,
-            already_reverted=await already_reverted(ctx.gh, ctx.repo, facts.sha, listed),
-            now=now,
-        )
-        if refusal is not None:
-            return refusal
-    return None
-
-
-async def _open_incident(
-    ctx: EventContext,
-    runner: IncidentRunner,
-    open_incidents: list[Any],
-    branch: str,
-    head: str,
-    failing: Any,
-    analysis: Any,
-    listed: list[dict[str, Any]],
-    config: RepoConfig,
-) -> None:
-    app_login = f"{ctx.services.settings.app_slug}[bot]"
-    details = await suspect_details(ctx.gh, ctx.repo, analysis.suspects)
-    first_red_commit = next((c for c, _ in details if c["sha"] == analysis.first_red), None)
-    head_is_app_revert = bool(
-        first_red_commit and culprit_facts(first_red_commit, app_login).is_app_commit
-    )
-    incident = pick_incident(
-        open_incidents, head_is_app_revert=head_is_app_revert, first_red=analysis.first_red
-    )
-    oncall = None
-    pager = ctx.services.pager
-    if pager is not None and config.oncall.schedule_id:
-        person = await pager.who_is_on_call(config.oncall.schedule_id)
-        oncall = person.name if person else None
-    owners = await resolution_owners(ctx.gh, ctx.repo, branch, details, oncall)
-    refusal = None
-    if incident is None:
-        refusal = await _refusal(ctx, analysis, details, listed, config, app_login)
-    event = HeadRed(
-        sha=head,
-        branch=branch,
-        failing=failing,
-        analysis=analysis,
-        refusal=refusal,
-        head_is_app_revert=head_is_app_revert,
-        commits=tuple(summary_of(c, pulls) for c, pulls in details),
-        owners=owners,
-    )
-    await runner.handle(incident, event)

@@ -13,8 +13,8 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.context import EventContext, load_config
 from app.core.commands import parse_command
+from app.core.config import RepoConfig
 from app.core.incident import (
     CommandGiven,
     Incident,
@@ -28,9 +28,9 @@ from app.core.incident import (
 from app.core.render import parse_marker
 from app.core.revert_messages import BRANCH_PREFIX, parse_revert_marker
 from app.github.permissions import can_write, is_bot
-from app.incident_flow import IncidentRunner
-from app.incident_store import IncidentStore, incident_from_issue, state_of_label
-from app.repo_config import RepoConfig
+from app.incident.runner import IncidentRunner
+from app.incident.store import IncidentStore, incident_from_issue, state_of_label
+from app.services import EventContext, load_config
 
 router = Router()
 

@@ -16,7 +16,6 @@ from gidgethub import BadRequest
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.context import EventContext, load_config
 from app.core.commands import Command, explain_rejection, parse_command
 from app.core.revert_messages import (
     empty_text,
@@ -30,8 +29,9 @@ from app.core.revert_messages import (
     reply_unknown_commit,
 )
 from app.github.permissions import can_write, is_bot
-from app.github.revert import RevertConflict, RevertEmpty
-from app.github.revert_pr import RevertPR, open_revert_pr
+from app.revert.commit import RevertConflict, RevertEmpty
+from app.revert.pr import RevertPR, open_revert_pr
+from app.services import EventContext, load_config
 
 router = Router()
 
@@ -241,8 +241,8 @@ async def _rebased_commits(ctx: EventContext, pr: dict[str, Any]) -> int:
 
 
 async def _incident_of(ctx: EventContext, event: Event) -> Any:
-    """The incident this issue holds (app.incident_store), or None."""
-    from app.incident_store import incident_from_issue
+    """The incident this issue holds (app.incident.store), or None."""
+    from app.incident.store import incident_from_issue
 
     issue = event.data["issue"]
     config = await load_config(ctx, await default_branch(ctx, event))

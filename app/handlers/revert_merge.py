@@ -3,7 +3,7 @@ revert PR, say once when its own CI fails.
 
 Checks report through three events (check_suite, check_run, status); each names the
 head sha and, cheaply, the branch. Only branches named `buildsheriff/revert-*` cost an
-API call. The merging itself is app.github.revert_land. What GitHub refuses is said
+API call. The merging itself is app.revert.land. What GitHub refuses is said
 ONCE (a hidden marker in our comment is how a later event knows it was said), in the PR
 and in its incident.
 """
@@ -16,7 +16,6 @@ from urllib.parse import quote
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.context import EventContext, load_config
 from app.core.revert_messages import (
     BLOCKED_MARKER,
     BRANCH_PREFIX,
@@ -29,8 +28,9 @@ from app.core.revert_messages import (
     not_mergeable_text,
     parse_revert_marker,
 )
-from app.github.revert_land import land_if_green
-from app.incident_feed import tell_incident
+from app.incident.news import tell_incident
+from app.revert.land import land_if_green
+from app.services import EventContext, load_config
 
 router = Router()
 

@@ -255,7 +255,7 @@ async def test_a_default_branch_with_a_slash(stack_factory) -> None:
 
 
 async def test_two_processes_racing_keep_one_incident(stack_factory) -> None:
-    from app.server import dispatcher_of
+    from app.server.app import dispatcher_of
     from demo.stack import _start_app, _stop_app, webhook_headers
 
     async with stack_factory(slack=False) as s:

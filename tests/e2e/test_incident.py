@@ -354,7 +354,7 @@ async def test_our_own_revert_turning_red_reopens_the_same_incident(stack_factor
 
 
 async def test_the_escalation_watch_pages_on_time_without_a_full_reconcile(stack_factory) -> None:
-    from app.reconciler import escalate_due
+    from app.jobs.escalation import escalate_due
 
     async with stack_factory(pager="pagerduty") as s:
 

@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 from gidgethub.sansio import Event
 
-from app.bootstrap import build_services
 from app.clock import SystemClock
-from app.context import EventContext
 from app.logs import configure_logging, event_logger
+from app.server.wiring import build_services
+from app.services import EventContext
 from app.settings import Settings, SettingsError
 
 

@@ -19,7 +19,7 @@ import aiohttp
 
 from app.clock import Clock
 
-log = logging.getLogger("app.oncall")
+log = logging.getLogger("app.notify.oncall")
 
 _TIMEOUT = aiohttp.ClientTimeout(total=15)
 _MAX_RETRY_AFTER = 300.0

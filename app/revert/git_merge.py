@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from app.core.revert import Entry, MergeJob, MergeOutcome
+from app.core.revert_plan import Entry, MergeJob, MergeOutcome
 
 GIT = os.environ.get("BUILDSHERIFF_GIT", "git")
 _IDENTITY = b"Build Sheriff <buildsheriff@localhost> 0 +0000"

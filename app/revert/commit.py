@@ -2,10 +2,10 @@
 
 Reads the trees of the culprit C, its first parent P and the branch head H (only
 where they differ), lets the
-pure core (app.core.revert) decide every path, downloads only the blobs that really
+pure core (app.core.revert_plan) decide every path, downloads only the blobs that really
 need a content merge (bounded in parallel), merges them with git's merge-ort
-(app.github.revert_git_merge), then writes ONE tree (base_tree = H's tree), ONE commit
-whose parent is H. The ref is left to the caller (app.github.revert_pr): creating it
+(app.revert.git_merge), then writes ONE tree (base_tree = H's tree), ONE commit
+whose parent is H. The ref is left to the caller (app.revert.pr): creating it
 is the lock that keeps two processes from opening two PRs.
 """
 
@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from app.core.revert import (
+from app.core.revert_messages import (
+    CulpritFacts,
+    conflict_text,
+    revert_commit_message,
+    subject_of,
+)
+from app.core.revert_plan import (
     EMPTY_TREE,
     Conflict,
     FlatTree,
@@ -31,13 +37,7 @@ from app.core.revert import (
     merge_flat,
     plan_revert,
 )
-from app.core.revert_messages import (
-    CulpritFacts,
-    conflict_text,
-    revert_commit_message,
-    subject_of,
-)
-from app.github.revert_git_merge import merge_contents
+from app.revert.git_merge import merge_contents
 
 DEFAULT_CONCURRENCY = 8
 

@@ -1,36 +1,23 @@
-"""Wire the process-wide Services from Settings: GitHub auth, Slack, paging, repo config.
-
-Slack, paging and repo config are optional pieces that may be absent (a minimal
-deployment, or a checkout where a module is not there yet): each is imported only
-here, and only if present, so the server starts without them.
-"""
+"""Wire the process-wide Services from Settings: GitHub auth, Slack, paging, repo config."""
 
 from __future__ import annotations
 
-import importlib
 import logging
-from types import ModuleType
 from typing import Any
 
 import aiohttp
 
 from app.clock import Clock
-from app.context import Services
 from app.github.auth import GitHubApp, token_client_factory
 from app.github.client import GitHubClient
+from app.github.config_loader import RepoConfigLoader
 from app.logs import register_secret
+from app.notify.oncall import pager_from_settings
+from app.notify.slack import SlackNotifier
+from app.services import Services
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _optional(module: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:  # the module exists but one of *its* imports is missing
-            raise
-        return None
 
 
 async def _no_credentials(installation_id: int) -> GitHubClient:
@@ -74,23 +61,16 @@ def build_services(
             github_for_installation = _no_credentials
 
     slack = None
-    slack_module = _optional("app.slack")
-    if slack_module is not None and settings.slack_bot_token:
-        slack = slack_module.SlackNotifier(
+    if settings.slack_bot_token:
+        slack = SlackNotifier(
             token=settings.slack_bot_token,
             api_url=settings.slack_api_url,
             clock=clock,
             session=session,
         )
 
-    pager = None
-    oncall_module = _optional("app.oncall")
-    if oncall_module is not None:
-        pager = oncall_module.pager_from_settings(settings, session, clock)
-
-    config_module = _optional("app.repo_config")
-    if config_module is not None and hasattr(config_module, "RepoConfigLoader"):
-        extras["config_loader"] = config_module.RepoConfigLoader()
+    pager = pager_from_settings(settings, session, clock)
+    extras["config_loader"] = RepoConfigLoader()
 
     log.info(
         "services ready",

@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 from gidgethub import BadRequest
 
+from app.core.config import Labels, RepoConfig
 from app.core.incident import Incident, State
 from app.core.render import issue_body, issue_title, parse_marker
 from app.github.client import web_url
-from app.repo_config import Labels, RepoConfig
 
 DEFAULT_API_URL = "https://api.github.com"
 

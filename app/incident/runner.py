@@ -12,8 +12,8 @@ from typing import Any
 
 from gidgethub import BadRequest
 
-from app.context import EventContext, Services
 from app.core import incident as core
+from app.core.config import RepoConfig
 from app.core.incident import (
     AckPage,
     Announce,
@@ -30,9 +30,9 @@ from app.core.incident import (
     Unpage,
 )
 from app.core.render import announcement, postmortem, slack_top, to_mrkdwn
-from app.incident_store import IncidentStore
+from app.incident.store import IncidentStore
 from app.metrics import count
-from app.repo_config import RepoConfig
+from app.services import EventContext, Services
 
 
 def slack_key(repo: str, number: int) -> str:
@@ -140,7 +140,7 @@ class IncidentRunner:
         slack = self.ctx.services.slack
         if slack is None or not slack.enabled or incident.number is None:
             return
-        from app.slack import SlackMessage
+        from app.notify.slack import SlackMessage
 
         slack.reply(slack_key(self.ctx.repo, incident.number), SlackMessage(to_mrkdwn(markdown)))
 
@@ -180,7 +180,7 @@ class IncidentRunner:
 
     def _slack_top(self, incident: Incident) -> Any:
         """The thread's top message: the incident's current state, as Block Kit."""
-        from app.slack import SlackMessage
+        from app.notify.slack import SlackMessage
 
         text, blocks = slack_top(incident, self.ctx.repo, self.store.repo_url)
         return SlackMessage(text, blocks)
@@ -237,7 +237,7 @@ class IncidentRunner:
     # ------------------------------------------------------------ revert
 
     async def start_revert(self, incident: Incident, shas: tuple[str, ...]) -> Incident:
-        from app.revert_start import open_revert_for_incident
+        from app.incident.mitigate import open_revert_for_incident
 
         event = await open_revert_for_incident(self, incident, shas)
         if event is None:

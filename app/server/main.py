@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
@@ -15,23 +14,20 @@ import aiohttp
 from aiohttp import web
 from gidgethub.routing import Router
 
-from app.bootstrap import build_services
 from app.clock import SystemClock
-from app.context import Services
-from app.dispatcher import Dispatcher
+from app.handlers import router as all_handlers
+from app.jobs.escalation import escalation_task
+from app.jobs.reconciler import reconciler_task
 from app.logs import configure_logging
-from app.server import create_app
+from app.server.app import create_app
+from app.server.dispatcher import Dispatcher
+from app.server.wiring import build_services
+from app.services import Services
 from app.settings import Settings, SettingsError
 
-log = logging.getLogger("app.server_main")
+log = logging.getLogger("app.server.main")
 
 SLACK_FLUSH_TIMEOUT = 5.0
-
-
-def _router() -> Router:
-    handlers = importlib.import_module("app.handlers")
-    router = getattr(handlers, "router", None)
-    return router if isinstance(router, Router) else Router()
 
 
 # Escalations are checked this often (at most): pages go out on time, not at the
@@ -43,8 +39,6 @@ def _background(
     services: Services, dispatcher: Dispatcher, interval: float
 ) -> list[Callable[[], Awaitable[None]]]:
     """The reconciler (start-up and every `interval` s) and the escalation watch."""
-    from app.reconciler import escalation_task, reconciler_task
-
     return [
         reconciler_task(services, dispatcher, interval),
         escalation_task(services, dispatcher, min(ESCALATION_INTERVAL, interval)),
@@ -76,7 +70,7 @@ async def run_server(
             dispatcher = Dispatcher(workers=settings.workers, queue_size=settings.queue_size)
             application = create_app(
                 services,
-                router if router is not None else _router(),
+                router if router is not None else all_handlers,
                 background=(
                     _background(services, dispatcher, settings.reconcile_interval)
                     if reconcile

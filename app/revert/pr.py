@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from gidgethub import BadRequest, GraphQLException
 
+from app.core.config import RepoConfig
 from app.core.revert_messages import (
     AUTO,
     SHERIFF,
@@ -27,7 +28,7 @@ from app.core.revert_messages import (
     revert_pr_body,
     revert_title,
 )
-from app.github.revert import (
+from app.revert.commit import (
     Culprit,
     RevertCommit,
     RevertConflict,
@@ -35,8 +36,7 @@ from app.github.revert import (
     build_revert_commit,
     read_culprit,
 )
-from app.github.revert_land import land_if_green
-from app.repo_config import RepoConfig
+from app.revert.land import land_if_green
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from app.clock import Clock
 if TYPE_CHECKING:  # imported for types only: keeps start-up free of optional pieces
     import aiohttp
 
+    from app.core.config import RepoConfig
     from app.github.client import GitHubClient
-    from app.repo_config import RepoConfig
     from app.settings import Settings
 
 
@@ -28,8 +28,8 @@ class Services:
     clock: Clock
     # async (installation_id: int) -> GitHubClient; set by app.github.auth
     github_for_installation: Any
-    slack: Any = None  # app.slack.SlackNotifier | None
-    pager: Any = None  # app.oncall.Pager | None
+    slack: Any = None  # app.notify.slack.SlackNotifier | None
+    pager: Any = None  # app.notify.oncall.Pager | None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,7 +64,7 @@ async def load_config(ctx: EventContext, ref: str = "") -> RepoConfig:
     """The repository's `.github/buildsheriff.yml` at `ref` (default branch when empty),
     through the process's cached loader. Errors never stop anything: they are logged,
     kept for the `buildsheriff/config` status, and the defaults apply to the bad keys."""
-    from app.repo_config import RepoConfig
+    from app.core.config import RepoConfig
 
     loader = ctx.services.extras.get("config_loader")
     if loader is None:  # a process wired without one (some tests): defaults

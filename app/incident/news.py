@@ -7,12 +7,12 @@ flow (a revert's CI failed, a merge blocked by branch protection) calls
 
 from __future__ import annotations
 
-from app.context import EventContext, load_config
+from app.services import EventContext, load_config
 
 
 async def tell_incident(ctx: EventContext, issue_number: int, text: str, *, kind: str) -> None:
     """Comment `text` on the incident issue and reply with it in the incident's Slack thread."""
-    from app.incident_flow import IncidentRunner
+    from app.incident.runner import IncidentRunner
 
     runner = IncidentRunner(ctx, await load_config(ctx))
     incident = await runner.store.get(issue_number)

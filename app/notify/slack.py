@@ -34,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.clock import Clock
 
-log = logging.getLogger("app.slack")
+log = logging.getLogger("app.notify.slack")
 
 # Slack's own words for "try again later"
 _TRANSIENT_ERRORS = frozenset(
@@ -442,7 +442,7 @@ class SlackNotifier:
                 session=session,
                 timeout=_REQUEST_TIMEOUT,
                 retry_handlers=[],  # ours wait on the Clock; the SDK's would asyncio.sleep
-                logger=logging.getLogger("app.slack.sdk"),
+                logger=logging.getLogger("app.notify.slack.sdk"),
             )
         return self._client
 

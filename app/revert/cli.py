@@ -15,11 +15,12 @@ from typing import Any
 import aiohttp
 from gidgethub import BadRequest, GitHubException
 
+from app.core.config import RepoConfig
 from app.core.revert_messages import empty_text
 from app.github.client import GitHubClient
-from app.github.revert import RevertConflict, RevertEmpty
-from app.github.revert_pr import RevertPR, open_revert_pr
-from app.repo_config import RepoConfig, RepoConfigLoader
+from app.github.config_loader import RepoConfigLoader
+from app.revert.commit import RevertConflict, RevertEmpty
+from app.revert.pr import RevertPR, open_revert_pr
 
 DEFAULT_API_URL = "https://api.github.com"
 EXIT_OK, EXIT_EMPTY, EXIT_CONFLICT = 0, 1, 2

@@ -11,8 +11,8 @@ from typing import Any
 
 from gidgethub import BadRequest
 
+from app.core.config import RepoConfig
 from app.core.revert_gate import CheckResult, from_check_run, from_status, verdict
-from app.repo_config import RepoConfig
 
 # 405 texts that mean branch protection or rules, as opposed to a PR that cannot merge.
 _PROTECTION_WORDS = ("review", "protect", "restrict", "authorized", "required", "rule")

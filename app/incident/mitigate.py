@@ -1,7 +1,7 @@
 """Mitigate an incident: roll back the deploy if the culprit is live, then open the revert.
 
 The handbook's order: roll back before debugging, and revert the broken commit
-in a PR that tags its author. The revert machinery itself is app.github.revert_pr.
+in a PR that tags its author. The revert machinery itself is app.revert.pr.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from app.core.incident import Event, Incident, RevertConflicted, RevertOpened
 from app.core.render import sha7
 
 if TYPE_CHECKING:
-    from app.incident_flow import IncidentRunner
+    from app.incident.runner import IncidentRunner
 
 
 async def live_deployment(gh: Any, repo: str, environment: str) -> dict[str, Any] | None:
@@ -83,7 +83,7 @@ async def open_revert_for_incident(
 ) -> Event | None:
     """Open (or find) the revert PR of one culprit, or of a range of suspects (oldest
     first); the answer is the event the incident records."""
-    from app.github.revert_pr import RevertPR, open_range_revert_pr, open_revert_pr
+    from app.revert.pr import RevertPR, open_range_revert_pr, open_revert_pr
 
     ctx = runner.ctx
     culprit = shas[0]  # the oldest: a deploy containing it contains the breakage

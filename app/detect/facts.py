@@ -16,10 +16,10 @@ from gidgethub import BadRequest
 
 from app.core.builds import CheckResult, JudgedCommit, check_outcome, judge_commit
 from app.core.codeowners import CODEOWNERS_PATHS, parse_codeowners
+from app.core.config import RepoConfig
 from app.core.incident import CommitSummary, Owner
 from app.core.revert_messages import BRANCH_PREFIX
 from app.core.safety import CulpritFacts, is_revert_message, reverted_shas
-from app.repo_config import RepoConfig
 
 OWN_CONTEXT_PREFIX = "buildsheriff/"
 # The line our revert commits end with (app.core.revert_messages.revert_message).

@@ -12,10 +12,10 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from app.context import EventContext, Services, context_for, load_config
-from app.incident_store import IncidentStore
+from app.incident.store import IncidentStore
+from app.services import EventContext, Services, context_for, load_config
 
-log = logging.getLogger("app.slack_threads")
+log = logging.getLogger("app.jobs.slack_threads")
 
 
 def parse_key(key: str) -> tuple[str, int]:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.context import EventContext, Services, context_for, load_config
 from app.core.incident import OPEN_STATES, RevertMerged, Tick
-from app.handlers.detect import evaluate_head
-from app.incident_flow import IncidentRunner, active_repos
-from app.incident_store import IncidentStore
+from app.detect.evaluate import evaluate_head
+from app.incident.runner import IncidentRunner, active_repos
+from app.incident.store import IncidentStore
+from app.jobs.periodic import periodic
+from app.services import EventContext, Services, context_for, load_config
 
-log = logging.getLogger("app.reconciler")
+log = logging.getLogger("app.jobs.reconciler")
 
 
 async def installations(services: Services) -> list[int]:
@@ -88,66 +89,9 @@ async def reconcile_once(services: Services, submit: Any) -> int:
     return visited
 
 
-def _periodic(
-    services: Services,
-    dispatcher: Any,
-    interval: float,
-    one_pass: Any,
-    *,
-    name: str,
-    wait_first: bool,
-) -> Any:
-    """A background loop running `one_pass(services, submit)` every `interval` seconds;
-    a failing pass is logged and the loop goes on."""
-
-    async def submit(repo: str, job_name: str, fn: Any) -> None:
-        dispatcher.submit_job(repo, job_name, fn)
-
-    async def loop() -> None:
-        while True:
-            if wait_first:
-                await services.clock.sleep(interval)
-            try:
-                await one_pass(services, submit)
-            except Exception:
-                log.exception("%s pass failed", name)
-            if not wait_first:
-                await services.clock.sleep(interval)
-
-    return loop
-
-
 def reconciler_task(services: Services, dispatcher: Any, interval: float) -> Any:
     """The background loop for `create_app(background=[...])`: a pass at start-up, then
     every `interval` seconds."""
-    return _periodic(
+    return periodic(
         services, dispatcher, interval, reconcile_once, name="reconcile", wait_first=False
-    )
-
-
-async def escalate_due(services: Services, submit: Any) -> int:
-    """Tick every incident of the repositories known to have one; returns how many
-    repositories were looked at. Cheap (one list per repository), so it runs often."""
-    looked = 0
-    for repo, installation_id in list(active_repos(services).items()):
-        gh = await services.github_for_installation(installation_id)
-        ctx = context_for(services, gh, repo, installation_id, job="escalate")
-
-        async def job(ctx: EventContext = ctx) -> None:
-            runner = IncidentRunner(ctx, await load_config(ctx))
-            for incident in await runner.store.open_incidents():
-                if incident.state in OPEN_STATES:
-                    runner.remember_slack(incident)
-                    await runner.handle(incident, Tick())
-
-        await submit(repo, "escalate", job)
-        looked += 1
-    return looked
-
-
-def escalation_task(services: Services, dispatcher: Any, interval: float) -> Any:
-    """The background loop that pages on time: every `interval` s (a minute), not only
-    at the full reconcile's pace; the reconciler still covers what it cannot know."""
-    return _periodic(
-        services, dispatcher, interval, escalate_due, name="escalation", wait_first=True
     )

@@ -1,0 +1,1 @@
+"""Talking to people outside GitHub: the Slack outbox and the on-call providers."""
