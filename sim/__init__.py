@@ -1,7 +1,3 @@
-"""Simulators of GitHub, Slack, PagerDuty and Opsgenie on 127.0.0.1.
-
-Used by the tests, the demo and the benchmarks. They model the services
-independently: nothing here imports the app's core or shell, and production
-code never imports this package (the demo command is the one exception, and it
-only wires the two together).
-"""
+"""Simulators of GitHub, Slack and the pagers on 127.0.0.1, for tests, the demo and benchmarks.
+An independent model of the services: it never imports the app, and the app never imports it
+(the demo wires the two); not in the wheel."""

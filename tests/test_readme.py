@@ -99,3 +99,52 @@ def test_the_manifest_subscribes_to_every_event_a_handler_wants() -> None:
     handled = set(router._shallow_routes) | set(router._deep_routes)
     assert {"check_run", "status", "issue_comment", "pull_request"} <= handled
     assert handled <= set(manifest["default_events"])
+
+
+def readme_map() -> tuple[set[str], set[str]]:
+    """(modules, folders) named in the README's map, as paths relative to the root."""
+    built = README.split("## How it is built", 1)[1]
+    block = re.findall(r"```\n(.*?)```", built, re.S)[0]
+    modules: set[str] = set()
+    folders: set[str] = set()
+    stack: list[str] = []
+    for line in block.splitlines():
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name = line.split()[0]
+        del stack[depth:]
+        path = "/".join([*stack, name.rstrip("/")])
+        if name.endswith("/"):
+            folders.add(path)
+            stack.append(name.rstrip("/"))
+        else:
+            modules.add(path)
+    return modules, folders
+
+
+def test_the_readme_map_is_the_tree() -> None:
+    modules, folders = readme_map()
+    tree = {
+        str(p.relative_to(ROOT))
+        for top in ("app", "sim", "demo")
+        for p in (ROOT / top).rglob("*.py")
+        if p.name != "__init__.py"
+    }
+    assert modules == tree
+    tree_folders = {
+        str(p.parent.relative_to(ROOT))
+        for top in ("app", "sim", "demo")
+        for p in (ROOT / top).rglob("__init__.py")
+    }
+    assert folders - {"tests", "bench"} == tree_folders
+    assert all((ROOT / f).is_dir() for f in folders)
+
+
+def test_every_folder_says_what_lives_there_in_three_lines_at_most() -> None:
+    import ast
+
+    for init in sorted(ROOT.glob("*/**/__init__.py")):
+        if init.parts[len(ROOT.parts)] not in ("app", "sim", "demo"):
+            continue
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc, f"{init.relative_to(ROOT)} has no docstring"
+        assert len(doc.splitlines()) <= 3, f"{init.relative_to(ROOT)}: more than three lines"
