@@ -51,6 +51,7 @@ from sim.github.auth import (
 )
 from sim.github.git_store import TreeEntry
 from sim.github.graphql import execute_graphql
+from sim.github.metering import Meter
 from sim.github.permissions import ALL_WRITE, check_installation, check_person
 from sim.github.repo import SimRepo
 from sim.github.routes import DOCS, ROUTES, ApiError, Ctx, Reply, call_handler
@@ -157,6 +158,8 @@ class GitHubSim:
         self.deliveries: list[dict[str, Any]] = []
         self._injections: list[_Injection] = []
         self._latency: dict[str, float] = {}
+        # Injected latency on every call, and calls / round trips / bytes per phase.
+        self.meter = Meter(self._operation_name)
         self._rate: dict[str, tuple[float, int]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -323,6 +326,10 @@ class GitHubSim:
     def set_latency(self, template: str, seconds: float) -> None:
         self._latency[template] = seconds
 
+    def _operation_name(self, method: str, path: str) -> str:
+        match = self.openapi.match(method, path)
+        return f"{method} {match.template if match else path}"
+
     # --- webhooks ----------------------------------------------------------------------------
 
     def build_payload(self, event: str, action: str | None, repo: SimRepo | None,
@@ -379,7 +386,8 @@ class GitHubSim:
     # --- server ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app = web.Application(client_max_size=50 * 1024 * 1024,
+                              middlewares=[self.meter.middleware])
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
