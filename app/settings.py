@@ -1,13 +1,20 @@
 """Process settings from the environment, with Probot's names where Probot has one.
 
-`Settings.from_env(os.environ)` validates everything once at start-up and raises
-`SettingsError`, whose message is one line naming the setting and the problem and
-never its value (values may be secrets, and start-up errors end up in log archives).
+`Settings.from_env(env)` validates everything once at start-up and raises `SettingsError`
+listing every setting that is present but cannot be honoured, one line each
+(`NAME: problem`), never with its value (values may be secrets, and start-up errors end
+up in log archives). `environment()` is what `serve`, `register` and `replay` read: the
+process environment over the `.env` file of the working directory (never read on import,
+so tests and library users are not affected by a developer's `.env`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,19 +25,78 @@ from urllib.parse import urlsplit
 from app.github.client import graphql_endpoint
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Probot's (pino's) level names, and Python's, to the logging module's.
+_LEVEL_NAMES = {
+    "trace": "DEBUG",
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "fatal": "CRITICAL",
+    "critical": "CRITICAL",
+}
+# Probot's `pretty` is our human-readable `text`.
+_FORMAT_NAMES = {"json": "json", "text": "text", "pretty": "text"}
 LOG_FORMATS = ("json", "text")
+DEFAULT_WEBHOOK_PATH = "/webhooks"
+PROBOT_WEBHOOK_PATH = "/api/github/webhooks"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$")
 
 T = TypeVar("T")
 
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; str() is one line: `NAME: problem`."""
+    """Settings that cannot be honoured; str() is one `NAME: problem` line per setting."""
 
-    def __init__(self, name: str, problem: str) -> None:
+    def __init__(self, name: str, problem: str, *more: tuple[str, str]) -> None:
+        self.problems: list[tuple[str, str]] = [(name, problem), *more]
         self.setting = name
         self.problem = problem
-        super().__init__(f"{name}: {problem}")
+        super().__init__("\n".join(f"{n}: {p}" for n, p in self.problems))
+
+    @property
+    def lines(self) -> list[str]:
+        return [f"{n}: {p}" for n, p in self.problems]
+
+
+class _Problems:
+    """Collects every unusable setting so that one start-up reports them all."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, name: str, problem: str) -> None:
+        self.items.append((name, problem))
+
+    def catch(self, fn: Callable[[], T], fallback: T) -> T:
+        try:
+            return fn()
+        except SettingsError as exc:
+            self.items.extend(exc.problems)
+            return fallback
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            first, *rest = self.items
+            raise SettingsError(*first, *rest)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """The variables a `.env` file sets (dotenv syntax, as Probot writes and reads it)."""
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        return {}
+    values = dotenv_values(path, interpolate=False)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def environment(cwd: Path | None = None) -> dict[str, str]:
+    """The process environment over `.env` in `cwd` (default: the working directory)."""
+    return {**read_dotenv((cwd or Path.cwd()) / ".env"), **os.environ}
 
 
 @dataclass(frozen=True)
@@ -40,6 +106,7 @@ class Settings:
     app_id: str | None = None
     private_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    webhook_path: str = DEFAULT_WEBHOOK_PATH
     github_api_url: str = "https://api.github.com"
     github_token: str | None = field(default=None, repr=False)
     slack_bot_token: str | None = field(default=None, repr=False)
@@ -51,6 +118,8 @@ class Settings:
     pagerduty_api_url: str = "https://api.pagerduty.com"
     opsgenie_api_key: str | None = field(default=None, repr=False)
     opsgenie_api_url: str = "https://api.opsgenie.com"
+    jsm_api_key: str | None = field(default=None, repr=False)
+    jsm_api_url: str = "https://api.atlassian.com"
     host: str = "0.0.0.0"
     port: int = 3000
     log_level: str = "INFO"
@@ -66,6 +135,11 @@ class Settings:
         return graphql_endpoint(self.github_api_url)
 
     @property
+    def github_web_url(self) -> str:
+        """Where people see GitHub (the new-app page lives there), derived from the API URL."""
+        return web_url_of(self.github_api_url)
+
+    @property
     def has_app_credentials(self) -> bool:
         return bool(self.app_id and self.private_key)
 
@@ -79,6 +153,7 @@ class Settings:
             self.pagerduty_routing_key,
             self.pagerduty_api_token,
             self.opsgenie_api_key,
+            self.jsm_api_key,
         ]
         out = [v for v in values if v]
         if self.private_key:
@@ -90,17 +165,28 @@ class Settings:
             )
         return out
 
-    def require_serving(self) -> None:
-        """Fail closed: without a webhook secret gidgethub would skip signature checks."""
+    def serving_problems(self) -> list[tuple[str, str]]:
+        problems = []
+        # Fail closed: without a webhook secret gidgethub would skip signature checks.
         if not self.webhook_secret:
-            raise SettingsError("WEBHOOK_SECRET", "is required to serve webhooks")
+            problems.append(("WEBHOOK_SECRET", "is required to serve webhooks"))
         if not (self.has_app_credentials or self.github_token):
-            raise SettingsError(
-                "APP_ID", "set APP_ID with PRIVATE_KEY (or PRIVATE_KEY_PATH), or GITHUB_TOKEN"
+            problems.append(
+                ("APP_ID", "set APP_ID with PRIVATE_KEY (or PRIVATE_KEY_PATH), or GITHUB_TOKEN")
             )
+        return problems
+
+    def require_serving(self) -> None:
+        problems = self.serving_problems()
+        if problems:
+            first, *rest = problems
+            raise SettingsError(*first, *rest)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str], *, serving: bool = False) -> Settings:
+        """Every setting from `env`; with `serving`, also what `serve` needs. Raises
+        SettingsError naming every unusable setting at once."""
+
         def get(name: str) -> str | None:
             # An empty value (common in .env files and compose) means "unset".
             value = env.get(name)
@@ -108,60 +194,89 @@ class Settings:
                 return None
             return value.strip()
 
+        problems = _Problems()
+        defaults = cls()
+
         app_id = get("APP_ID")
         if app_id is not None and not app_id.isdigit():
-            raise SettingsError("APP_ID", "must be a positive integer")
-        private_key = _private_key(get("PRIVATE_KEY"), get("PRIVATE_KEY_PATH"))
-        if app_id and not private_key:
-            raise SettingsError("PRIVATE_KEY", "is required when APP_ID is set")
-        if private_key and not app_id:
-            raise SettingsError("APP_ID", "is required when a private key is set")
+            problems.add("APP_ID", "must be a positive integer")
+            app_id = None
+        key_problems = len(problems.items)
+        private_key = problems.catch(
+            lambda: _private_key(get("PRIVATE_KEY"), get("PRIVATE_KEY_PATH")), None
+        )
+        key_failed = len(problems.items) > key_problems
+        if app_id and not private_key and not key_failed:
+            problems.add("PRIVATE_KEY", "is required when APP_ID is set")
+        if private_key and not app_id and get("APP_ID") is None:
+            problems.add("APP_ID", "is required when a private key is set")
 
-        defaults = cls()
-        log_level = (get("LOG_LEVEL") or defaults.log_level).upper()
-        if log_level not in LOG_LEVELS:
-            raise SettingsError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
-        log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
-        if log_format not in LOG_FORMATS:
-            raise SettingsError("LOG_FORMAT", "must be json or text")
+        level_name = (get("LOG_LEVEL") or defaults.log_level).lower()
+        log_level = _LEVEL_NAMES.get(level_name, defaults.log_level)
+        if level_name not in _LEVEL_NAMES:
+            problems.add(
+                "LOG_LEVEL", "must be one of trace, debug, info, warn, error, fatal"
+            )
+        format_name = (get("LOG_FORMAT") or defaults.log_format).lower()
+        log_format = _FORMAT_NAMES.get(format_name, defaults.log_format)
+        if format_name not in _FORMAT_NAMES:
+            problems.add("LOG_FORMAT", "must be json, or text (Probot's pretty)")
         app_slug = get("APP_SLUG") or defaults.app_slug
         if not _SLUG.match(app_slug):
-            raise SettingsError("APP_SLUG", "must be lowercase letters, digits and dashes")
+            problems.add("APP_SLUG", "must be lowercase letters, digits and dashes")
+            app_slug = defaults.app_slug
+        webhook_path = get("WEBHOOK_PATH") or defaults.webhook_path
+        if not _PATH.match(webhook_path) or "//" in webhook_path:
+            problems.add("WEBHOOK_PATH", "must be a URL path starting with / (e.g. /webhooks)")
+            webhook_path = defaults.webhook_path
 
-        return cls(
+        def url(name: str, default: str) -> str:
+            return problems.catch(lambda: _url(get, name, default), default).rstrip("/")
+
+        def number(name: str, default: T, kind: Callable[[str], T], **bounds: float) -> T:
+            return problems.catch(lambda: _number(get, name, default, kind, **bounds), default)
+
+        settings = cls(
             app_id=app_id,
             private_key=private_key,
             webhook_secret=get("WEBHOOK_SECRET"),
-            github_api_url=_url(get, "GITHUB_API_URL", defaults.github_api_url).rstrip("/"),
+            webhook_path=webhook_path.rstrip("/") or "/",
+            github_api_url=problems.catch(
+                lambda: _github_api_url(get), defaults.github_api_url
+            ),
             github_token=get("GITHUB_TOKEN"),
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_channel=get("SLACK_CHANNEL") or defaults.slack_channel,
             # slack_sdk joins method names onto this base: it needs the trailing slash.
-            slack_api_url=_url(get, "SLACK_API_URL", defaults.slack_api_url).rstrip("/") + "/",
+            slack_api_url=url("SLACK_API_URL", defaults.slack_api_url) + "/",
             pagerduty_routing_key=get("PAGERDUTY_ROUTING_KEY"),
             pagerduty_api_token=get("PAGERDUTY_API_TOKEN"),
-            pagerduty_events_url=_url(
-                get, "PAGERDUTY_EVENTS_URL", defaults.pagerduty_events_url
-            ).rstrip("/"),
-            pagerduty_api_url=_url(get, "PAGERDUTY_API_URL", defaults.pagerduty_api_url).rstrip(
-                "/"
-            ),
+            pagerduty_events_url=url("PAGERDUTY_EVENTS_URL", defaults.pagerduty_events_url),
+            pagerduty_api_url=url("PAGERDUTY_API_URL", defaults.pagerduty_api_url),
             opsgenie_api_key=get("OPSGENIE_API_KEY"),
-            opsgenie_api_url=_url(get, "OPSGENIE_API_URL", defaults.opsgenie_api_url).rstrip("/"),
+            opsgenie_api_url=url("OPSGENIE_API_URL", defaults.opsgenie_api_url),
+            jsm_api_key=get("JSM_API_KEY"),
+            jsm_api_url=url("JSM_API_URL", defaults.jsm_api_url),
             host=get("HOST") or defaults.host,
-            port=_number(get, "PORT", defaults.port, int, low=0, high=65535),
+            port=number("PORT", defaults.port, int, low=0, high=65535),
             log_level=log_level,
             log_format=log_format,
-            queue_size=_number(get, "QUEUE_SIZE", defaults.queue_size, int, low=1),
-            workers=_number(get, "WORKERS", defaults.workers, int, low=1, high=256),
-            reconcile_interval=_number(
-                get, "RECONCILE_INTERVAL", defaults.reconcile_interval, float, low=1
+            queue_size=number("QUEUE_SIZE", defaults.queue_size, int, low=1),
+            workers=number("WORKERS", defaults.workers, int, low=1, high=256),
+            reconcile_interval=number(
+                "RECONCILE_INTERVAL", defaults.reconcile_interval, float, low=1
             ),
-            shutdown_timeout=_number(
-                get, "SHUTDOWN_TIMEOUT", defaults.shutdown_timeout, float, low=0
-            ),
+            shutdown_timeout=number("SHUTDOWN_TIMEOUT", defaults.shutdown_timeout, float, low=0),
             app_slug=app_slug,
         )
+        if serving:
+            reported = {n for n, _ in problems.items}
+            key_reported = bool(reported & {"APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH"})
+            for name, problem in settings.serving_problems():
+                if name not in reported and not (name == "APP_ID" and key_reported):
+                    problems.add(name, problem)
+        problems.raise_if_any()
+        return settings
 
 
 def _private_key(text: str | None, path: str | None) -> str | None:
@@ -177,10 +292,25 @@ def _private_key(text: str | None, path: str | None) -> str | None:
             raise SettingsError(name, f"cannot read the key file ({reason})") from None
     if not text:
         return None
+    if "-----BEGIN" not in text:
+        # Probot's third form: the whole PEM file base64-encoded on one line.
+        text = _from_base64(name, text)
     # Hosting dashboards store one-line values: Probot accepts a literal "\n".
     pem = text.replace("\\n", "\n").strip() + "\n"
     _check_pem(name, pem)
     return pem
+
+
+def _from_base64(name: str, text: str) -> str:
+    try:
+        decoded = base64.b64decode("".join(text.split()), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        decoded = ""
+    if "-----BEGIN" not in decoded:
+        raise SettingsError(
+            name, "is neither a PEM private key (-----BEGIN ...) nor a base64-encoded one"
+        )
+    return decoded
 
 
 def _check_pem(name: str, pem: str) -> None:
@@ -196,6 +326,74 @@ def _check_pem(name: str, pem: str) -> None:
         raise SettingsError(name, "is not a usable PEM private key") from None
     if not isinstance(key, RSAPrivateKey):
         raise SettingsError(name, "must be an RSA key (GitHub Apps sign JWTs with RS256)")
+
+
+def _github_api_url(get: Callable[[str], str | None]) -> str:
+    """GITHUB_API_URL, or Probot's GHE_HOST + GHE_PROTOCOL; never both."""
+    host, protocol = get("GHE_HOST"), get("GHE_PROTOCOL")
+    if host and get("GITHUB_API_URL"):
+        raise SettingsError(
+            "GHE_HOST", "set either GHE_HOST (Probot's name) or GITHUB_API_URL, not both"
+        )
+    if protocol and protocol.lower() not in ("http", "https"):
+        raise SettingsError("GHE_PROTOCOL", "must be https or http")
+    if host:
+        if not _HOST.match(host):
+            raise SettingsError(
+                "GHE_HOST",
+                "must be the server's host name only, e.g. ghe.example.com "
+                "(no https:// and no path)",
+            )
+        return f"{(protocol or 'https').lower()}://{host}/api/v3"
+    if protocol:
+        raise SettingsError("GHE_PROTOCOL", "needs GHE_HOST")
+    api_url = _url(get, "GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    _refuse_web_urls(api_url)
+    return api_url
+
+
+def _refuse_web_urls(api_url: str) -> None:
+    """A web address given for the API answers HTML to every call: say what to write."""
+    parts = urlsplit(api_url)
+    host = (parts.hostname or "").lower()
+    origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    if host in ("github.com", "www.github.com"):
+        raise SettingsError(
+            "GITHUB_API_URL", "is GitHub's web address: GitHub's API is https://api.github.com"
+        )
+    if host == "api.github.com" or (host.startswith("api.") and host.endswith(".ghe.com")):
+        return
+    if parts.path in ("", "/") and not _is_loopback(host):
+        raise SettingsError(
+            "GITHUB_API_URL",
+            f"looks like GitHub Enterprise Server, whose REST API is under /api/v3: "
+            f"use {origin}/api/v3 (or set GHE_HOST={parts.netloc.rpartition('@')[2]})",
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    # A local simulator or proxy serves the API at its root.
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def web_url_of(api_url: str) -> str:
+    """github.com for api.github.com; https://HOST for https://HOST/api/v3 (GHES); the
+    API's own origin otherwise (a local simulator serves both)."""
+    parts = urlsplit(api_url)
+    host = parts.netloc.rpartition("@")[2]
+    if host.lower() == "api.github.com":
+        return "https://github.com"
+    if host.lower().startswith("api.") and host.lower().endswith(".ghe.com"):
+        return f"https://{host[4:]}"
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/v3"):
+        path = path[: -len("/api/v3")]
+    return f"{parts.scheme}://{host}{path}"
 
 
 def _url(get: Callable[[str], str | None], name: str, default: str) -> str:

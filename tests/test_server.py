@@ -535,10 +535,12 @@ def test_refuses_to_build_without_a_webhook_secret() -> None:
         create_app(services, Router())
 
 
-def test_serve_exits_2_with_one_line_on_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_exits_2_with_one_line_per_bad_setting(capsys: pytest.CaptureFixture[str]) -> None:
     assert serve({"PORT": "not-a-port", "WEBHOOK_SECRET": SECRET}) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "PORT" in err and "not-a-port" not in err
+    lines = capsys.readouterr().err.splitlines()
+    # Every unusable setting at once, one line each: the bad PORT and the missing credentials.
+    assert [line.split(":")[1].strip() for line in lines] == ["PORT", "APP_ID"]
+    assert "not-a-port" not in "\n".join(lines)
     assert serve({"GITHUB_TOKEN": "t" * 40}) == 2  # no webhook secret: fail closed
     assert "WEBHOOK_SECRET" in capsys.readouterr().err
 

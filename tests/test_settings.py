@@ -151,3 +151,119 @@ def test_empty_values_mean_unset() -> None:
 def test_case_insensitive_enums() -> None:
     s = Settings.from_env({"LOG_LEVEL": "debug", "LOG_FORMAT": "TEXT", "WORKERS": "8"})
     assert (s.log_level, s.log_format, s.workers) == ("DEBUG", "text", 8)
+
+
+# ---- Probot compatibility ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("probot", "python"),
+    [
+        ("trace", "DEBUG"),
+        ("debug", "DEBUG"),
+        ("info", "INFO"),
+        ("warn", "WARNING"),
+        ("error", "ERROR"),
+        ("fatal", "CRITICAL"),
+        ("WARNING", "WARNING"),
+    ],
+)
+def test_probot_log_levels(probot: str, python: str) -> None:
+    assert Settings.from_env({"LOG_LEVEL": probot}).log_level == python
+
+
+def test_log_format_pretty_is_text() -> None:
+    assert Settings.from_env({"LOG_FORMAT": "pretty"}).log_format == "text"
+
+
+def test_private_key_as_base64_of_the_pem_file(rsa_key: str) -> None:
+    import base64
+
+    encoded = base64.b64encode(rsa_key.encode()).decode()
+    s = Settings.from_env({"APP_ID": "9", "PRIVATE_KEY": encoded})
+    assert s.private_key == rsa_key.strip() + "\n"
+    with pytest.raises(SettingsError, match=r"^PRIVATE_KEY: is neither a PEM") as caught:
+        Settings.from_env({"APP_ID": "9", "PRIVATE_KEY": "bm90IGEga2V5" + SECRET_LOOKING})
+    assert SECRET_LOOKING not in str(caught.value)
+
+
+def test_webhook_path_default_and_probot_path() -> None:
+    assert Settings.from_env({}).webhook_path == "/webhooks"
+    s = Settings.from_env({"WEBHOOK_PATH": "/api/github/webhooks/"})
+    assert s.webhook_path == "/api/github/webhooks"
+    with pytest.raises(SettingsError, match=r"^WEBHOOK_PATH: "):
+        Settings.from_env({"WEBHOOK_PATH": "api/github/webhooks"})
+
+
+def test_ghe_host_and_protocol_name_the_enterprise_api() -> None:
+    s = Settings.from_env({"GHE_HOST": "ghe.example.com"})
+    assert s.github_api_url == "https://ghe.example.com/api/v3"
+    assert s.graphql_url == "https://ghe.example.com/api/graphql"
+    assert s.github_web_url == "https://ghe.example.com"
+    s = Settings.from_env({"GHE_HOST": "127.0.0.1:8080", "GHE_PROTOCOL": "http"})
+    assert s.github_api_url == "http://127.0.0.1:8080/api/v3"
+    assert Settings.from_env({}).github_web_url == "https://github.com"
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"GHE_HOST": "ghe.example.com", "GITHUB_API_URL": "https://ghe.example.com/api/v3"},
+            "GHE_HOST: set either GHE_HOST (Probot's name) or GITHUB_API_URL, not both",
+        ),
+        ({"GHE_HOST": "https://ghe.example.com/"}, "GHE_HOST: must be the server's host name"),
+        ({"GHE_HOST": "ghe.example.com", "GHE_PROTOCOL": "ftp"}, "GHE_PROTOCOL: must be"),
+        (
+            {"GITHUB_API_URL": "https://ghe.example.com"},
+            "GITHUB_API_URL: looks like GitHub Enterprise Server, whose REST API is under "
+            "/api/v3: use https://ghe.example.com/api/v3 (or set GHE_HOST=ghe.example.com)",
+        ),
+        (
+            {"GITHUB_API_URL": "https://github.com/"},
+            "GITHUB_API_URL: is GitHub's web address: GitHub's API is https://api.github.com",
+        ),
+    ],
+)
+def test_unusable_github_addresses_say_the_fix(env: dict[str, str], line: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert str(caught.value).startswith(line)
+
+
+def test_every_unusable_setting_is_reported_at_once_one_line_each(rsa_key: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {
+                "APP_ID": "12",
+                "PRIVATE_KEY": SECRET_LOOKING,
+                "PORT": "http",
+                "LOG_LEVEL": "loud",
+                "GHE_HOST": "ghe.example.com",
+                "GITHUB_API_URL": "https://ghe.example.com/api/v3",
+                "WEBHOOK_PATH": "nope",
+            },
+            serving=True,
+        )
+    lines = str(caught.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "PRIVATE_KEY", "LOG_LEVEL", "WEBHOOK_PATH", "GHE_HOST", "PORT", "WEBHOOK_SECRET",
+    ]
+    assert SECRET_LOOKING not in str(caught.value)
+
+
+def test_environment_reads_dotenv_and_the_process_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.settings import environment
+
+    (tmp_path / ".env").write_text(
+        '# written by `python -m app register`\nAPP_ID=123\nWEBHOOK_PATH=/api/github/webhooks\n'
+        'PRIVATE_KEY="-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\n"\n'
+    )
+    monkeypatch.setenv("APP_ID", "456")
+    env = environment(tmp_path)
+    assert env["APP_ID"] == "456"
+    assert env["WEBHOOK_PATH"] == "/api/github/webhooks"
+    assert env["PRIVATE_KEY"].count("\n") == 3
+    assert environment(tmp_path / "nowhere")["APP_ID"] == "456"

@@ -138,7 +138,8 @@ def create_app(
         if dispatcher.accepting:  # cleanup without shutdown (e.g. a failed start)
             await dispatcher.close(drain_timeout)
 
-    application.router.add_post("/webhooks", receiver.handle)
+    # WEBHOOK_PATH: /webhooks by default; Probot apps use /api/github/webhooks.
+    application.router.add_post(services.settings.webhook_path, receiver.handle)
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/metrics", metrics)
     application.on_startup.append(on_startup)

@@ -1,11 +1,10 @@
-"""`python -m app serve`: settings from the environment, the server, clean exit on SIGTERM."""
+"""`python -m app serve`: settings from the environment and `.env`, the server, clean exit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,9 +20,10 @@ from app.jobs.reconciler import reconciler_task
 from app.logs import configure_logging
 from app.server.app import create_app
 from app.server.dispatcher import Dispatcher
+from app.server.preflight import git_problem
 from app.server.wiring import build_services
 from app.services import Services
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, environment
 
 log = logging.getLogger("app.server.main")
 
@@ -103,11 +103,20 @@ async def run_server(
 
 
 def serve(env: Mapping[str, str] | None = None) -> int:
+    """Exit 2 with one line per unusable setting (all of them) or host problem."""
+    source = environment() if env is None else env
+    problems: list[str] = []
+    settings: Settings | None = None
     try:
-        settings = Settings.from_env(os.environ if env is None else env)
-        settings.require_serving()
+        settings = Settings.from_env(source, serving=True)
     except SettingsError as exc:
-        print(f"buildsheriff: {exc}", file=sys.stderr)
+        problems.extend(exc.lines)
+    git = git_problem(source.get("BUILDSHERIFF_GIT") or "git")
+    if git is not None:
+        problems.append(git)
+    if problems or settings is None:
+        for line in problems:
+            print(f"buildsheriff: {line}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(run_server(settings))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import uuid
 from pathlib import Path
@@ -24,7 +23,7 @@ from app.clock import SystemClock
 from app.logs import configure_logging, event_logger
 from app.server.wiring import build_services
 from app.services import EventContext
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, environment
 
 
 def load_delivery(path: Path, event: str | None) -> tuple[str, dict[str, Any], str]:
@@ -77,10 +76,11 @@ async def replay(settings: Settings, name: str, payload: dict[str, Any], deliver
 
 def main(file: str, *, event: str | None = None) -> int:
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env(environment())
         name, payload, delivery = load_delivery(Path(file), event)
     except SettingsError as exc:
-        print(f"buildsheriff: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"buildsheriff: {line}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:
         print(f"buildsheriff: cannot replay {file}: {exc}", file=sys.stderr)

@@ -113,7 +113,7 @@ class _Caller:
 class GitHubSim:
     def __init__(self, workdir: Path, *, webhook_secret: str = "sim-secret", app_id: int = 4242,
                  app_slug: str = "buildsheriff", app_public_key: str | bytes | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, enterprise: bool = False) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.webhook_secret = webhook_secret
@@ -131,6 +131,8 @@ class GitHubSim:
         self.rate_limit = 5000
         self.html_url = "https://github.com"
         self.url = "http://127.0.0.1"
+        # GitHub Enterprise Server: REST under /api/v3, GraphQL at /api/graphql, the web at /.
+        self.enterprise = enterprise
         self.webhook_url: str | None = None
         # What the App was granted; installation tokens carry these (see gh_permissions).
         self.app_permissions = dict(ALL_WRITE)
@@ -395,6 +397,9 @@ class GitHubSim:
         await site.start()
         port = int(self._runner.addresses[0][1])
         self.url = f"http://127.0.0.1:{port}"
+        if self.enterprise:
+            self.html_url = self.url
+            self.url += "/api/v3"
         self._deliverer = Deliverer(self)
         self._deliverer.start()
 
@@ -494,7 +499,14 @@ class GitHubSim:
             except ValueError:
                 return self._respond(method, path, Reply(400, {
                     "message": "Problems parsing JSON", "documentation_url": DOCS}), {})
-        if path in ("/graphql", "/api/graphql") and method == "POST":
+        if self.enterprise:
+            if path == "/api/graphql" and method == "POST":
+                return await self._handle_graphql(request, path, body)
+            if path != "/api/v3" and not path.startswith("/api/v3/"):
+                # GHES answers the web (HTML) outside /api/v3: no API there.
+                return web.Response(status=404, text="Not Found", content_type="text/html")
+            path = path.removeprefix("/api/v3") or "/"
+        elif path in ("/graphql", "/api/graphql") and method == "POST":
             return await self._handle_graphql(request, path, body)
         match, problems = self.openapi.check(method, path, body)
         if match is None:
