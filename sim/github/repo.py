@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sim.github.ci import ActionsCI, Workflow
 from sim.github.git_store import TreeEntry, is_sha
 from sim.github.repo_base import BLOB_MODES, TreeError, kind_of_mode
 from sim.github.repo_pulls import PullsMixin
@@ -147,6 +148,12 @@ class SimRepo(PullsMixin):
         run = self.create_workflow_run(sha, name, conclusion, jobs=jobs, failed_jobs=failed_jobs,
                                        event=event, branch=branch, actor=self.owner)
         return self.sim.shapes.workflow_run(self, run)
+
+    def use_ci(self, *workflows: Workflow) -> ActionsCI:
+        """Turn on GitHub Actions: from now on every push its workflows listen to is built
+        (default: one workflow "CI", job "build", on the default branch, cancel-in-progress)."""
+        self.ci = ActionsCI(self, workflows or (Workflow(),))
+        return self.ci
 
     def finish_workflow_run(self, run_id: int, conclusion: str) -> dict[str, Any]:
         run = self.workflow_run_or_404(run_id)

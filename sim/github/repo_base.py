@@ -30,6 +30,7 @@ from sim.github.state import (
 )
 
 if TYPE_CHECKING:
+    from sim.github.ci import ActionsCI
     from sim.github.server import GitHubSim
 
 GOOD_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
@@ -73,6 +74,8 @@ class RepoBase:
         self.updated_at = self.created_at
         self.pushed_at = self.created_at
         self.rerun_outcomes: dict[str, str] = {}
+        # GitHub Actions, when a test turns it on (SimRepo.use_ci): builds pushes by itself.
+        self.ci: ActionsCI | None = None
         self.permissions: dict[str, str] = {}
         self.protections: dict[str, Protection] = {}
         self.rulesets: list[Ruleset] = []
@@ -190,6 +193,8 @@ class RepoBase:
         if notify:
             self.emit("push", None, actor, ref=ref, before=before or ZERO_SHA,
                       after=new or ZERO_SHA)
+            if self.ci is not None and new is not None and ref.startswith("refs/heads/"):
+                self.ci.on_push(ref.removeprefix("refs/heads/"), new, actor)
         if ref.startswith("refs/heads/"):
             self.after_branch_moved(ref.removeprefix("refs/heads/"), before, new, actor)
 

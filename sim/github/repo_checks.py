@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sim.github.ci import check_rerun_allowed
 from sim.github.repo_base import GOOD_CONCLUSIONS, RepoBase
 from sim.github.routes import ApiError, not_found
 from sim.github.state import (
@@ -202,7 +203,10 @@ class ChecksMixin(RepoBase):
                             jobs: tuple[str, ...] | list[str] = ("build",),
                             failed_jobs: tuple[str, ...] | list[str] | None = None,
                             event: str = "push", branch: str | None = None,
-                            actor: str | None = None) -> WorkflowRun:
+                            actor: str | None = None, queued: bool = False) -> WorkflowRun:
+        """A workflow run on `sha` with its own check suite and one check run per job.
+
+        `conclusion` None leaves it in progress (or queued, for the CI model to start)."""
         if self.store.object_type(sha) != "commit":
             raise ValueError(f"{sha} is not a commit of {self.full_name}")
         actor = actor or self.owner
@@ -224,9 +228,10 @@ class ChecksMixin(RepoBase):
             actor=actor,
             created_at=now,
             updated_at=now,
-            status="in_progress" if conclusion is None else "completed",
+            status=("queued" if queued else "in_progress") if conclusion is None else "completed",
             conclusion=conclusion,
             jobs=list(jobs),
+            run_started_at=now,
         )
         suite.workflow_run_id = run.id
         self.workflow_run_records[run.id] = run
@@ -237,7 +242,8 @@ class ChecksMixin(RepoBase):
                 job_conclusion = "success"
             check = self.create_check_run(
                 sha, job, actor, app_slug="github-actions", suite=suite,
-                status="in_progress" if conclusion is None else "completed",
+                status=(("queued" if queued else "in_progress") if conclusion is None
+                        else "completed"),
                 conclusion=job_conclusion,
                 details_url=f"{self.sim.html_url}/{self.full_name}/actions/runs/{run.id}/job/{job}",
             )
@@ -251,6 +257,10 @@ class ChecksMixin(RepoBase):
             check = self.check_run_records[run_id]
             if check.status != "completed":
                 self.update_check_run(check, actor, conclusion=conclusion)
+        self._workflow_completed(run, actor)
+
+    def finish_workflow_attempt(self, run: WorkflowRun, actor: str) -> None:
+        """Every job of the run's current attempt concluded: the run and its suite complete."""
         self._workflow_completed(run, actor)
 
     def _workflow_completed(self, run: WorkflowRun, actor: str) -> None:
@@ -275,8 +285,7 @@ class ChecksMixin(RepoBase):
     def rerun_jobs(self, run: WorkflowRun, actor: str, *,
                    failed_only: bool = True) -> list[CheckRun]:
         """Start a new attempt (of the failed jobs); `finish_rerun` completes it later."""
-        if run.status != "completed":
-            raise ApiError(403, "This workflow run is not completed")
+        check_rerun_allowed(run, self.now())
         failed = [
             job for job, run_id in run.job_runs.items()
             if not failed_only
@@ -289,6 +298,7 @@ class ChecksMixin(RepoBase):
         run.status = "queued"
         run.conclusion = None
         run.updated_at = self.now()
+        run.run_started_at = run.updated_at
         suite.status = "queued"
         suite.conclusion = None
         started: list[CheckRun] = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sim.github.repo import SimRepo
 from sim.github.routes import ApiError, Ctx, Reply, not_found, route, validation_failed
 from sim.github.shapes import iso
-from sim.github.state import WorkflowRun
+from sim.github.state import CheckRun, WorkflowRun
 
 # --- check runs and suites -----------------------------------------------------------------------
 
@@ -17,6 +18,14 @@ def _int_param(ctx: Ctx, name: str) -> int:
         return int(ctx.params[name])
     except ValueError:
         raise not_found() from None
+
+
+def _check_run(ctx: Ctx, repo: SimRepo, run: CheckRun) -> dict[str, Any]:
+    """A check run as REST returns it: its suite is only `{"id"}` (webhooks carry the whole
+    suite, with `head_branch`; REST callers must ask the suite for its branch)."""
+    shaped = ctx.sim.shapes.check_run(repo, run)
+    shaped["check_suite"] = {"id": run.suite_id}
+    return shaped
 
 
 def _app_slug(ctx: Ctx) -> str:
@@ -41,7 +50,7 @@ def create_check_run(ctx: Ctx) -> Reply:
         conclusion=ctx.field("conclusion"), output=ctx.field("output"),
         details_url=ctx.field("details_url"), external_id=ctx.field("external_id") or "",
     )
-    return Reply(201, ctx.sim.shapes.check_run(repo, run))
+    return Reply(201, _check_run(ctx, repo, run))
 
 
 @route("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}")
@@ -50,7 +59,7 @@ def get_check_run(ctx: Ctx) -> Reply:
     run = repo.check_run_records.get(_int_param(ctx, "check_run_id"))
     if run is None:
         raise not_found()
-    return Reply(200, ctx.sim.shapes.check_run(repo, run))
+    return Reply(200, _check_run(ctx, repo, run))
 
 
 @route("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}")
@@ -66,7 +75,7 @@ def update_check_run(ctx: Ctx) -> Reply:
     repo.update_check_run(run, ctx.login, status=ctx.field("status"),
                           conclusion=ctx.field("conclusion"), output=ctx.field("output"),
                           name=ctx.field("name"), details_url=ctx.field("details_url"))
-    return Reply(200, ctx.sim.shapes.check_run(repo, run))
+    return Reply(200, _check_run(ctx, repo, run))
 
 
 @route("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs")
@@ -89,7 +98,7 @@ def list_check_runs_for_ref(ctx: Ctx) -> Reply:
     runs.sort(key=lambda r: r.id, reverse=True)
     page, links = ctx.paginate(runs)
     return Reply(200, {"total_count": len(runs),
-                       "check_runs": [ctx.sim.shapes.check_run(repo, r) for r in page]}, links)
+                       "check_runs": [_check_run(ctx, repo, r) for r in page]}, links)
 
 
 @route("GET", "/repos/{owner}/{repo}/commits/{ref}/check-suites")
@@ -126,7 +135,7 @@ def list_check_runs_in_suite(ctx: Ctx) -> Reply:
         runs = repo.suite_latest_runs(suite)
     page, links = ctx.paginate(sorted(runs, key=lambda r: r.id, reverse=True))
     return Reply(200, {"total_count": len(runs),
-                       "check_runs": [ctx.sim.shapes.check_run(repo, r) for r in page]}, links)
+                       "check_runs": [_check_run(ctx, repo, r) for r in page]}, links)
 
 
 # --- statuses ------------------------------------------------------------------------------------
@@ -232,6 +241,9 @@ def list_jobs(ctx: Ctx) -> Reply:
 def _rerun(ctx: Ctx, *, failed_only: bool) -> Reply:
     repo = ctx.repo
     run = _workflow_run(ctx, repo)
+    if repo.ci is not None:  # the CI model runs it, under the run's concurrency group
+        repo.ci.rerun(run, ctx.login, failed_only=failed_only)
+        return Reply(201, {})
     previous = run.conclusion
     repo.rerun_jobs(run, ctx.login, failed_only=failed_only)
 

@@ -142,7 +142,7 @@ class CheckShapes(BaseShapes):
             "actor": self.user(run.actor),
             "triggering_actor": self.user(run.actor),
             "run_attempt": run.run_attempt,
-            "run_started_at": iso(run.updated_at if run.run_attempt > 1 else run.created_at),
+            "run_started_at": iso(run.run_started_at or run.created_at),
             "jobs_url": f"{url}/jobs",
             "logs_url": f"{url}/logs",
             "check_suite_url": f"{a}/check-suites/{suite.id}",

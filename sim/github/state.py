@@ -209,6 +209,7 @@ class WorkflowRun:
     status: str = "completed"
     conclusion: str | None = None
     run_attempt: int = 1
+    run_started_at: float = 0.0  # when the latest attempt started
     jobs: list[str] = field(default_factory=list)
     # job name -> id of its latest check run (a re-run adds new check runs)
     job_runs: dict[str, int] = field(default_factory=dict)
