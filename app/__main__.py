@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve | demo | replay FILE | revert OWNER/REPO SHA`.
+"""Command line: `python -m app serve | register | demo | replay FILE | revert OWNER/REPO SHA`.
 
 Nothing runs at import; each command imports what it needs, so `revert` in a
 GitHub Action does not load the server and `serve` does not load the simulators.
@@ -19,6 +19,32 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="feed a recorded webhook (JSON file) to the handlers")
     replay.add_argument("file")
     replay.add_argument("--event", help="event name when the file holds only the payload")
+    register = sub.add_parser(
+        "register",
+        help="create the GitHub App from app.yml (GitHub's manifest flow); writes .env",
+        description=(
+            "Serve a page on 127.0.0.1 whose button registers the App on GitHub from "
+            "app.yml, then write APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, APP_SLUG and "
+            "APP_HTML_URL to .env (mode 600). GHE_HOST/GHE_PROTOCOL or GITHUB_API_URL "
+            "(environment or .env) name a GitHub Enterprise Server. Exit codes: 0 registered, "
+            "1 the registration failed, 2 bad arguments or .env exists without --force."
+        ),
+    )
+    register.add_argument(
+        "--webhook-url", required=True, metavar="URL",
+        help="where GitHub will post webhooks, e.g. https://sheriff.example.com/webhooks",
+    )
+    register.add_argument(
+        "--org", help="register the App on this organization (default: your account)"
+    )
+    register.add_argument("--ghe-host", metavar="HOST",
+                          help="GitHub Enterprise Server host name (same as GHE_HOST)")
+    register.add_argument("--force", action="store_true",
+                          help="replace the App settings in an existing .env")
+    register.add_argument("--port", type=int, default=0,
+                          help="port of the local registration page (default: any free port)")
+    register.add_argument("--manifest", metavar="FILE",
+                          help="the App manifest (default: ./app.yml, else the packaged one)")
     revert = sub.add_parser("revert", help="open a revert PR for SHA (uses GITHUB_TOKEN)")
     revert.add_argument("repo", metavar="OWNER/REPO")
     revert.add_argument("sha")
@@ -55,6 +81,22 @@ def main(argv: list[str] | None = None) -> int:
         from app.server.replay import main as replay_main
 
         return replay_main(args.file, event=args.event)
+    if args.command == "register":
+        import asyncio
+        from pathlib import Path
+
+        from app.server.register import register as register_app
+
+        return asyncio.run(
+            register_app(
+                webhook_url=args.webhook_url,
+                org=args.org,
+                ghe_host=args.ghe_host,
+                force=args.force,
+                port=args.port,
+                manifest_path=Path(args.manifest) if args.manifest else None,
+            )
+        )
     if args.command == "revert":
         from app.revert.cli import main as revert_main
 

@@ -23,6 +23,7 @@ import http
 import itertools
 import json
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -33,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from sim.github import (  # noqa: F401  (imported for their @route registrations)
+    manifests,
     rest_checks,
     rest_git,
     rest_issues,
@@ -51,6 +53,7 @@ from sim.github.auth import (
 )
 from sim.github.git_store import TreeEntry
 from sim.github.graphql import execute_graphql
+from sim.github.manifests import ManifestFlow, new_app_key
 from sim.github.metering import Meter
 from sim.github.permissions import ALL_WRITE, check_installation, check_person
 from sim.github.repo import SimRepo
@@ -166,6 +169,7 @@ class GitHubSim:
         self._tasks: set[asyncio.Task[Any]] = set()
 
         self.shapes = Shapes(self)
+        self.manifests = ManifestFlow(self)
         self.openapi = OpenAPIIndex.load()
         self._deliverer: Deliverer | None = None
         self._runner: web.AppRunner | None = None
@@ -233,6 +237,43 @@ class GitHubSim:
         if slug not in self._apps:
             self._apps[slug] = (self.next_id("app"), slug.replace("-", " ").title())
         return self._apps[slug]
+
+    def register_app_from_manifest(self, manifest: dict[str, Any], name: str, owner: str, *,
+                                   with_webhook_secret: bool = True) -> dict[str, Any]:
+        """Register the App a manifest describes; it becomes the App this simulator serves.
+        Answers the conversion's body (the App, its pem, webhook secret, client secret)."""
+        slug = "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+        if not slug or slug in self._apps:
+            raise ApiError(422, "Validation Failed", errors=[
+                {"resource": "Integration", "code": "custom", "field": "name",
+                 "message": "Name is already in use"}])
+        pem, public = new_app_key()
+        self.app_id = self.next_id("app")
+        self.app_slug = slug
+        self._apps[slug] = (self.app_id, name)
+        self._keys = None
+        self._public_key = public
+        self.app_owner = owner
+        self.add_user(owner, type="Organization")
+        self.add_user(self.app_bot_login, type="Bot")
+        hook = manifest.get("hook_attributes") or {}
+        self.webhook_url = hook.get("url") if hook.get("active", True) else None
+        self.webhook_secret = secrets.token_hex(20) if with_webhook_secret else ""
+        self.app_permissions = {"metadata": "read",
+                                **{str(k): str(v) for k, v in
+                                   (manifest.get("default_permissions") or {}).items()}}
+        self.app_events = [str(e) for e in manifest.get("default_events") or []]
+        shaped = self.shapes.app(slug)
+        shaped["events"] = list(self.app_events)
+        shaped["description"] = str(manifest.get("description") or "")
+        shaped["external_url"] = str(manifest.get("url") or shaped["external_url"])
+        return {
+            **shaped,
+            "client_id": f"Iv1.{secrets.token_hex(8)}",
+            "client_secret": secrets.token_hex(20),
+            "webhook_secret": self.webhook_secret or None,
+            "pem": pem,
+        }
 
     def bot_login_for(self, app_slug: str) -> str:
         login = f"{app_slug}[bot]"
@@ -457,6 +498,8 @@ class GitHubSim:
                            now=self.now())
             return _Caller(None, None, f"app:{self.app_id}")
         if auth is None:
+            if template == "/app-manifests/{code}/conversions":
+                return _Caller(None, None, f"anon:{request.remote}")  # the code is the secret
             if request.method != "GET":
                 raise ApiError(401, "Requires authentication")
             return _Caller(None, None, f"anon:{request.remote}")
@@ -491,6 +534,8 @@ class GitHubSim:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.method.upper()
         path = request.raw_path.split("?", 1)[0]
+        if ManifestFlow.owner_of(path) is not None:  # the web: GitHub's new-app page
+            return await self.manifests.handle(request, path)
         raw = await request.read()
         body: Any = None
         if raw:

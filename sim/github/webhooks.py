@@ -156,7 +156,7 @@ class Deliverer:
 
     def headers(self, event: str, delivery_id: str, body: bytes) -> dict[str, str]:
         sim = self.sim
-        return {
+        headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "X-GitHub-Event": event,
@@ -164,11 +164,13 @@ class Deliverer:
             "X-GitHub-Hook-ID": str(HOOK_ID),
             "X-GitHub-Hook-Installation-Target-ID": str(sim.app_id),
             "X-GitHub-Hook-Installation-Target-Type": "integration",
-            "X-Hub-Signature-256": sign(sim.webhook_secret, body),
-            # GitHub still sends the legacy SHA-1 signature alongside.
-            "X-Hub-Signature": "sha1=" + hmac.new(sim.webhook_secret.encode(), body,
-                                                  hashlib.sha1).hexdigest(),
         }
+        if sim.webhook_secret:  # a webhook without a secret is sent unsigned
+            headers["X-Hub-Signature-256"] = sign(sim.webhook_secret, body)
+            # GitHub still sends the legacy SHA-1 signature alongside.
+            headers["X-Hub-Signature"] = "sha1=" + hmac.new(
+                sim.webhook_secret.encode(), body, hashlib.sha1).hexdigest()
+        return headers
 
     async def post(self, event: str, delivery_id: str, body: bytes) -> int:
         url = self.sim.webhook_url
