@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 # name -> help text; only these are exported, so a typo cannot invent a metric
 COUNTERS = {
     "incidents_opened": "Incident issues opened.",
@@ -14,18 +12,25 @@ COUNTERS = {
 }
 
 
-def count(extras: dict[str, Any], name: str, by: int = 1) -> None:
-    if name not in COUNTERS:
-        raise KeyError(f"unknown metric {name!r}")
-    counters: dict[str, int] = extras.setdefault("metrics", {})
-    counters[name] = counters.get(name, 0) + by
+class Metrics:
+    """The process's counters of COUNTERS."""
 
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
 
-def render(extras: dict[str, Any]) -> list[str]:
-    counters: dict[str, int] = extras.get("metrics", {})
-    lines: list[str] = []
-    for name, help_text in COUNTERS.items():
-        metric = f"buildsheriff_{name}_total"
-        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
-        lines.append(f"{metric} {counters.get(name, 0)}")
-    return lines
+    def count(self, name: str, by: int = 1) -> None:
+        if name not in COUNTERS:
+            raise KeyError(f"unknown metric {name!r}")
+        self._counts[name] = self._counts.get(name, 0) + by
+
+    def __getitem__(self, name: str) -> int:
+        return self._counts.get(name, 0)
+
+    def render(self) -> list[str]:
+        """The Prometheus text lines of every counter, zeros included."""
+        lines: list[str] = []
+        for name, help_text in COUNTERS.items():
+            metric = f"buildsheriff_{name}_total"
+            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
+            lines.append(f"{metric} {self[name]}")
+        return lines

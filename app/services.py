@@ -6,31 +6,65 @@ Handlers are gidgethub routers' callbacks: `async def handler(event, ctx: EventC
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from app.clock import Clock
+from app.metrics import Metrics
 
 if TYPE_CHECKING:  # imported for types only: keeps start-up free of optional pieces
     import aiohttp
 
     from app.core.config import RepoConfig
+    from app.github.auth import GitHubApp, GitHubFactory
     from app.github.client import GitHubClient
+    from app.github.config_loader import RepoConfigLoader
+    from app.notify.oncall import Pager
+    from app.notify.slack import SlackOutbox
     from app.settings import Settings
+
+JobFn = Callable[[], Awaitable[None]]
+
+
+class JobSubmitter(Protocol):
+    """Where internal work (reconciler, timers, Slack bookkeeping) is queued: in the
+    repository's order, after its webhook events. The server's Dispatcher is one."""
+
+    def submit_job(self, repo: str, name: str, fn: JobFn) -> Awaitable[bool]: ...
 
 
 @dataclass
 class Services:
-    """Built once per process by the server (or the demo, or a test)."""
+    """Built once per process by the server (or the demo, or a test).
+
+    Everything the process remembers between events is a field here, by name; none
+    of it is the truth (GitHub is), so a restart that loses it loses nothing."""
 
     settings: Settings
     session: aiohttp.ClientSession
     clock: Clock
-    # async (installation_id: int) -> GitHubClient; set by app.github.auth
-    github_for_installation: Any
-    slack: Any = None  # app.notify.slack.SlackNotifier | None
-    pager: Any = None  # app.notify.oncall.Pager | None
-    extras: dict[str, Any] = field(default_factory=dict)
+    github_for_installation: GitHubFactory
+    slack: SlackOutbox | None = None
+    pager: Pager | None = None
+    # App credentials: lists the installations (reconciler). None with a plain token.
+    github_app: GitHubApp | None = None
+    # With one token there is no installation: events without one still have a client.
+    default_github: GitHubClient | None = None
+    # `.github/buildsheriff.yml`, cached; None (some tests): the defaults apply.
+    config_loader: RepoConfigLoader | None = None
+    # repository -> the errors of its config's last load (the `buildsheriff/config` status)
+    config_errors: dict[str, list[str]] = field(default_factory=dict)
+    # (repository, sha) whose failing `buildsheriff/config` status is already posted
+    config_reported: set[tuple[str, str]] = field(default_factory=set)
+    metrics: Metrics = field(default_factory=Metrics)
+    # repository -> installation, for those believed to have an active incident (a hint:
+    # see app.incident.runner.active_repos)
+    active_repos: dict[str, int] = field(default_factory=dict)
+    # (repository, sha) whose failed jobs were re-run before declaring (confirm: rerun)
+    reruns: set[tuple[str, str]] = field(default_factory=set)
+    # Slack outbox key ("owner/name#issue") -> installation, to persist what Slack learns
+    slack_threads: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,11 +100,11 @@ async def load_config(ctx: EventContext, ref: str = "") -> RepoConfig:
     kept for the `buildsheriff/config` status, and the defaults apply to the bad keys."""
     from app.core.config import RepoConfig
 
-    loader = ctx.services.extras.get("config_loader")
+    loader = ctx.services.config_loader
     if loader is None:  # a process wired without one (some tests): defaults
         return RepoConfig()
     config, errors = await loader.load(ctx.gh, ctx.repo, ref)
-    known: dict[str, list[str]] = ctx.services.extras.setdefault("config_errors", {})
+    known = ctx.services.config_errors
     if errors:
         ctx.log.warning(
             "invalid repository config; using defaults for the bad keys",

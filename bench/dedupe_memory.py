@@ -1,8 +1,9 @@
 """Memory of the delivery-id dedupe cache: the server's TTLCache holding 100,000 ids.
 
-The cache is the very object `app.server.app.WebhookReceiver` builds (its `deliveries`),
-filled the way the receiver fills it (`deliveries[id] = True`, each write stamped
-with the cache's timer). Baseline: a plain `set` of the same 100,000 id strings.
+The cache is the very object the server's in-process dedupe holds
+(`app.server.dedupe.MemoryDedupe.ids`, what `WebhookReceiver` uses by default), filled
+the way `mark_done` fills it (`ids[id] = True`, each write stamped with the cache's
+timer). Baseline: a plain `set` of the same 100,000 id strings.
 The id strings are made before tracing starts and are shared by both, so the figure
 is what the container itself costs; the strings' own size is printed beside it.
 """
@@ -17,22 +18,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from gidgethub.routing import Router
-
-from app.server.dispatcher import Dispatcher
-from app.server.webhooks import WebhookReceiver
-from app.services import Services
+from app.server.dedupe import MemoryDedupe
 from bench import Figure, Section, human_bytes
 
 IDS = 100_000
 
 
 def _fresh_cache() -> Any:
-    # The receiver's constructor only stores its collaborators: none is used here.
-    receiver = WebhookReceiver(
-        cast(Services, None), Router(), Dispatcher(), secret="bench", max_body=1
-    )
-    return receiver.deliveries
+    return MemoryDedupe().ids
 
 
 def _traced(build: Callable[[], object]) -> tuple[int, object]:

@@ -311,9 +311,8 @@ async def _start_app(
 
 async def _stop_app(services: Services, runner: web.AppRunner) -> None:
     """Idempotent: restart() stops the old app, and the exit stack stops every app again."""
-    if services.extras.get("stopped"):
+    if runner.server is None:  # cleaned up already
         return
-    services.extras["stopped"] = True
     await runner.cleanup()
     if services.slack is not None:
         await services.slack.close()

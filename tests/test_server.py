@@ -66,20 +66,33 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-def make_services(session: aiohttp.ClientSession, **extras: Any) -> Services:
-    asked: list[int] = []
+class RecordingFactory:
+    """A GitHubFactory that records which installations it was asked for."""
 
-    async def github_for_installation(installation_id: int) -> GitHubClient:
-        asked.append(installation_id)
-        return GitHubClient(session, api_url="http://127.0.0.1:9")
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.asked: list[int] = []
 
+    async def __call__(self, installation_id: int) -> GitHubClient:
+        self.asked.append(installation_id)
+        return GitHubClient(self.session, api_url="http://127.0.0.1:9")
+
+
+def make_services(session: aiohttp.ClientSession, **fields: Any) -> Services:
     return Services(
         settings=Settings(webhook_secret=SECRET),
         session=session,
         clock=ManualClock(),
-        github_for_installation=github_for_installation,
-        extras={"asked": asked, **extras},
+        github_for_installation=RecordingFactory(session),
+        **fields,
     )
+
+
+def asked(application: web.Application) -> list[int]:
+    """The installations whose client the app asked for."""
+    factory = application["services"].github_for_installation
+    assert isinstance(factory, RecordingFactory)
+    return factory.asked
 
 
 async def post(
@@ -211,7 +224,7 @@ async def test_ping_answers_200_and_queues_nothing(
     response = await post(client, "ping", example_payload("ping"))
     assert response.status == 200
     await dispatcher_of(application).idle()
-    assert recorder.seen == [] and application["services"].extras["asked"] == []
+    assert recorder.seen == [] and asked(application) == []
 
 
 async def test_event_nobody_handles_answers_202_and_does_nothing(
@@ -223,7 +236,7 @@ async def test_event_nobody_handles_answers_202_and_does_nothing(
     assert await response.json() == {"status": "ignored"}
     dispatcher = dispatcher_of(application)
     await dispatcher.idle()
-    assert recorder.seen == [] and application["services"].extras["asked"] == []
+    assert recorder.seen == [] and asked(application) == []
     assert dispatcher.counters["handled"] == 0 and dispatcher.counters["ignored"] == 1
 
 
@@ -239,7 +252,7 @@ async def test_valid_event_is_acknowledged_then_handled_with_its_context(
     recorder.gate.set()
     await dispatcher_of(application).idle()
     assert recorder.seen == [("check_run", "d-1", "Octo/Repo", 1)]
-    assert application["services"].extras["asked"] == [1]
+    assert asked(application) == [1]
 
 
 async def test_redelivery_is_handled_once(
@@ -644,15 +657,16 @@ async def test_build_services_wires_what_the_settings_name(
         session,
         clock=ManualClock(),
     )
-    assert isinstance(app_mode.extras["github_app"], GitHubApp)
-    assert "default_github" not in app_mode.extras
+    assert isinstance(app_mode.github_app, GitHubApp)
+    assert app_mode.default_github is None
     assert app_mode.slack is not None and app_mode.slack.enabled
     assert app_mode.pager is not None and app_mode.pager.name == "pagerduty"
-    assert "config_loader" in app_mode.extras
+    assert app_mode.config_loader is not None
 
     token_mode = build_services(
         Settings.from_env({"GITHUB_TOKEN": "t" * 40}), session, clock=ManualClock()
     )
     gh = await token_mode.github_for_installation(5)
-    assert token_mode.extras["default_github"].oauth_token == gh.oauth_token == "t" * 40
+    assert token_mode.default_github is not None
+    assert token_mode.default_github.oauth_token == gh.oauth_token == "t" * 40
     assert token_mode.slack is None and token_mode.pager is None

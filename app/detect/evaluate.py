@@ -26,20 +26,18 @@ from app.detect.facts import (
 )
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
-from app.metrics import count
 from app.services import EventContext, load_config
 
 
 def awaiting_rerun(ctx: EventContext) -> bool:
     """A `confirm: rerun` re-run is pending in this repository: its green result matters."""
-    reruns: set[tuple[str, str]] = ctx.services.extras.setdefault("reruns", set())
-    return any(repo == ctx.repo for repo, _sha in reruns)
+    return any(repo == ctx.repo for repo, _sha in ctx.services.reruns)
 
 
 async def report_config_errors(ctx: EventContext, sha: str) -> None:
     """A bad config never stops the flow; it shows as a failing `buildsheriff/config` status."""
-    errors = ctx.services.extras.get("config_errors", {}).get(ctx.repo)
-    reported: set[tuple[str, str]] = ctx.services.extras.setdefault("config_reported", set())
+    errors = ctx.services.config_errors.get(ctx.repo)
+    reported = ctx.services.config_reported
     if not errors or (ctx.repo, sha) in reported:
         return
     reported.add((ctx.repo, sha))
@@ -103,10 +101,10 @@ def _trivial(head: str) -> Analysis:
 
 
 async def _on_green(ctx: EventContext, runner: IncidentRunner, head: str) -> None:
-    reruns: set[tuple[str, str]] = ctx.services.extras.setdefault("reruns", set())
+    reruns = ctx.services.reruns
     if (ctx.repo, head) in reruns:
         reruns.discard((ctx.repo, head))
-        count(ctx.services.extras, "flakes")
+        ctx.services.metrics.count("flakes")
         ctx.log.info("flake: the re-run passed; no incident", extra={"sha": head})
     if ctx.repo not in active_repos(ctx.services):
         return
@@ -130,7 +128,7 @@ async def _rerun_first(ctx: EventContext, head: str) -> bool:
             )
             started = True
     if started:
-        ctx.services.extras.setdefault("reruns", set()).add((ctx.repo, head))
+        ctx.services.reruns.add((ctx.repo, head))
         ctx.log.info(
             "confirm: rerun — re-running failed jobs before declaring", extra={"sha": head}
         )

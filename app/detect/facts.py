@@ -20,6 +20,7 @@ from app.core.config import RepoConfig
 from app.core.incident import CommitSummary, Owner
 from app.core.revert_messages import BRANCH_PREFIX
 from app.core.safety import CulpritFacts, is_revert_message, reverted_shas
+from app.github.client import GitHubClient
 
 OWN_CONTEXT_PREFIX = "buildsheriff/"
 # The line our revert commits end with (app.core.revert_messages.revert_message).
@@ -38,7 +39,7 @@ class BranchInfo:
     required: tuple[str, ...]
 
 
-async def branch_info(gh: Any, repo: str, branch: str) -> BranchInfo:
+async def branch_info(gh: GitHubClient, repo: str, branch: str) -> BranchInfo:
     """The branch head and its required checks (branch protection and rulesets)."""
     data = await gh.getitem(f"/repos/{repo}/branches/{quote(branch, safe='')}")
     required: list[str] = []
@@ -59,7 +60,7 @@ async def branch_info(gh: Any, repo: str, branch: str) -> BranchInfo:
     return BranchInfo(head=data["commit"]["sha"], required=tuple(dict.fromkeys(required)))
 
 
-async def commit_results(gh: Any, repo: str, sha: str) -> list[CheckResult]:
+async def commit_results(gh: GitHubClient, repo: str, sha: str) -> list[CheckResult]:
     """Every check run and commit status on `sha`, as CheckResults."""
     results: list[CheckResult] = []
     async for run in gh.getiter(
@@ -89,7 +90,7 @@ async def commit_results(gh: Any, repo: str, sha: str) -> list[CheckResult]:
 
 
 async def walk_history(
-    gh: Any, repo: str, branch: str, config: RepoConfig, required: tuple[str, ...]
+    gh: GitHubClient, repo: str, branch: str, config: RepoConfig, required: tuple[str, ...]
 ) -> tuple[list[JudgedCommit], list[dict[str, Any]]]:
     """Judge commits from the head backwards until the first green one (bounded by max_walk)."""
     listed: list[dict[str, Any]] = []
@@ -136,7 +137,7 @@ def culprit_facts(commit: dict[str, Any], app_login: str) -> CulpritFacts:
 
 
 async def suspect_details(
-    gh: Any, repo: str, shas: tuple[str, ...], limit: int = 20
+    gh: GitHubClient, repo: str, shas: tuple[str, ...], limit: int = 20
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Full commits (with files) and their pull requests, for at most `limit` suspects."""
 
@@ -148,7 +149,7 @@ async def suspect_details(
     return list(await asyncio.gather(*(one(sha) for sha in shas[:limit])))
 
 
-async def codeowners_text(gh: Any, repo: str, ref: str) -> str | None:
+async def codeowners_text(gh: GitHubClient, repo: str, ref: str) -> str | None:
     for path in CODEOWNERS_PATHS:
         try:
             item = await gh.getitem(f"/repos/{repo}/contents/{path}?ref={quote(ref, safe='')}")
@@ -162,7 +163,7 @@ async def codeowners_text(gh: Any, repo: str, ref: str) -> str | None:
 
 
 async def resolution_owners(
-    gh: Any,
+    gh: GitHubClient,
     repo: str,
     ref: str,
     details: list[tuple[dict[str, Any], list[dict[str, Any]]]],
@@ -193,7 +194,7 @@ async def resolution_owners(
     return tuple(owners)
 
 
-async def reverts_today(gh: Any, repo: str, now: float) -> int:
+async def reverts_today(gh: GitHubClient, repo: str, now: float) -> int:
     """Revert PRs this app opened in the last 24 hours."""
     count = 0
     url = f"/repos/{repo}/pulls?state=all&sort=created&direction=desc&per_page=50"
@@ -206,7 +207,9 @@ async def reverts_today(gh: Any, repo: str, now: float) -> int:
     return count
 
 
-async def already_reverted(gh: Any, repo: str, sha: str, listed: list[dict[str, Any]]) -> bool:
+async def already_reverted(
+    gh: GitHubClient, repo: str, sha: str, listed: list[dict[str, Any]]
+) -> bool:
     """A human already reverted `sha`: a later commit or a pull request says so."""
     for commit in listed:
         if any(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import aiohttp
 from cachetools import TLRUCache
@@ -29,7 +30,10 @@ MAX_CACHED_INSTALLATIONS = 10_000
 
 log = logging.getLogger(__name__)
 
-GitHubFactory = Callable[[int], Awaitable[GitHubClient]]
+class GitHubFactory(Protocol):
+    """The client of one installation: `GitHubApp.installation_client`, or one token's."""
+
+    def __call__(self, installation_id: int, /) -> Awaitable[GitHubClient]: ...
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ import binascii
 import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
 
 from cachetools import TTLCache
 from gidgethub import BadRequest
 
 from app.core.config import CONFIG_PATH, FILE_KEY, ConfigError, RepoConfig, parse_repo_config
+from app.github.client import GitHubClient
 
 
 def _decode_contents(item: object) -> tuple[str | None, list[ConfigError]]:
@@ -48,7 +48,9 @@ class RepoConfigLoader:
             TTLCache(maxsize=1024, ttl=ttl, timer=timer)
         )
 
-    async def load(self, gh: Any, repo: str, ref: str) -> tuple[RepoConfig, list[ConfigError]]:
+    async def load(
+        self, gh: GitHubClient, repo: str, ref: str
+    ) -> tuple[RepoConfig, list[ConfigError]]:
         key = (repo.lower(), ref)  # GitHub treats owner/name case-insensitively
         cached = self._cache.get(key)
         if cached is None:
@@ -64,7 +66,7 @@ class RepoConfigLoader:
             self._cache.pop(key, None)
 
     async def _fetch(
-        self, gh: Any, repo: str, ref: str
+        self, gh: GitHubClient, repo: str, ref: str
     ) -> tuple[RepoConfig, tuple[ConfigError, ...]]:
         url = f"/repos/{repo}/contents/{CONFIG_PATH}"
         try:

@@ -6,6 +6,8 @@ from typing import Any
 
 from gidgethub import BadRequest
 
+from app.github.client import GitHubClient
+
 WRITE_PERMISSIONS = frozenset({"admin", "write"})
 WRITE_ROLES = frozenset({"admin", "maintain", "write"})
 
@@ -16,7 +18,7 @@ def is_bot(user: dict[str, Any] | None) -> bool:
     return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
 
 
-async def can_write(gh: Any, repo: str, login: str) -> bool:
+async def can_write(gh: GitHubClient, repo: str, login: str) -> bool:
     """GitHub maps maintain to "write" in `permission`; `role_name` keeps it exact."""
     try:
         answer = await gh.getitem(f"/repos/{repo}/collaborators/{login}/permission")

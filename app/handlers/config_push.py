@@ -17,6 +17,6 @@ async def on_push(event: Event, ctx: EventContext) -> None:
     for commit in event.data.get("commits") or []:
         for key in ("added", "modified", "removed"):
             touched.update(commit.get(key) or [])
-    if CONFIG_PATH in touched:
-        ctx.services.extras["config_loader"].invalidate(ctx.repo)
+    if CONFIG_PATH in touched and ctx.services.config_loader is not None:
+        ctx.services.config_loader.invalidate(ctx.repo)
         ctx.log.info("repository config changed; cache dropped")

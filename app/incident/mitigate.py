@@ -12,12 +12,13 @@ from gidgethub import BadRequest
 
 from app.core.incident import Event, Incident, RevertConflicted, RevertOpened
 from app.core.render import sha7
+from app.github.client import GitHubClient
 
 if TYPE_CHECKING:
     from app.incident.runner import IncidentRunner
 
 
-async def live_deployment(gh: Any, repo: str, environment: str) -> dict[str, Any] | None:
+async def live_deployment(gh: GitHubClient, repo: str, environment: str) -> dict[str, Any] | None:
     """The latest deployment of `environment` whose latest status is success."""
     deployments = await gh.getitem(
         f"/repos/{repo}/deployments?environment={environment}&per_page=20"
@@ -31,7 +32,7 @@ async def live_deployment(gh: Any, repo: str, environment: str) -> dict[str, Any
     return None
 
 
-async def contains(gh: Any, repo: str, deployed_sha: str, culprit: str) -> bool:
+async def contains(gh: GitHubClient, repo: str, deployed_sha: str, culprit: str) -> bool:
     """Is `culprit` an ancestor of (or equal to) `deployed_sha`?"""
     try:
         compare = await gh.getitem(f"/repos/{repo}/compare/{culprit}...{deployed_sha}")

@@ -8,7 +8,7 @@ fails the GitHub side.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gidgethub import BadRequest
 
@@ -31,8 +31,10 @@ from app.core.incident import (
 )
 from app.core.render import announcement, postmortem, slack_top, to_mrkdwn
 from app.incident.store import IncidentStore
-from app.metrics import count
 from app.services import EventContext, Services
+
+if TYPE_CHECKING:
+    from app.notify.slack import SlackMessage
 
 
 def slack_key(repo: str, number: int) -> str:
@@ -46,8 +48,7 @@ def active_repos(services: Services) -> dict[str, int]:
     an incident cost no GitHub call, and tells the escalation watch where to look. The
     reconciler refills it from the issues on start-up.
     """
-    repos: dict[str, int] = services.extras.setdefault("active_repos", {})
-    return repos
+    return services.active_repos
 
 
 class IncidentRunner:
@@ -83,7 +84,7 @@ class IncidentRunner:
                     # create: theirs stands (it runs the effects), ours closes as a duplicate.
                     await self.store.close_as_duplicate(incident, twin)
                     return twin
-                count(self.ctx.services.extras, "incidents_opened")
+                self.ctx.services.metrics.count("incidents_opened")
                 self._start_slack_thread(incident)
             elif isinstance(effect, Announce):
                 await self.announce(incident, effect.kind, effect.data)
@@ -149,7 +150,7 @@ class IncidentRunner:
         if slack is None or not slack.enabled or incident.number is None:
             return
         key = slack_key(self.ctx.repo, incident.number)
-        self.ctx.services.extras.setdefault("slack_threads", {})[key] = self.ctx.installation_id
+        self.ctx.services.slack_threads[key] = self.ctx.installation_id
         slack.start_thread(key, self._channel(incident), self._slack_top(incident))
 
     def remember_slack(self, incident: Incident) -> None:
@@ -178,7 +179,7 @@ class IncidentRunner:
         self.remember_slack(incident)
         self._update_slack_top(incident)
 
-    def _slack_top(self, incident: Incident) -> Any:
+    def _slack_top(self, incident: Incident) -> SlackMessage:
         """The thread's top message: the incident's current state, as Block Kit."""
         from app.notify.slack import SlackMessage
 
@@ -213,7 +214,7 @@ class IncidentRunner:
             return
         link = f"{self.store.repo_url}/issues/{incident.number}"
         summary = f"{self.ctx.repo}: {incident.branch} is broken ({reason})"
-        count(self.ctx.services.extras, "pages")
+        self.ctx.services.metrics.count("pages")
         await pager.trigger(
             self.page_key(incident),
             summary,
@@ -242,8 +243,7 @@ class IncidentRunner:
         event = await open_revert_for_incident(self, incident, shas)
         if event is None:
             return incident
-        count(
-            self.ctx.services.extras,
-            "reverts_opened" if isinstance(event, core.RevertOpened) else "revert_conflicts",
+        self.ctx.services.metrics.count(
+            "reverts_opened" if isinstance(event, core.RevertOpened) else "revert_conflicts"
         )
         return await self.handle(incident, event) or incident

@@ -15,7 +15,7 @@ from gidgethub import BadRequest
 from app.core.config import Labels, RepoConfig
 from app.core.incident import Incident, State
 from app.core.render import issue_body, issue_title, parse_marker
-from app.github.client import web_url
+from app.github.client import GitHubClient, web_url
 
 DEFAULT_API_URL = "https://api.github.com"
 
@@ -75,7 +75,7 @@ def incident_from_issue(issue: dict[str, Any], labels: Labels) -> Incident | Non
 class IncidentStore:
     """Reads and writes one repository's incident issues."""
 
-    def __init__(self, gh: Any, repo: str, config: RepoConfig) -> None:
+    def __init__(self, gh: GitHubClient, repo: str, config: RepoConfig) -> None:
         self.gh = gh
         self.repo = repo
         self.config = config

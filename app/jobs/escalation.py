@@ -7,17 +7,16 @@ reconciler still covers what it cannot know (after a restart it refills that lis
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from app.core.incident import OPEN_STATES, Tick
 from app.incident.runner import IncidentRunner, active_repos
-from app.jobs.periodic import periodic
-from app.services import EventContext, Services, context_for, load_config
+from app.jobs.periodic import Loop, Submit, periodic
+from app.services import EventContext, JobSubmitter, Services, context_for, load_config
 
 log = logging.getLogger(__name__)
 
 
-async def escalate_due(services: Services, submit: Any) -> int:
+async def escalate_due(services: Services, submit: Submit) -> int:
     """Tick every incident of the repositories known to have one; returns how many
     repositories were looked at. Cheap (one list per repository), so it runs often."""
     looked = 0
@@ -37,9 +36,9 @@ async def escalate_due(services: Services, submit: Any) -> int:
     return looked
 
 
-def escalation_task(services: Services, dispatcher: Any, interval: float) -> Any:
+def escalation_task(services: Services, jobs: JobSubmitter, interval: float) -> Loop:
     """The background loop that pages on time: every `interval` s (a minute), not only
     at the full reconcile's pace; the reconciler still covers what it cannot know."""
     return periodic(
-        services, dispatcher, interval, escalate_due, name="escalation", wait_first=True
+        services, jobs, interval, escalate_due, name="escalation", wait_first=True
     )

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-from app.services import Services
+from app.services import JobFn, JobSubmitter, Services
 
 log = logging.getLogger(__name__)
+
+# submit(repo, job name, fn): run fn inside the repository's order
+Submit = Callable[[str, str, JobFn], Awaitable[None]]
+OnePass = Callable[[Services, Submit], Awaitable[int]]
+Loop = Callable[[], Awaitable[None]]
 
 
 def periodic(
     services: Services,
-    dispatcher: Any,
+    jobs: JobSubmitter,
     interval: float,
-    one_pass: Any,
+    one_pass: OnePass,
     *,
     name: str,
     wait_first: bool,
-) -> Any:
+) -> Loop:
     """A background loop running `one_pass(services, submit)` every `interval` seconds;
     a failing pass is logged and the loop goes on."""
 
-    async def submit(repo: str, job_name: str, fn: Any) -> None:
-        dispatcher.submit_job(repo, job_name, fn)
+    async def submit(repo: str, job_name: str, fn: JobFn) -> None:
+        jobs.submit_job(repo, job_name, fn)
 
     async def loop() -> None:
         while True:

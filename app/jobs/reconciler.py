@@ -20,17 +20,16 @@ from app.core.incident import OPEN_STATES, RevertMerged, Tick
 from app.detect.evaluate import evaluate_head
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
-from app.jobs.periodic import periodic
-from app.services import EventContext, Services, context_for, load_config
+from app.jobs.periodic import Loop, Submit, periodic
+from app.services import EventContext, JobSubmitter, Services, context_for, load_config
 
 log = logging.getLogger("app.jobs.reconciler")
 
 
 async def installations(services: Services) -> list[int]:
-    github_app = services.extras.get("github_app")
-    if github_app is None:
+    if services.github_app is None:
         return []
-    client = github_app.app_client()
+    client = services.github_app.app_client()
     return [int(i["id"]) async for i in client.getiter("/app/installations")]
 
 
@@ -59,7 +58,9 @@ async def reconcile_repo(ctx: EventContext, repository: dict[str, Any]) -> None:
     await evaluate_head(ctx, branch)
 
 
-async def reconcile_installation(services: Services, installation_id: int, submit: Any) -> int:
+async def reconcile_installation(
+    services: Services, installation_id: int, submit: Submit
+) -> int:
     gh = await services.github_for_installation(installation_id)
     count = 0
     async for repository in gh.getiter("/installation/repositories", iterable_key="repositories"):
@@ -74,7 +75,7 @@ async def reconcile_installation(services: Services, installation_id: int, submi
     return count
 
 
-async def reconcile_once(services: Services, submit: Any) -> int:
+async def reconcile_once(services: Services, submit: Submit) -> int:
     """One pass over every installation; `submit(repo, name, fn)` runs fn in the repo's lock.
 
     Returns the number of repositories visited. A failure in one installation is
@@ -89,9 +90,9 @@ async def reconcile_once(services: Services, submit: Any) -> int:
     return visited
 
 
-def reconciler_task(services: Services, dispatcher: Any, interval: float) -> Any:
+def reconciler_task(services: Services, jobs: JobSubmitter, interval: float) -> Loop:
     """The background loop for `create_app(background=[...])`: a pass at start-up, then
     every `interval` seconds."""
     return periodic(
-        services, dispatcher, interval, reconcile_once, name="reconcile", wait_first=False
+        services, jobs, interval, reconcile_once, name="reconcile", wait_first=False
     )

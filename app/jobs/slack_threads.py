@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any
 
 from app.incident.store import IncidentStore
-from app.services import EventContext, Services, context_for, load_config
+from app.services import EventContext, JobSubmitter, Services, context_for, load_config
 
 log = logging.getLogger("app.jobs.slack_threads")
 
@@ -24,7 +23,7 @@ def parse_key(key: str) -> tuple[str, int]:
 
 
 async def _context(services: Services, key: str) -> tuple[EventContext, int] | None:
-    installation = services.extras.get("slack_threads", {}).get(key)
+    installation = services.slack_threads.get(key)
     if installation is None:
         return None
     repo, number = parse_key(key)
@@ -32,7 +31,7 @@ async def _context(services: Services, key: str) -> tuple[EventContext, int] | N
     return context_for(services, gh, repo, installation, job="slack"), number
 
 
-def wire_slack_threads(services: Services, dispatcher: Any) -> None:
+def wire_slack_threads(services: Services, jobs: JobSubmitter) -> None:
     slack = services.slack
     if slack is None or not slack.enabled:
         return
@@ -49,7 +48,7 @@ def wire_slack_threads(services: Services, dispatcher: Any) -> None:
                 return
             await store.save(replace(incident, slack_ts=ts, slack_channel=channel))
 
-        dispatcher.submit_job(parse_key(key)[0], "slack-thread", job)
+        jobs.submit_job(parse_key(key)[0], "slack-thread", job)
 
     async def gave_up(key: str, reason: str) -> None:
         async def job() -> None:
@@ -67,6 +66,6 @@ def wire_slack_threads(services: Services, dispatcher: Any) -> None:
                 },
             )
 
-        dispatcher.submit_job(parse_key(key)[0], "slack-gave-up", job)
+        jobs.submit_job(parse_key(key)[0], "slack-gave-up", job)
 
     slack.set_callbacks(on_thread_started=thread_started, on_gave_up=gave_up)

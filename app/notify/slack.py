@@ -26,7 +26,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -64,6 +64,39 @@ _REQUEST_TIMEOUT = 30
 class SlackMessage:
     text: str  # fallback text / notification text
     blocks: list[dict[str, Any]] | None = None  # Block Kit
+
+
+ThreadStarted = Callable[[str, str, str], Awaitable[None]]  # (key, channel, ts)
+GaveUp = Callable[[str, str], Awaitable[None]]  # (key, reason)
+
+
+class SlackOutbox(Protocol):
+    """What the app asks of Slack: one thread per incident `key`, every call only queues.
+
+    `SlackNotifier` is the one implementation; a test may pass a recorder instead."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def set_callbacks(
+        self, *, on_thread_started: ThreadStarted | None = None, on_gave_up: GaveUp | None = None
+    ) -> None: ...
+
+    def remember_thread(self, key: str, channel: str, ts: str) -> None: ...
+
+    def thread_ts(self, key: str) -> str | None: ...
+
+    def start_thread(self, key: str, channel: str, message: SlackMessage) -> None: ...
+
+    def reply(self, key: str, message: SlackMessage) -> None: ...
+
+    def update_top(self, key: str, message: SlackMessage) -> None: ...
+
+    def pending(self, key: str | None = None) -> int: ...
+
+    async def flush(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class _Kind(enum.Enum):
@@ -139,8 +172,8 @@ class SlackNotifier:
         token: str | None,
         api_url: str,
         clock: Clock,
-        on_thread_started: Callable[[str, str, str], Awaitable[None]] | None = None,
-        on_gave_up: Callable[[str, str], Awaitable[None]] | None = None,
+        on_thread_started: ThreadStarted | None = None,
+        on_gave_up: GaveUp | None = None,
         max_attempts: int = 8,
         max_backoff: float = 120.0,
         session: aiohttp.ClientSession | None = None,
@@ -170,8 +203,8 @@ class SlackNotifier:
     def set_callbacks(
         self,
         *,
-        on_thread_started: Callable[[str, str, str], Awaitable[None]] | None = None,
-        on_gave_up: Callable[[str, str], Awaitable[None]] | None = None,
+        on_thread_started: ThreadStarted | None = None,
+        on_gave_up: GaveUp | None = None,
     ) -> None:
         """Wire the callbacks after construction (they need the dispatcher, made later)."""
         self._on_thread_started = on_thread_started

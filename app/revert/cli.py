@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Any
 
 import aiohttp
 from gidgethub import BadRequest, GitHubException
@@ -26,7 +25,7 @@ DEFAULT_API_URL = "https://api.github.com"
 EXIT_OK, EXIT_EMPTY, EXIT_CONFLICT = 0, 1, 2
 
 
-async def _whoami(gh: Any) -> str:
+async def _whoami(gh: GitHubClient) -> str:
     """The token's login (a PAT); installation tokens cannot ask, so the Actions bot."""
     try:
         user = await gh.getitem("/user")

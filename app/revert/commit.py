@@ -37,6 +37,7 @@ from app.core.revert_plan import (
     merge_flat,
     plan_revert,
 )
+from app.github.client import GitHubClient
 from app.revert.git_merge import merge_contents
 
 DEFAULT_CONCURRENCY = 8
@@ -123,7 +124,7 @@ class RevertEmpty:
         return self.culprit.sha
 
 
-async def read_culprit(gh: Any, repo: str, sha: str) -> Culprit:
+async def read_culprit(gh: GitHubClient, repo: str, sha: str) -> Culprit:
     """Also resolves an abbreviated sha to the full one."""
     data = await gh.getitem(f"/repos/{repo}/commits/{quote(sha)}")
     commit = data["commit"]
@@ -141,7 +142,7 @@ async def read_culprit(gh: Any, repo: str, sha: str) -> Culprit:
     )
 
 
-async def read_head(gh: Any, repo: str, branch: str) -> tuple[str, str]:
+async def read_head(gh: GitHubClient, repo: str, branch: str) -> tuple[str, str]:
     """(sha, tree sha) of the branch head."""
     ref = await gh.getitem(f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}")
     head_sha = ref["object"]["sha"]
@@ -159,7 +160,7 @@ class TreeReader:
     parallel (bounded), and trees shared by P, C and H are read once.
     """
 
-    def __init__(self, gh: Any, repo: str, limit: asyncio.Semaphore) -> None:
+    def __init__(self, gh: GitHubClient, repo: str, limit: asyncio.Semaphore) -> None:
         self._gh = gh
         self._repo = repo
         self._limit = limit
@@ -264,7 +265,7 @@ async def read_three_trees(
 
 
 async def _download(
-    gh: Any, repo: str, shas: Sequence[str], limit: asyncio.Semaphore
+    gh: GitHubClient, repo: str, shas: Sequence[str], limit: asyncio.Semaphore
 ) -> dict[str, bytes]:
     async def one(sha: str) -> tuple[str, bytes]:
         async with limit:
@@ -277,7 +278,7 @@ async def _download(
 
 
 async def _upload(
-    gh: Any, repo: str, contents: Mapping[str, bytes], limit: asyncio.Semaphore
+    gh: GitHubClient, repo: str, contents: Mapping[str, bytes], limit: asyncio.Semaphore
 ) -> None:
     async def one(sha: str, data: bytes) -> None:
         async with limit:
@@ -296,7 +297,7 @@ def _blobs_to_fetch(jobs: Sequence[MergeJob]) -> list[str]:
 
 
 async def build_revert_commit(
-    gh: Any,
+    gh: GitHubClient,
     repo: str,
     culprit_sha: str,
     *,

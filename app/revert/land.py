@@ -13,6 +13,7 @@ from gidgethub import BadRequest
 
 from app.core.config import RepoConfig
 from app.core.revert_gate import CheckResult, from_check_run, from_status, verdict
+from app.github.client import GitHubClient
 
 # 405 texts that mean branch protection or rules, as opposed to a PR that cannot merge.
 _PROTECTION_WORDS = ("review", "protect", "restrict", "authorized", "required", "rule")
@@ -26,7 +27,7 @@ class Landing:
     message: str = ""  # for "blocked" / "not-mergeable": what GitHub said
 
 
-async def check_results(gh: Any, repo: str, sha: str) -> list[CheckResult]:
+async def check_results(gh: GitHubClient, repo: str, sha: str) -> list[CheckResult]:
     runs = [
         from_check_run(run)
         async for run in gh.getiter(
@@ -38,7 +39,7 @@ async def check_results(gh: Any, repo: str, sha: str) -> list[CheckResult]:
 
 
 async def land_if_green(
-    gh: Any, repo: str, pr: dict[str, Any], config: RepoConfig, *, may_merge: bool
+    gh: GitHubClient, repo: str, pr: dict[str, Any], config: RepoConfig, *, may_merge: bool
 ) -> Landing:
     """Merge `pr` if every counted check on its head passed; else say why not.
 

@@ -28,6 +28,7 @@ from app.core.revert_messages import (
     revert_pr_body,
     revert_title,
 )
+from app.github.client import GitHubClient
 from app.revert.commit import (
     Culprit,
     RevertCommit,
@@ -67,7 +68,7 @@ class RevertPR:
     state: str = "open"  # "open" | "closed" | "merged"
 
 
-async def find_revert_pr(gh: Any, repo: str, branch: str) -> dict[str, Any] | None:
+async def find_revert_pr(gh: GitHubClient, repo: str, branch: str) -> dict[str, Any] | None:
     """The PR whose head is `branch`, open or not (newest first)."""
     owner = repo.split("/")[0]
     url = f"/repos/{repo}/pulls?head={quote(owner + ':' + branch, safe='')}&state=all"
@@ -75,7 +76,7 @@ async def find_revert_pr(gh: Any, repo: str, branch: str) -> dict[str, Any] | No
     return pulls[0] if pulls else None
 
 
-async def culprit_pr_number(gh: Any, repo: str, sha: str, base_branch: str) -> int | None:
+async def culprit_pr_number(gh: GitHubClient, repo: str, sha: str, base_branch: str) -> int | None:
     """The merged PR that brought the culprit in, if any (for links and the notice)."""
     try:
         pulls = await gh.getitem(f"/repos/{repo}/commits/{sha}/pulls")
@@ -92,7 +93,7 @@ def _pr_state(pr: dict[str, Any]) -> str:
     return str(pr.get("state") or "open")
 
 
-async def enable_auto_merge(gh: Any, node_id: str, merge_method: str) -> str:
+async def enable_auto_merge(gh: GitHubClient, node_id: str, merge_method: str) -> str:
     """'enabled', 'fallback' (the check-driven merger will do it) or 'failed'."""
     try:
         await gh.graphql(ENABLE_AUTO_MERGE, id=node_id, method=merge_method.upper())
@@ -106,7 +107,7 @@ async def enable_auto_merge(gh: Any, node_id: str, merge_method: str) -> str:
 
 
 async def _request_review(
-    gh: Any, repo: str, number: int, culprit: Culprit, app_login: str
+    gh: GitHubClient, repo: str, number: int, culprit: Culprit, app_login: str
 ) -> tuple[str | None, str | None]:
     """(reviewer, to_mention): the author's review if GitHub takes it, else who to @mention."""
     login = culprit.author_login
@@ -124,7 +125,7 @@ async def _request_review(
 
 
 async def _notify_culprit(
-    gh: Any,
+    gh: GitHubClient,
     repo: str,
     culprit: Culprit,
     culprit_pr: int | None,
@@ -152,7 +153,7 @@ async def _notify_culprit(
 
 
 async def _open_pull(
-    gh: Any, repo: str, branch: str, base_branch: str, title: str, body: str
+    gh: GitHubClient, repo: str, branch: str, base_branch: str, title: str, body: str
 ) -> tuple[dict[str, Any], bool]:
     """POST /pulls; when GitHub says one already exists for this head, that one."""
     try:
@@ -192,7 +193,7 @@ class _Revert:
         )
 
 
-async def _finish(gh: Any, job: _Revert, pr: dict[str, Any], *, created: bool) -> RevertPR:
+async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created: bool) -> RevertPR:
     """Everything after the PR exists. A continued PR is only completed, never re-armed:
     a human who closed it or disabled its auto-merge has spoken."""
     repo, number = job.repo, int(pr["number"])
@@ -241,7 +242,7 @@ async def _finish(gh: Any, job: _Revert, pr: dict[str, Any], *, created: bool) -
 
 
 async def open_revert_pr(
-    gh: Any,
+    gh: GitHubClient,
     repo: str,
     culprit_sha: str,
     *,
@@ -286,7 +287,7 @@ async def open_revert_pr(
     return await _finish(gh, job, pr, created=created)
 
 
-async def _create_ref(gh: Any, repo: str, branch: str, sha: str) -> bool:
+async def _create_ref(gh: GitHubClient, repo: str, branch: str, sha: str) -> bool:
     """True when we created the branch; False when it already existed (the lock is taken)."""
     try:
         await gh.post(f"/repos/{repo}/git/refs", data={"ref": f"refs/heads/{branch}", "sha": sha})
@@ -311,7 +312,7 @@ def range_branch(newest_sha: str, count: int) -> str:
 
 
 async def open_range_revert_pr(
-    gh: Any,
+    gh: GitHubClient,
     repo: str,
     suspects: Sequence[str],
     *,

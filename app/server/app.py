@@ -14,8 +14,8 @@ from aiohttp import web
 from gidgethub.routing import Router
 
 import app as app_package
-from app import metrics as app_metrics
 from app.jobs.slack_threads import wire_slack_threads
+from app.server.dedupe import DeliveryDedupe
 from app.server.dispatcher import Dispatcher
 from app.server.webhooks import MAX_BODY, WebhookReceiver
 from app.services import Services
@@ -64,7 +64,7 @@ def _metrics_text(dispatcher: Dispatcher, services: Services) -> str:
            "Queued jobs whose handler raised.", counters["failed"])
     metric("buildsheriff_queue_depth", "gauge", "Jobs waiting in the queue.", dispatcher.depth)
     metric("buildsheriff_jobs_running", "gauge", "Jobs running now.", dispatcher.running)
-    lines += app_metrics.render(services.extras)
+    lines += services.metrics.render()
     return "\n".join(lines) + "\n"
 
 
@@ -78,9 +78,11 @@ def create_app(
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     max_body: int = MAX_BODY,
     dispatcher: Dispatcher | None = None,
+    dedupe: DeliveryDedupe | None = None,
 ) -> web.Application:
     """The aiohttp app. Pass `dispatcher` when a background task needs it before the app
     exists (the reconciler submits jobs to it); otherwise one is made from queue_size/workers.
+    `dedupe` remembers delivery ids (in process unless given).
     """
     secret = services.settings.webhook_secret
     if not secret:
@@ -90,7 +92,9 @@ def create_app(
     # client_max_size enforces the limit while reading, for bodies without Content-Length.
     application = web.Application(client_max_size=max_body)
     dispatcher = dispatcher or Dispatcher(workers=workers, queue_size=queue_size)
-    receiver = WebhookReceiver(services, router, dispatcher, secret=secret, max_body=max_body)
+    receiver = WebhookReceiver(
+        services, router, dispatcher, secret=secret, max_body=max_body, dedupe=dedupe
+    )
     _store(application, DISPATCHER_KEY, dispatcher)
     _store(application, "receiver", receiver)
     _store(application, "services", services)

@@ -6,6 +6,9 @@ Here a worker takes a *repository* that has work and nobody working on it, runs
 its oldest job, and puts the repository back at the end of the line if more work
 is waiting. So one repository's jobs run one at a time in arrival order, other
 repositories run alongside, and a burst on one repository cannot starve the rest.
+
+That order lives behind `JobQueue` (in process: `RepoQueue`); the Dispatcher only runs
+workers over it, bounds it, counts, and drains it on shutdown.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from app.services import JobFn
 
 log = logging.getLogger(__name__)
-
-JobFn = Callable[[], Awaitable[None]]
 
 
 class QueueFull(Exception):
@@ -40,15 +43,86 @@ class Job:
     done: asyncio.Future[bool] | None = None
 
 
+class JobQueue(Protocol):
+    """The work queue and the per-key order: a key's jobs are taken one at a time, in
+    the order they were put, and a key with work waits behind the keys ahead of it."""
+
+    @property
+    def depth(self) -> int:
+        """Jobs put and not yet taken."""
+        ...
+
+    def put(self, job: Job) -> None:
+        """Queue `job` after every job of its key put before it. Never blocks."""
+        ...
+
+    async def take(self) -> Job:
+        """The oldest job of a key nobody works on; that key is busy until `done`."""
+        ...
+
+    def done(self, job: Job) -> None:
+        """`job` finished: its key's next job may be taken (behind other waiting keys)."""
+        ...
+
+    def clear(self) -> list[Job]:
+        """Forget every job not yet taken; returns them (shutdown cancels them)."""
+        ...
+
+
+class RepoQueue:
+    """The in-process JobQueue: a deque per busy key and a line of keys with work."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, deque[Job]] = {}
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._depth = 0
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def put(self, job: Job) -> None:
+        queue = self._pending.get(job.key)
+        if queue is None:
+            # No deque means nobody holds or waits for this key: make it ready.
+            self._pending[job.key] = deque([job])
+            self._ready.put_nowait(job.key)
+        else:
+            queue.append(job)
+        self._depth += 1
+
+    async def take(self) -> Job:
+        key = await self._ready.get()
+        self._depth -= 1
+        return self._pending[key].popleft()
+
+    def done(self, job: Job) -> None:
+        queue = self._pending.get(job.key)
+        if queue:
+            # Back of the line: other repositories get their turn first.
+            self._ready.put_nowait(job.key)
+        elif queue is not None:
+            del self._pending[job.key]
+
+    def clear(self) -> list[Job]:
+        jobs = [job for queue in self._pending.values() for job in queue]
+        self._pending.clear()
+        self._ready = asyncio.Queue()
+        self._depth = 0
+        return jobs
+
+
 class Dispatcher:
-    def __init__(self, *, workers: int = 4, queue_size: int = 1000) -> None:
+    """Runs `workers` tasks over a JobQueue: the server's JobSubmitter."""
+
+    def __init__(
+        self, *, workers: int = 4, queue_size: int = 1000, queue: JobQueue | None = None
+    ) -> None:
         self.workers = max(1, workers)
         self.queue_size = max(1, queue_size)
         self.counters: Counter[str] = Counter()
         self.accepting = True
-        self._pending: dict[str, deque[Job]] = {}
-        self._ready: asyncio.Queue[str] = asyncio.Queue()
-        self._depth = 0
+        self._queue: JobQueue = queue if queue is not None else RepoQueue()
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -57,7 +131,7 @@ class Dispatcher:
     @property
     def depth(self) -> int:
         """Jobs waiting (not counting those running now)."""
-        return self._depth
+        return self._queue.depth
 
     @property
     def running(self) -> int:
@@ -88,18 +162,10 @@ class Dispatcher:
         """
         if not self.accepting:
             raise NotAccepting
-        if bounded and self._depth >= self.queue_size:
+        if bounded and self._queue.depth >= self.queue_size:
             raise QueueFull
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        job = Job(key, name, fn, logger or log, dict(fields or {}), done)
-        queue = self._pending.get(key)
-        if queue is None:
-            # No deque means nobody holds or waits for this key: make it ready.
-            self._pending[key] = deque([job])
-            self._ready.put_nowait(key)
-        else:
-            queue.append(job)
-        self._depth += 1
+        self._queue.put(Job(key, name, fn, logger or log, dict(fields or {}), done))
         self._idle.clear()
         return done
 
@@ -131,7 +197,7 @@ class Dispatcher:
                 drained = False
                 log.warning(
                     "shutdown: queue not drained in time",
-                    extra={"queue_depth": self._depth, "running": self._running,
+                    extra={"queue_depth": self._queue.depth, "running": self._running,
                            "timeout_s": drain_timeout},
                 )
         for task in self._tasks:
@@ -142,31 +208,21 @@ class Dispatcher:
         return drained
 
     def _cancel_pending(self) -> None:
-        for queue in self._pending.values():
-            for job in queue:
-                if job.done is not None and not job.done.done():
-                    job.done.cancel()
-        self._pending.clear()
-        self._depth = 0
+        for job in self._queue.clear():
+            if job.done is not None and not job.done.done():
+                job.done.cancel()
         self._idle.set()
 
     async def _worker(self) -> None:
         while True:
-            key = await self._ready.get()
-            queue = self._pending[key]
-            job = queue.popleft()
-            self._depth -= 1
+            job = await self._queue.take()
             self._running += 1
             try:
                 ok = await self._run(job)
             finally:
                 self._running -= 1
-                if queue:
-                    # Back of the line: other repositories get their turn first.
-                    self._ready.put_nowait(key)
-                else:
-                    del self._pending[key]
-                if self._depth == 0 and self._running == 0:
+                self._queue.done(job)
+                if self._queue.depth == 0 and self._running == 0:
                     self._idle.set()
             if job.done is not None and not job.done.done():
                 job.done.set_result(ok)

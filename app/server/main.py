@@ -22,7 +22,7 @@ from app.server.app import create_app
 from app.server.dispatcher import Dispatcher
 from app.server.preflight import git_problem
 from app.server.wiring import build_services
-from app.services import Services
+from app.services import JobSubmitter, Services
 from app.settings import Settings, SettingsError, environment
 
 log = logging.getLogger("app.server.main")
@@ -36,12 +36,12 @@ ESCALATION_INTERVAL = 60.0
 
 
 def _background(
-    services: Services, dispatcher: Dispatcher, interval: float
+    services: Services, jobs: JobSubmitter, interval: float
 ) -> list[Callable[[], Awaitable[None]]]:
     """The reconciler (start-up and every `interval` s) and the escalation watch."""
     return [
-        reconciler_task(services, dispatcher, interval),
-        escalation_task(services, dispatcher, min(ESCALATION_INTERVAL, interval)),
+        reconciler_task(services, jobs, interval),
+        escalation_task(services, jobs, min(ESCALATION_INTERVAL, interval)),
     ]
 
 

@@ -20,6 +20,7 @@ import aiohttp
 from gidgethub.sansio import Event
 
 from app.clock import SystemClock
+from app.github.client import GitHubClient
 from app.logs import configure_logging, event_logger
 from app.server.wiring import build_services
 from app.services import EventContext
@@ -46,16 +47,15 @@ async def replay(settings: Settings, name: str, payload: dict[str, Any], deliver
     async with aiohttp.ClientSession() as session:
         services = build_services(settings, session, clock=SystemClock())
         installation = (payload.get("installation") or {}).get("id")
+        gh: GitHubClient | None = services.default_github
         if installation is not None:
             gh = await services.github_for_installation(int(installation))
-        else:
-            gh = services.extras.get("default_github")
-            if gh is None:
-                print(
-                    "buildsheriff: the payload names no installation; set GITHUB_TOKEN",
-                    file=sys.stderr,
-                )
-                return 2
+        if gh is None:
+            print(
+                "buildsheriff: the payload names no installation; set GITHUB_TOKEN",
+                file=sys.stderr,
+            )
+            return 2
         repo = (payload.get("repository") or {}).get("full_name", "")
         log = event_logger(delivery, name, payload.get("action"), repo)
         ctx = EventContext(services, gh, delivery, repo, int(installation or 0), log)

@@ -11,18 +11,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from cachetools import TTLCache
 from gidgethub import BadRequest, ValidationFailure
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.github.client import GitHubClient
 from app.logs import event_logger
+from app.server.dedupe import DeliveryDedupe, MemoryDedupe
 from app.server.dispatcher import Dispatcher, NotAccepting, QueueFull, repo_key
 from app.services import EventContext, Services
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-DELIVERY_TTL = 3600.0
-DELIVERY_CACHE_SIZE = 100_000
 RETRY_AFTER_S = 10
 # The only headers gidgethub is shown: it also accepts SHA-1 `X-Hub-Signature`,
 # which we do not (SHA-256 is what GitHub recommends and always sends).
@@ -44,15 +43,14 @@ class WebhookReceiver:
         *,
         secret: str,
         max_body: int,
+        dedupe: DeliveryDedupe | None = None,
     ) -> None:
         self.services = services
         self.router = router
         self.dispatcher = dispatcher
         self._secret = secret
         self.max_body = max_body
-        self.deliveries: TTLCache[str, bool] = TTLCache(
-            maxsize=DELIVERY_CACHE_SIZE, ttl=DELIVERY_TTL
-        )
+        self.dedupe: DeliveryDedupe = dedupe if dedupe is not None else MemoryDedupe()
 
     def _reject(self, status: int, message: str, request: web.Request, **kw: Any) -> web.Response:
         self.dispatcher.counters["rejected"] += 1
@@ -104,7 +102,7 @@ class WebhookReceiver:
         counters["received"] += 1
         if event.event == "ping":
             return web.json_response({"msg": "pong"}, status=200)
-        if event.delivery_id in self.deliveries:
+        if await self.dedupe.seen(event.delivery_id):
             counters["dropped_duplicates"] += 1
             return web.json_response({"status": "duplicate"}, status=202)
         if not self.router.fetch(event):
@@ -130,7 +128,7 @@ class WebhookReceiver:
             return self._reject(
                 503, "shutting down", request, headers={"Retry-After": str(RETRY_AFTER_S)}
             )
-        self.deliveries[event.delivery_id] = True
+        await self.dedupe.mark_done(event.delivery_id)
         event_log.debug("webhook queued", extra={"queue_depth": self.dispatcher.depth})
         return web.json_response({"status": "queued"}, status=202)
 
@@ -141,11 +139,12 @@ class WebhookReceiver:
         installation_id: int | None,
         event_log: logging.LoggerAdapter[logging.Logger],
     ) -> None:
+        gh: GitHubClient
         if installation_id is None:
-            gh = self.services.extras.get("default_github")
-            if gh is None:
+            if self.services.default_github is None:
                 event_log.info("event without installation and no default client: skipped")
                 return
+            gh = self.services.default_github
         else:
             gh = await self.services.github_for_installation(installation_id)
         ctx = EventContext(

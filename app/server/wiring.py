@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import aiohttp
 
 from app.clock import Clock
-from app.github.auth import GitHubApp, token_client_factory
+from app.github.auth import GitHubApp, GitHubFactory, token_client_factory
 from app.github.client import GitHubClient
 from app.github.config_loader import RepoConfigLoader
 from app.logs import register_secret
@@ -29,11 +28,12 @@ def build_services(
     session: aiohttp.ClientSession,
     *,
     clock: Clock,
-    github_for_installation: Any = None,
+    github_for_installation: GitHubFactory | None = None,
 ) -> Services:
     for secret in settings.secret_values():
         register_secret(secret)
-    extras: dict[str, Any] = {}
+    github_app: GitHubApp | None = None
+    default_github: GitHubClient | None = None
 
     if github_for_installation is None:
         if settings.app_id and settings.private_key:
@@ -44,14 +44,13 @@ def build_services(
                 api_url=settings.github_api_url,
                 clock=clock,
             )
-            extras["github_app"] = github_app
             github_for_installation = github_app.installation_client
         elif settings.github_token:
             github_for_installation = token_client_factory(
                 session, token=settings.github_token, api_url=settings.github_api_url, clock=clock
             )
             # With one token there is no installation: events without one still have a client.
-            extras["default_github"] = GitHubClient(
+            default_github = GitHubClient(
                 session,
                 api_url=settings.github_api_url,
                 oauth_token=settings.github_token,
@@ -70,12 +69,11 @@ def build_services(
         )
 
     pager = pager_from_settings(settings, session, clock)
-    extras["config_loader"] = RepoConfigLoader()
 
     log.info(
         "services ready",
         extra={
-            "github_auth": "app" if "github_app" in extras else "token" if settings.github_token
+            "github_auth": "app" if github_app is not None else "token" if settings.github_token
             else "none",
             "slack": slack is not None,
             "pager": getattr(pager, "name", None),
@@ -88,5 +86,7 @@ def build_services(
         github_for_installation=github_for_installation,
         slack=slack,
         pager=pager,
-        extras=extras,
+        github_app=github_app,
+        default_github=default_github,
+        config_loader=RepoConfigLoader(),
     )

@@ -159,7 +159,7 @@ async def test_flake_under_confirm_rerun_opens_nothing(stack_factory) -> None:
         repo.add_workflow_run(bad, "CI", "failure")
         await s.settle()
         assert incident_issues(repo) == []
-        assert s.services.extras["metrics"]["flakes"] == 1
+        assert s.services.metrics["flakes"] == 1
         runs = [r for r in repo.workflow_runs if r["head_sha"] == bad]
         assert max(r["run_attempt"] for r in runs) == 2
 
