@@ -26,6 +26,9 @@ MAX_WALK_LIMIT = 1000
 MAX_CONSECUTIVE = 100
 
 CONFIRM_MODES = ("none", "rerun", "consecutive")
+BISECT_MODES = ("rerun", "probe", "false")
+MAX_BISECT_ROUNDS = 20
+MAX_FLAKY_WINDOW_DAYS = 90
 MERGE_METHODS = ("merge", "squash", "rebase")
 ONCALL_PROVIDERS = ("pagerduty", "opsgenie")
 DURATION_HINT = "a duration such as '24h', '90m', '2d', '30s' or a number of seconds"
@@ -66,6 +69,10 @@ class RepoConfig:
     production_environment: str = "production"
     rollback: bool = False
     max_walk: int = 50  # commits walked back looking for the last green one
+    bisect: str = "rerun"  # "rerun" | "probe" | "false": how to find the culprit in a batch
+    bisect_max_rounds: int = 6  # rounds of CI one bisection may spend
+    bisect_parallel: bool = False  # probe refs only: every suspect in one round
+    flaky_window_days: int = 14  # the flaky report counts failures over this many days
 
     def counts(self, check_name: str) -> bool:
         """Whether a check/status/workflow of this name decides red or green.
@@ -103,6 +110,10 @@ TOP_LEVEL_KEYS = (
     "production_environment",
     "rollback",
     "max_walk",
+    "bisect",
+    "bisect_max_rounds",
+    "bisect_parallel",
+    "flaky_window_days",
 )
 LABEL_KEYS = tuple(f.name for f in fields(Labels))
 ONCALL_KEYS = ("provider", "schedule", "schedule_id", "service", "service_id")
@@ -263,6 +274,14 @@ def _confirm(value: object) -> tuple[str, int]:
     return "consecutive", _whole("confirm.consecutive", count, 1, MAX_CONSECUTIVE)
 
 
+def _bisect(key: str, value: object) -> str:
+    if value is False:  # YAML reads `bisect: no` / `off` as false
+        return "false"
+    if value is True:
+        return "rerun"
+    return _one_of(key, value, BISECT_MODES)
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -365,6 +384,10 @@ _SCALARS: dict[str, Callable[[str, Any], Any]] = {
     "rollback": _bool,
     "max_reverts_per_day": lambda k, v: _whole(k, v, 0),
     "max_walk": lambda k, v: _whole(k, v, 1, MAX_WALK_LIMIT),
+    "bisect": _bisect,
+    "bisect_max_rounds": lambda k, v: _whole(k, v, 1, MAX_BISECT_ROUNDS),
+    "bisect_parallel": _bool,
+    "flaky_window_days": lambda k, v: _whole(k, v, 1, MAX_FLAKY_WINDOW_DAYS),
     "max_culprit_age": _duration,
     "escalate_after": _duration,
     "merge_method": lambda k, v: _one_of(k, v, MERGE_METHODS),
@@ -475,6 +498,16 @@ def parse_repo_config(text: str | None) -> tuple[RepoConfig, list[ConfigError]]:
                 values[key] = _SCALARS[key](key, value)
         except _Invalid as exc:
             errors.append(ConfigError(exc.key, str(exc)))
+    if values.get("bisect_parallel") and values.get("bisect", RepoConfig.bisect) != "probe":
+        values["bisect_parallel"] = False
+        errors.append(
+            ConfigError(
+                "bisect_parallel",
+                "`bisect_parallel: true` needs `bisect: probe`: re-runs on the default branch "
+                "share its concurrency group and would cancel each other, so they go one at a "
+                "time",
+            )
+        )
     return replace(RepoConfig(), **values), errors
 
 
@@ -521,6 +554,19 @@ max_culprit_age: {_human_config_duration(d.max_culprit_age)}
 merge_method: {d.merge_method}
 # How many commits to walk back looking for the last green one.
 max_walk: {d.max_walk}
+
+# When several commits landed between green and red, find the culprit by asking CI:
+#   rerun   re-run the suspects' cancelled or skipped GitHub Actions runs, one at a time
+#   probe   push buildsheriff/probe/<sha> for a suspect and read that push's own checks
+#           (for CI that builds every branch)
+#   false   no bisection: list the suspects (and see `revert_range`)
+bisect: {d.bisect}
+# At most this many rounds of CI per incident (one round halves the suspects).
+bisect_max_rounds: {d.bisect_max_rounds}
+# Probe refs only: ask about every suspect in one round (more CI runs, one round).
+bisect_parallel: {str(d.bisect_parallel).lower()}
+# With `confirm: rerun`, the flaky report counts each check's failures over this many days.
+flaky_window_days: {d.flaky_window_days}
 
 # Labels that carry an incident's state (created if missing).
 labels:
