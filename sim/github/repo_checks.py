@@ -175,12 +175,15 @@ class ChecksMixin(RepoBase):
             if ref.startswith("refs/heads/") and target == sha
         ][:10]
         shaped = self.sim.shapes.status(self, status)
+        commit = self.sim.shapes.commit(self, info)
+        # The status event's commit predates REST's `verified_at`.
+        commit["commit"]["verification"].pop("verified_at", None)
         self.emit(
             "status", None, actor,
             id=status.id, sha=sha, name=self.full_name, target_url=target_url,
             avatar_url=self.sim.shapes.user_required(actor)["avatar_url"],
             context=status.context, description=description, state=state,
-            commit=self.sim.shapes.commit(self, info), branches=branches,
+            commit=commit, branches=branches,
             created_at=shaped["created_at"], updated_at=shaped["updated_at"],
         )
         self.checks_changed(sha)

@@ -112,7 +112,8 @@ def list_check_suites_for_ref(ctx: Ctx) -> Reply:
                   if any(repo.check_run_records[i].name == name for i in s.run_ids)]
     page, links = ctx.paginate(suites)
     return Reply(200, {"total_count": len(suites),
-                       "check_suites": [ctx.sim.shapes.check_suite(repo, s) for s in page]}, links)
+                       "check_suites": [ctx.sim.shapes.rest_check_suite(repo, s)
+                                        for s in page]}, links)
 
 
 @route("GET", "/repos/{owner}/{repo}/check-suites/{check_suite_id}")
@@ -121,7 +122,7 @@ def get_check_suite(ctx: Ctx) -> Reply:
     suite = repo.check_suite_records.get(_int_param(ctx, "check_suite_id"))
     if suite is None:
         raise not_found()
-    return Reply(200, ctx.sim.shapes.check_suite(repo, suite))
+    return Reply(200, ctx.sim.shapes.rest_check_suite(repo, suite))
 
 
 @route("GET", "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs")
@@ -172,10 +173,12 @@ def combined_status(ctx: Ctx) -> Reply:
     page, links = ctx.paginate(statuses, default_per_page=100)
     return Reply(200, {
         "state": state,
-        "statuses": [ctx.sim.shapes.status(repo, s) for s in page],
+        # The combined view lists statuses without their creator, in a minimal repository.
+        "statuses": [{k: v for k, v in ctx.sim.shapes.status(repo, s).items() if k != "creator"}
+                     for s in page],
         "sha": sha,
         "total_count": len(statuses),
-        "repository": ctx.sim.shapes.repository(repo),
+        "repository": ctx.sim.shapes.repository_lite(repo),
         "commit_url": f"{api}/commits/{sha}",
         "url": f"{api}/commits/{sha}/status",
     }, links)

@@ -488,7 +488,8 @@ def search_issues(ctx: Ctx) -> Reply:
     items = []
     for repo, issue in page:
         shaped = ctx.sim.shapes.issue(repo, issue)
+        shaped.pop("closed_by", None)  # search results do not say who closed an issue
         shaped["score"] = 1.0
         items.append(shaped)
-    return Reply(200, {"total_count": len(hits), "incomplete_results": False, "items": items},
-                 links)
+    return Reply(200, {"total_count": len(hits), "incomplete_results": False, "items": items,
+                       "search_type": "lexical"}, links)

@@ -27,12 +27,12 @@ def create_pull(ctx: Ctx) -> Reply:
     issue = repo.create_pull(str(head), str(base), str(title), ctx.field("body"), ctx.login,
                              draft=bool(ctx.field("draft", False)),
                              maintainer_can_modify=bool(ctx.field("maintainer_can_modify", False)))
-    return Reply(201, ctx.sim.shapes.pull(repo, issue))
+    return Reply(201, ctx.sim.shapes.rest_pull(repo, issue))
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}")
 def get_pull(ctx: Ctx) -> Reply:
-    return Reply(200, ctx.sim.shapes.pull(ctx.repo, _pull(ctx)))
+    return Reply(200, ctx.sim.shapes.rest_pull(ctx.repo, _pull(ctx)))
 
 
 @route("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}")
@@ -40,7 +40,7 @@ def update_pull(ctx: Ctx) -> Reply:
     repo = ctx.repo
     issue = _pull(ctx)
     repo.edit_pull(issue, ctx.login, dict(ctx.body or {}))
-    return Reply(200, ctx.sim.shapes.pull(repo, issue))
+    return Reply(200, ctx.sim.shapes.rest_pull(repo, issue))
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls")
@@ -62,7 +62,10 @@ def list_pulls(ctx: Ctx) -> Reply:
     pulls.sort(key=lambda i: (i.updated_at if sort in ("updated", "popularity") else i.created_at,
                               i.number), reverse=reverse)
     page, links = ctx.paginate(pulls)
-    return Reply(200, [ctx.sim.shapes.pull(repo, i) for i in page], links)
+    # GitHub lists pull requests in the short `pull-request-simple` shape (no `merged`,
+    # `mergeable`, ...): the answer is trimmed to it.
+    return Reply(200, [ctx.sim.shapes.rest_pull(repo, i) for i in page], links,
+                 short_shape=True)
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits")
@@ -105,7 +108,10 @@ def pulls_for_commit(ctx: Ctx) -> Reply:
         if merge_base and sha in repo.store.rev_list(f"{merge_base}..{head}"):
             found.append(issue)
     page, links = ctx.paginate(found)
-    return Reply(200, [ctx.sim.shapes.pull(repo, i) for i in page], links)
+    # GitHub lists pull requests in the short `pull-request-simple` shape (no `merged`,
+    # `mergeable`, ...): the answer is trimmed to it.
+    return Reply(200, [ctx.sim.shapes.rest_pull(repo, i) for i in page], links,
+                 short_shape=True)
 
 
 # --- reviewers and reviews -----------------------------------------------------------------------
@@ -121,7 +127,7 @@ def request_reviewers(ctx: Ctx) -> Reply:
             "Reviews may only be requested from collaborators. One or more of the users or teams "
             f"you specified is not a collaborator of the {repo.full_name} repository."))
     repo.request_reviewers(issue, [str(x) for x in ctx.field("reviewers") or []], ctx.login)
-    return Reply(201, ctx.sim.shapes.pull(repo, issue))
+    return Reply(201, ctx.sim.shapes.rest_pull(repo, issue), short_shape=True)
 
 
 @route("DELETE", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers")
@@ -130,7 +136,7 @@ def remove_reviewers(ctx: Ctx) -> Reply:
     issue = _pull(ctx)
     repo.remove_requested_reviewers(issue, [str(x) for x in ctx.field("reviewers") or []],
                                     ctx.login)
-    return Reply(200, ctx.sim.shapes.pull(repo, issue))
+    return Reply(200, ctx.sim.shapes.rest_pull(repo, issue))
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers")

@@ -88,19 +88,14 @@ def get_user(ctx: Ctx) -> Reply:
     user = ctx.sim.users.get(login)
     if user is None:
         raise not_found()
-    shaped = ctx.sim.shapes.user_required(login)
-    shaped.update({"name": user.name, "email": None, "created_at": "2020-01-01T00:00:00Z"})
-    return Reply(200, shaped)
+    return Reply(200, ctx.sim.shapes.profile(user.login))
 
 
 @route("GET", "/user")
 def get_authenticated_user(ctx: Ctx) -> Reply:
     if ctx.installation_id is not None:
         raise ApiError(403, "Resource not accessible by integration")
-    user = ctx.sim.user(ctx.login)
-    shaped = ctx.sim.shapes.user_required(user.login)
-    shaped.update({"name": user.name, "email": user.email})
-    return Reply(200, shaped)
+    return Reply(200, ctx.sim.shapes.profile(ctx.login, private=True))
 
 
 # --- repositories, branches, protection, rules -------------------------------------------------
@@ -110,6 +105,7 @@ def get_authenticated_user(ctx: Ctx) -> Reply:
 def get_repo(ctx: Ctx) -> Reply:
     repo = ctx.repo
     shaped = ctx.sim.shapes.repository(repo)
+    shaped.update({"network_count": 0, "subscribers_count": 0})
     if ctx.actor is not None:
         perm = repo.permission_of(ctx.actor)
         rank = ["none", "read", "triage", "write", "maintain", "admin"].index(perm)

@@ -68,6 +68,7 @@ from sim.github.webhooks import (
     payload_problems,
 )
 from sim.validators.graphql_schema import validate_graphql
+from sim.validators.json_schema import dropped_fields
 from sim.validators.openapi import OpenAPIIndex
 
 log = logging.getLogger(__name__)
@@ -571,6 +572,12 @@ class GitHubSim:
             injected = self._injected(method, template)
             if injected is not None:
                 return self._respond(method, path, self._injection_reply(injected), rate)
+            refused, unknown = self.openapi.query_problems(method, template, request.query)
+            for name in unknown:
+                # GitHub ignores it: whatever the caller meant it to do, it does nothing.
+                self._violations.append(f"unknown query parameter {method} {path}: {name!r} "
+                                        f"(GitHub ignores it)")
+            problems = problems + refused
             if problems:
                 for problem in problems:
                     self._violations.append(f"invalid request {method} {path}: {problem}")
@@ -582,7 +589,7 @@ class GitHubSim:
             ctx = Ctx(self, method, path, template, match.params, request.query, body,
                       caller.actor, caller.installation_id, str(request.url))
             self._authorize(ctx, caller)
-            reply = await call_handler(handler, ctx)
+            reply = self._as_documented(method, template, path, await call_handler(handler, ctx))
         except ApiError as error:
             reply = Reply(error.status, error.body(), error.headers)
         except Exception as error:  # a simulator bug must be loud, not a hang or a 200
@@ -591,6 +598,26 @@ class GitHubSim:
                                    f"{type(error).__name__}: {error}")
             reply = Reply(500, {"message": "Server Error", "documentation_url": DOCS})
         return self._respond(method, path, reply, rate)
+
+    def _as_documented(self, method: str, template: str, path: str, reply: Reply) -> Reply:
+        """The handler's answer checked against GitHub's response schema and trimmed to it."""
+        if reply.status >= 300:
+            return reply  # GitHub answers errors on any route; their bodies are loosely documented
+        declared, schema = self.openapi.answer_schema(method, template, reply.status)
+        where = f"answer {reply.status} to {method} {path}"
+        if not declared:
+            self._violations.append(f"{where}: GitHub does not answer {method} {template} "
+                                    f"with {reply.status}")
+            return reply
+        if schema is None or reply.body is None:
+            return reply
+        self._violations += [f"{where}: {p}" for p in schema.problems(reply.body)]
+        trimmed = schema.trim(reply.body)
+        if not reply.short_shape:
+            self._violations += [f"{where}: field '{name}' is not in GitHub's schema"
+                                 for name in dropped_fields(reply.body, trimmed)]
+        reply.body = trimmed
+        return reply
 
     def _injection_reply(self, injection: _Injection) -> Reply:
         body = injection.body

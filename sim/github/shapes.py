@@ -228,6 +228,14 @@ class Shapes(CheckShapes):
             "changed_files": stats[3],
         }
 
+    def rest_pull(self, repo: SimRepo, issue: Issue) -> dict[str, Any]:
+        """A pull request as REST answers it: its branches' repositories carry no custom
+        properties (webhooks do)."""
+        shaped = self.pull(repo, issue)
+        for side in ("head", "base"):
+            shaped[side]["repo"].pop("custom_properties", None)
+        return shaped
+
     def auto_merge(self, pr: Pull) -> dict[str, Any] | None:
         if pr.auto_merge is None:
             return None

@@ -71,6 +71,23 @@ class BaseShapes:
             "site_admin": False,
         }
 
+    def profile(self, login: str, *, private: bool = False) -> dict[str, Any]:
+        """A user's public profile (GET /users/{u}); `private` adds what only they see (/user)."""
+        u = self.sim.user(login)
+        shaped = {
+            **self.user_required(login),
+            "user_view_type": "private" if private else "public",
+            "name": u.name, "company": None, "blog": "", "location": None,
+            "email": u.email if private else None, "hireable": None, "bio": None,
+            "public_repos": 0, "public_gists": 0, "followers": 0, "following": 0,
+            "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z",
+        }
+        if private:
+            shaped.update({"private_gists": 0, "total_private_repos": 0, "owned_private_repos": 0,
+                           "disk_usage": 0, "collaborators": 0,
+                           "two_factor_authentication": True})
+        return shaped
+
     def user_required(self, login: str) -> dict[str, Any]:
         shaped = self.user(login)
         assert shaped is not None
@@ -290,6 +307,7 @@ class BaseShapes:
             "reason": "unsigned",
             "signature": None,
             "payload": None,
+            "verified_at": None,
         }
 
     def commit(self, repo: SimRepo, info: CommitInfo,

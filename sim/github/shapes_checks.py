@@ -47,6 +47,10 @@ class CheckShapes(BaseShapes):
             "runs_rerequestable": True,
         }
 
+    def rest_check_suite(self, repo: SimRepo, suite: CheckSuite) -> dict[str, Any]:
+        """A check suite as REST answers it: with its (minimal) repository."""
+        return {**self.check_suite(repo, suite), "repository": self.repository_lite(repo)}
+
     def check_suite_brief(self, repo: SimRepo, suite: CheckSuite) -> dict[str, Any]:
         """The check suite nested in a check run."""
         full = self.check_suite(repo, suite)

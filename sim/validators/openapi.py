@@ -1,4 +1,4 @@
-"""GitHub's REST description as a router and a request-body checker for the simulator.
+"""GitHub's REST description as a router and a checker of requests and answers for the simulator.
 
 The simulator refuses any call GitHub would not recognise, so the app cannot drift away from the
 real API unnoticed. Routing follows GitHub's own: a literal segment beats a parameter, and the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from sim.paths import shared_github_dir
+from sim.validators.json_schema import Schema, SchemaCompiler
+from sim.validators.openapi_errata import apply_errata
 
 _METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 
@@ -24,15 +27,6 @@ _METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 _SLASHY_PARAMS = frozenset({"path", "ref", "branch", "basehead"})
 # `GET /repos/{o}/{r}/contents/` (empty path) lists the repository root.
 _MAY_BE_EMPTY = frozenset({"path"})
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-}
 
 
 @dataclass(frozen=True)
@@ -171,77 +165,37 @@ def _match_of(operation: _Operation, values: list[str]) -> Match:
     )
 
 
-class _Resolver:
-    """Follows local `$ref`s ("#/components/schemas/x") into the kept part of the description."""
-
-    def __init__(self, components: dict[str, Any]) -> None:
-        self._root = {"components": components}
-
-    def __call__(self, schema: Any) -> Any:
-        seen = 0
-        while isinstance(schema, dict) and "$ref" in schema:
-            ref = schema["$ref"]
-            if not isinstance(ref, str) or not ref.startswith("#/") or seen > 32:
-                return {}
-            target: Any = self._root
-            for token in ref[2:].split("/"):
-                token = token.replace("~1", "/").replace("~0", "~")
-                if not isinstance(target, dict) or token not in target:
-                    return {}
-                target = target[token]
-            schema = target
-            seen += 1
-        return schema
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def _has_type(value: Any, type_name: str) -> bool:
-    kinds = _JSON_TYPES.get(type_name)
-    if kinds is None:
-        return True
-    if isinstance(value, bool) and type_name in ("integer", "number"):
-        return False
-    return isinstance(value, kinds)
-
-
 def _is_empty_body(body: Any) -> bool:
     return body is None or body == "" or body == b"" or body == {}
 
 
 class OpenAPIIndex:
-    """Routes (method, path) to GitHub operations and checks JSON request bodies against them."""
+    """Routes (method, path) to GitHub operations; checks requests and answers against them."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
+        apply_errata(spec)
         components = spec.get("components", {})
-        # Only these can be the target of a request-body $ref; the rest (examples, responses)
+        # Only these can be the target of a $ref the simulator follows; the rest (examples)
         # is most of the 13 MB and is dropped.
-        kept = {k: components[k] for k in ("schemas", "requestBodies") if k in components}
-        self._resolve = _Resolver(kept)
+        kept = {k: components[k] for k in ("schemas", "requestBodies", "parameters", "responses")
+                if k in components}
+        self.schemas = SchemaCompiler(kept)
         self._roots: dict[str, _Node] = {}
-        self._operations = 0
+        self._sources: dict[tuple[str, str], dict[str, Any]] = {}
+        self._queries: dict[tuple[str, str], dict[str, _QueryParam]] = {}
+        self._bodies: dict[tuple[str, str], Schema | None] = {}
+        self._answers: dict[tuple[str, str, int], tuple[bool, Schema | None]] = {}
         for template, item in spec.get("paths", {}).items():
             for method in _METHODS:
                 operation = item.get(method)
                 if not isinstance(operation, dict):
                     continue
                 upper = method.upper()
+                source = dict(operation)
+                # Parameters shared by every method of a path live on the path item.
+                source["parameters"] = [*item.get("parameters", []),
+                                        *operation.get("parameters", [])]
+                self._sources[(upper, template)] = source
                 _insert(
                     self._roots.setdefault(upper, _Node()),
                     _Operation(
@@ -252,13 +206,12 @@ class OpenAPIIndex:
                         request_body=operation.get("requestBody"),
                     ),
                 )
-                self._operations += 1
 
     def __len__(self) -> int:
-        return self._operations
+        return len(self._sources)
 
     def __repr__(self) -> str:
-        return f"OpenAPIIndex({self._operations} operations)"
+        return f"OpenAPIIndex({len(self._sources)} operations)"
 
     @classmethod
     def load(cls, path: Path | None = None) -> OpenAPIIndex:
@@ -280,15 +233,18 @@ class OpenAPIIndex:
         return _walk(root, _segments(path), 0, [])
 
     def check(self, method: str, path: str, body: Any) -> tuple[Match | None, list[str]]:
-        """The matched operation and what GitHub would reject about the request ([] when fine)."""
+        """The matched operation and what GitHub would reject about its body ([] when fine)."""
         found = self._lookup(method, path)
         if found is None:
             return None, [f"no such operation: {method.upper()} {path}"]
-        return _match_of(*found), self._body_problems(found[0], body)
+        return _match_of(*found), self.body_problems(found[0].method, found[0].template, body)
 
-    def _body_problems(self, operation: _Operation, body: Any) -> list[str]:
-        request_body = self._resolve(operation.request_body) if operation.request_body else None
-        where = f"{operation.method} {operation.template}"
+    # --- request bodies ------------------------------------------------------------------------
+
+    def body_problems(self, method: str, template: str, body: Any) -> list[str]:
+        source = self._sources[(method, template)]
+        request_body = self.schemas.resolve(source.get("requestBody") or {})
+        where = f"{method} {template}"
         if not request_body:
             return [] if _is_empty_body(body) else [f"{where} takes no request body"]
         if body is None or body == "" or body == b"":
@@ -297,72 +253,98 @@ class OpenAPIIndex:
         if media is None:
             # Raw uploads (markdown text, release assets): nothing structural to check.
             return []
-        problems = self._schema_problems(media.get("schema"), body)
-        return [f"{where}: {problem}" for problem in problems]
+        key = (method, template)
+        if key not in self._bodies:
+            self._bodies[key] = self.schemas.compile(media.get("schema") or {})
+        schema = self._bodies[key]
+        return [] if schema is None else [f"{where}: {p}" for p in schema.problems(body)]
 
-    # --- body checks -------------------------------------------------------------------------
+    # --- query parameters ----------------------------------------------------------------------
 
-    def _schema_problems(self, schema: Any, body: Any) -> list[str]:
-        schema = self._resolve(schema)
-        if not isinstance(schema, dict):
-            return []
-        problems: list[str] = []
-        for part in schema.get("allOf", []):
-            problems += self._schema_problems(part, body)
-        for key in ("oneOf", "anyOf"):
-            alternatives = schema.get(key)
-            if alternatives:
-                problems += self._alternatives_problems(alternatives, body)
-        declared = schema.get("type")
-        if body is None and schema.get("nullable"):
-            return problems
-        if isinstance(declared, str) and not _has_type(body, declared):
-            problems.append(f"body must be a JSON {declared}, got {_type_name(body)}")
-            return problems
-        if not isinstance(body, dict):
-            return problems
-        required = schema.get("required", [])
-        problems += [f"missing required field '{name}'" for name in required if name not in body]
-        properties = schema.get("properties", {})
-        for name, value in body.items():
-            if name in properties:
-                problems += self._value_problems(name, properties[name], value)
-            elif schema.get("additionalProperties") is False:
-                problems.append(f"unknown field '{name}'")
-        return problems
+    def query_problems(self, method: str, template: str,
+                       query: Mapping[str, str]) -> tuple[list[str], list[str]]:
+        """(what GitHub refuses, parameters it does not know and silently ignores)."""
+        known = self._query_params(method, template)
+        refused: list[str] = []
+        unknown: list[str] = []
+        for name in dict.fromkeys(query):
+            param = known.get(name)
+            if param is None:
+                unknown.append(name)
+                continue
+            values = query.getall(name) if hasattr(query, "getall") else [query[name]]
+            value = param.parse(values)
+            if value is _UNPARSABLE:
+                refused.append(f"query parameter '{name}': {values[-1]!r} is not "
+                               f"{'an' if param.type == 'integer' else 'a'} {param.type}")
+                continue
+            refused += [f"query parameter '{name}' {p.removeprefix('the value ')}"
+                        for p in param.schema.problems(value)]
+        for name, param in known.items():
+            if param.required and name not in query:
+                refused.append(f"query parameter '{name}' is required")
+        return refused, unknown
 
-    def _alternatives_problems(self, alternatives: list[Any], body: Any) -> list[str]:
-        per_alternative = [self._schema_problems(alt, body) for alt in alternatives]
-        if any(not problems for problems in per_alternative):
-            return []
-        if len(per_alternative) == 1:
-            return per_alternative[0]
-        summary = " | ".join("; ".join(problems) for problems in per_alternative)
-        return [f"body matches none of the accepted shapes ({summary})"]
+    def _query_params(self, method: str, template: str) -> dict[str, _QueryParam]:
+        key = (method, template)
+        if key not in self._queries:
+            params: dict[str, _QueryParam] = {}
+            for raw in self._sources[key].get("parameters", []):
+                param = self.schemas.resolve(raw)
+                if not isinstance(param, dict) or param.get("in") != "query":
+                    continue
+                schema_source = self.schemas.resolve(param.get("schema") or {})
+                params[str(param["name"])] = _QueryParam(
+                    str(param["name"]), bool(param.get("required")),
+                    str(schema_source.get("type") or "string"),
+                    self.schemas.compile(param.get("schema") or {}))
+            self._queries[key] = params
+        return self._queries[key]
 
-    def _value_problems(self, name: str, schema: Any, value: Any) -> list[str]:
-        """Shallow: the JSON type and enum of one top-level field, nothing nested."""
-        schema = self._resolve(schema)
-        if not isinstance(schema, dict):
-            return []
-        if value is None and schema.get("nullable"):
-            return []
-        problems: list[str] = []
-        for part in schema.get("allOf", []):
-            problems += self._value_problems(name, part, value)
-        for key in ("oneOf", "anyOf"):
-            alternatives = schema.get(key)
-            if alternatives and all(self._value_problems(name, alt, value) for alt in alternatives):
-                problems.append(f"field '{name}' has none of the accepted types or values")
-        declared = schema.get("type")
-        if isinstance(declared, str) and not _has_type(value, declared):
-            problems.append(f"field '{name}' must be {declared}, got {_type_name(value)}")
-            return problems
-        enum = schema.get("enum")
-        if enum is not None and value not in enum:
-            allowed = ", ".join(str(choice) for choice in enum)
-            problems.append(f"field '{name}' must be one of {allowed}; got {value!r}")
-        return problems
+    # --- answers -------------------------------------------------------------------------------
+
+    def answer_schema(self, method: str, template: str, status: int) -> tuple[bool, Schema | None]:
+        """(GitHub documents this status for the operation, the JSON schema of its body)."""
+        key = (method, template, status)
+        if key not in self._answers:
+            responses = self._sources[(method, template)].get("responses") or {}
+            raw = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX")
+            if raw is None:
+                self._answers[key] = (False, None)
+            else:
+                answer = self.schemas.resolve(raw)
+                media = (answer.get("content") or {}).get("application/json") or {}
+                schema = media.get("schema")
+                self._answers[key] = (True, None if schema is None
+                                      else self.schemas.compile(schema))
+        return self._answers[key]
+
+
+_UNPARSABLE = object()
+
+
+@dataclass(frozen=True)
+class _QueryParam:
+    name: str
+    required: bool
+    type: str
+    schema: Schema
+
+    def parse(self, values: list[str]) -> Any:
+        """The JSON value a query string stands for (_UNPARSABLE when it cannot)."""
+        if self.type == "array":
+            return [part for value in values for part in value.split(",") if part]
+        raw = values[-1]
+        try:
+            if self.type == "integer":
+                return int(raw)
+            if self.type == "number":
+                return float(raw)
+        except ValueError:
+            return _UNPARSABLE
+        if self.type == "boolean":
+            return {"true": True, "false": False}.get(raw, _UNPARSABLE)
+        return raw
 
 
 @cache

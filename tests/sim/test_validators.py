@@ -164,7 +164,7 @@ def test_creating_a_ref_without_any_body_is_refused(index: OpenAPIIndex) -> None
 def test_a_field_of_the_wrong_type_is_refused(index: OpenAPIIndex) -> None:
     problems = index.check("POST", "/repos/acme/web/git/refs", {"ref": 7, "sha": "a" * 40})[1]
     assert problems == [
-        "POST /repos/{owner}/{repo}/git/refs: field 'ref' must be string, got integer"
+        "POST /repos/{owner}/{repo}/git/refs: 'ref' must be string, got integer"
     ]
 
 
@@ -184,7 +184,7 @@ def test_merging_with_an_unknown_merge_method_is_refused(index: OpenAPIIndex) ->
     problems = index.check("PUT", "/repos/acme/web/pulls/7/merge", {"merge_method": "bogus"})[1]
     assert len(problems) == 1
     assert "merge_method" in problems[0] and "'bogus'" in problems[0]
-    assert "merge, squash, rebase" in problems[0]
+    assert "'merge', 'squash', 'rebase'" in problems[0]
 
 
 def test_merging_with_squash_or_no_body_is_accepted(index: OpenAPIIndex) -> None:
@@ -337,3 +337,55 @@ def test_an_unknown_event_is_refused() -> None:
         "no schema for webhook event 'merge_queue_entry' with action 'created'"
     ]
     assert validate_webhook("../secrets", {}) == ["no schema for webhook event '../secrets'"]
+
+
+# --- compiled schemas: checking and trimming -------------------------------------------------
+
+
+def _compiled(schema: dict[str, Any]) -> Any:
+    from sim.validators.json_schema import SchemaCompiler
+
+    return SchemaCompiler({"schemas": {"base": {
+        "type": "object", "required": ["id"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string", "nullable": True}},
+    }}}).compile(schema)
+
+
+def test_trim_keeps_what_all_of_parts_list_and_drops_the_rest() -> None:
+    schema = _compiled({"allOf": [
+        {"$ref": "#/components/schemas/base"},
+        {"type": "object", "properties": {"tags": {"type": "array", "items": {
+            "type": "object", "properties": {"label": {"type": "string"}}}}}},
+    ]})
+    value = {"id": 1, "name": None, "secret": "x", "tags": [{"label": "a", "colour": "red"}]}
+    assert schema.problems(value) == []
+    assert schema.trim(value) == {"id": 1, "name": None, "tags": [{"label": "a"}]}
+
+
+def test_trim_keeps_free_form_objects_whole() -> None:
+    schema = _compiled({"type": "object", "properties": {"payload": {"type": "object"},
+                                                         "map": {"type": "object",
+                                                                 "additionalProperties": True}}})
+    value = {"payload": {"anything": [1]}, "map": {"k": "v"}, "extra": 1}
+    assert schema.trim(value) == {"payload": {"anything": [1]}, "map": {"k": "v"}}
+
+
+def test_one_of_accepts_any_matching_alternative_and_trims_to_it() -> None:
+    schema = _compiled({"nullable": True, "oneOf": [
+        {"$ref": "#/components/schemas/base"},
+        {"type": "object", "required": ["slug"], "properties": {"slug": {"type": "string"}}},
+    ]})
+    assert schema.problems(None) == []
+    assert schema.trim({"slug": "x", "other": 1}) == {"slug": "x"}
+    problems = schema.problems({"other": 1})
+    assert len(problems) == 1 and problems[0].startswith(
+        "the value matches none of the accepted shapes")
+
+
+def test_schema_problems_name_the_json_path() -> None:
+    schema = _compiled({"type": "array", "items": {"$ref": "#/components/schemas/base"}})
+    assert schema.problems([{"id": 1}, {"id": "2", "name": 3}, {}]) == [
+        "'[1].id' must be integer, got string",
+        "'[1].name' must be string, got integer",
+        "missing required field '[2].id'",
+    ]
