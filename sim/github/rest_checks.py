@@ -8,7 +8,7 @@ from typing import Any
 from sim.github.repo import SimRepo
 from sim.github.routes import ApiError, Ctx, Reply, not_found, route, validation_failed
 from sim.github.shapes import iso
-from sim.github.state import CheckRun, WorkflowRun
+from sim.github.state import CheckRun, WorkflowRun, node_id
 
 # --- check runs and suites -----------------------------------------------------------------------
 
@@ -236,6 +236,10 @@ def list_jobs(ctx: Ctx) -> Reply:
             "check_run_url": f"{ctx.sim.url}/repos/{repo.full_name}/check-runs/{check.id}",
             "url": f"{ctx.sim.url}/repos/{repo.full_name}/actions/jobs/{check.id}",
             "steps": [], "labels": ["ubuntu-latest"],
+            "node_id": node_id("WorkflowJob", check.id),
+            "run_url": f"{ctx.sim.url}/repos/{repo.full_name}/actions/runs/{run.id}",
+            "created_at": iso(check.started_at), "runner_id": 1, "runner_name": "GitHub Actions 1",
+            "runner_group_id": 1, "runner_group_name": "GitHub Actions",
         })
     page, links = ctx.paginate(jobs)
     return Reply(200, {"total_count": len(jobs), "jobs": page}, links)
