@@ -7,6 +7,7 @@ GitHub Action does not load the server and `serve` does not load the simulators.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 
@@ -45,11 +46,39 @@ def build_parser() -> argparse.ArgumentParser:
                           help="port of the local registration page (default: any free port)")
     register.add_argument("--manifest", metavar="FILE",
                           help="the App manifest (default: ./app.yml, else the packaged one)")
-    revert = sub.add_parser("revert", help="open a revert PR for SHA (uses GITHUB_TOKEN)")
-    revert.add_argument("repo", metavar="OWNER/REPO")
-    revert.add_argument("sha")
+    revert = sub.add_parser(
+        "revert",
+        help="open a revert PR for SHA (uses GITHUB_TOKEN)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Open a revert pull request for SHA on OWNER/REPO, as the app does. "
+            "GITHUB_TOKEN (required) and GITHUB_API_URL come from the environment.\n\n"
+            "exit codes:\n" + _revert_exit_table()
+        ),
+    )
+    revert.add_argument("repo", metavar="OWNER/REPO", type=_repo_arg)
+    revert.add_argument("sha", type=_sha_arg, help="the commit (4 to 40 hex digits)")
     revert.add_argument("--base", help="branch to revert on (default: the default branch)")
     return parser
+
+
+def _revert_exit_table() -> str:
+    from app.revert.cli import Exit
+
+    return "\n".join(f"  {int(code)}  {code.result:<18} {code.meaning}" for code in Exit)
+
+
+def _repo_arg(value: str) -> str:
+    owner, slash, name = value.partition("/")
+    if not (owner and slash and name) or "/" in name:
+        raise argparse.ArgumentTypeError(f"{value!r} is not OWNER/REPO")
+    return value
+
+
+def _sha_arg(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{4,40}", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a commit sha (4 to 40 hex digits)")
+    return value
 
 
 def _demo(*, quiet: bool) -> int:

@@ -86,7 +86,7 @@ def test_the_action_runs_the_revert_command_with_its_inputs() -> None:
     action = yaml.safe_load((ROOT / "actions" / "revert" / "action.yml").read_text())
     assert set(action["inputs"]) == {"sha", "repository", "base", "token"}
     script = action["runs"]["steps"][-1]["run"]
-    assert 'python -m app revert "${args[@]}"' in script
+    assert '"$VENV/bin/python" -m app revert "${args[@]}"' in script
     assert action["runs"]["steps"][-1]["env"]["GITHUB_TOKEN"] == "${{ inputs.token }}"
 
 

@@ -375,7 +375,7 @@ def test_cli_without_a_token_says_so_in_one_line(
     from app.revert.cli import main
 
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    assert main("octo/widgets", "abc1234") == 2
+    assert main("octo/widgets", "abc1234") == 6
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "GITHUB_TOKEN" in err
 
@@ -505,7 +505,7 @@ async def test_a_file_changed_again_later_is_merged_downloading_only_its_blobs(
         assert s.sim.violations == []
 
 
-async def test_cli_lists_conflicting_files_and_exits_2(stack_factory: StackFactory) -> None:
+async def test_cli_lists_conflicting_files_and_exits_3(stack_factory: StackFactory) -> None:
     async with _stack(stack_factory) as s:
         repo = s.sim.create_repo(REPO)
         repo.set_permission("alice", "write")
@@ -531,7 +531,7 @@ async def test_cli_lists_conflicting_files_and_exits_2(stack_factory: StackFacto
             stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
-        assert proc.returncode == 2
+        assert proc.returncode == 3
         assert out.decode().splitlines() == ["src/util.py"]
         assert f"git revert {culprit}" in err.decode()
         assert repo.pulls() == []
