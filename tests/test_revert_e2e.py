@@ -15,7 +15,7 @@ import pytest
 from gidgethub.routing import Router
 
 from app.core.config import RepoConfig
-from app.core.revert_messages import BRANCH_PREFIX, parse_revert_marker
+from app.core.revert_messages import BRANCH_PREFIX, Merger, parse_revert_marker
 from app.handlers import revert_command, revert_merge
 from app.revert.commit import RevertConflict, RevertEmpty
 from app.revert.pr import RevertPR, open_revert_pr
@@ -95,7 +95,7 @@ async def test_revert_pr_auto_merges_when_the_required_check_passes(
         await s.settle()
 
         assert isinstance(result, RevertPR)
-        assert (result.created, result.auto_merge, result.reviewer) == (True, "enabled", "alice")
+        assert (result.created, result.merger, result.reviewer) == (True, Merger.AUTO, "alice")
         assert result.branch == BRANCH_PREFIX + culprit
         # The revert's tree: app.py as before the culprit, new.py gone, later docs kept.
         assert _files_at(repo, result.head_sha) == {
@@ -131,7 +131,7 @@ async def test_without_auto_merge_the_app_merges_once_checks_pass(
     async with _stack(stack_factory) as s:
         repo, culprit, incident = _history(s, allow_auto_merge=False)
         result = await _open(s, culprit, incident)
-        assert isinstance(result, RevertPR) and result.auto_merge == "fallback"
+        assert isinstance(result, RevertPR) and result.merger is Merger.SHERIFF
         body = repo.pull(result.number)["body"]
         assert "auto-merge is not available" in body and "close this pull request" in body
 
@@ -157,7 +157,7 @@ async def test_blocked_by_branch_protection_is_said_once_in_pr_and_incident(
         repo, culprit, incident = _history(s, allow_auto_merge=False)
         repo.protect("main", required_reviews=1)
         result = await _open(s, culprit, incident)
-        assert isinstance(result, RevertPR) and result.auto_merge == "fallback"
+        assert isinstance(result, RevertPR) and result.merger is Merger.SHERIFF
         repo.add_check_run(result.head_sha, "ci", conclusion="success")
         await s.settle()
         repo.add_check_run(result.head_sha, "lint", conclusion="success")  # another event
@@ -449,7 +449,7 @@ async def test_fallback_merge_also_follows_commit_statuses(stack_factory: StackF
     async with _stack(stack_factory) as s:
         repo, culprit, incident = _history(s, allow_auto_merge=False)
         result = await _open(s, culprit, incident)
-        assert isinstance(result, RevertPR) and result.auto_merge == "fallback"
+        assert isinstance(result, RevertPR) and result.merger is Merger.SHERIFF
         repo.set_status(result.head_sha, "ci/legacy", "pending")
         await s.settle()
         assert repo.pull(result.number)["state"] == "open"

@@ -8,16 +8,13 @@ from typing import Any
 import pytest
 
 from app.core.config import RepoConfig
+from app.core.culprit import CulpritFacts, is_revert_message, reverted_sha, reverted_shas
 from app.core.safety import (
     OPT_OUT_MARKER,
     RULES,
-    CulpritFacts,
     Refusal,
     auto_revert_refusal,
     human_duration,
-    is_revert_message,
-    reverted_sha,
-    reverted_shas,
 )
 
 NOW = 1_790_000_000.0

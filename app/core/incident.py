@@ -34,6 +34,7 @@ from typing import Any
 
 from app.core.builds import Analysis, CheckResult
 from app.core.config import RepoConfig
+from app.core.revert_messages import Merger
 from app.core.safety import Refusal
 
 
@@ -255,7 +256,7 @@ class RevertOpened:
     pr: int
     url: str
     actor: str | None = None
-    merging: str = "auto"  # "auto": GitHub's auto-merge; "sheriff": we merge on green; "none"
+    merging: Merger = Merger.AUTO  # who merges it on green
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.core.incident import Incident, Moment, State
+from app.core.revert_messages import Merger
 from app.core.safety import human_duration
 
 MARKER_RE = re.compile(r"<!-- buildsheriff: (\{.*?\}) -->", re.DOTALL)
@@ -148,10 +149,10 @@ def announcement(kind: str, data: dict[str, Any], incident: Incident, repo_url: 
     """The markdown of one piece of news (the Slack text is derived by `to_mrkdwn`)."""
     if kind == "revert_opened":
         how = {
-            "auto": "GitHub auto-merge is on: it merges by itself as soon as CI passes.",
-            "sheriff": "Auto-merge is not available here: Build Sheriff merges it as soon "
+            Merger.AUTO: "GitHub auto-merge is on: it merges by itself as soon as CI passes.",
+            Merger.SHERIFF: "Auto-merge is not available here: Build Sheriff merges it as soon "
             "as CI passes.",
-        }.get(data.get("merging", "auto"), "It is not set to merge by itself.")
+        }.get(data.get("merging", Merger.AUTO), "It is not set to merge by itself.")
         return f"↩️ Revert opened: [#{data['pr']}]({data['url']}). {how}"
     if kind == "revert_conflict":
         files = "\n".join(f"- `{f}`" for f in data.get("files", []))

@@ -11,6 +11,9 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+
+from app.core.culprit import CulpritFacts
 
 BRANCH_PREFIX = "buildsheriff/revert-"
 _REVERT_MARKER = re.compile(r"<!--\s*buildsheriff-revert:\s*(\{.*?\})\s*-->", re.DOTALL)
@@ -27,14 +30,6 @@ def notice_marker(culprit_sha: str) -> str:
 def revert_branch(culprit_sha: str) -> str:
     """The revert's branch: a function of the culprit, so creating it is the lock."""
     return BRANCH_PREFIX + culprit_sha
-
-
-def subject_of(message: str) -> str:
-    """git's subject: the first line after any leading blank lines."""
-    for line in message.splitlines():
-        if line.strip():
-            return line
-    return ""
 
 
 def revert_title(subject: str) -> str:
@@ -60,11 +55,16 @@ def revert_commit_message(
     return text
 
 
-AUTO = "auto"  # GitHub's auto-merge merges the PR
-SHERIFF = "sheriff"  # auto-merge was refused: app.handlers.revert_merge merges it
+class Merger(StrEnum):
+    """Who merges a revert PR once its checks pass: written in its body's marker, said in
+    the incident's news. The values are the marker's words."""
+
+    AUTO = "auto"  # GitHub's auto-merge
+    SHERIFF = "sheriff"  # auto-merge was refused: app.handlers.revert_merge merges it
+    NOBODY = "none"  # not set to merge by itself (not open, or a human disabled auto-merge)
 
 
-def revert_marker(culprit_sha: str, incident: int | None, merge: str = AUTO) -> str:
+def revert_marker(culprit_sha: str, incident: int | None, merge: Merger = Merger.AUTO) -> str:
     payload = json.dumps(
         {"culprit": culprit_sha, "incident": incident, "merge": merge}, separators=(", ", ": ")
     )
@@ -75,7 +75,7 @@ def revert_marker(culprit_sha: str, incident: int | None, merge: str = AUTO) -> 
 class RevertMarker:
     culprit: str
     incident: int | None
-    merge: str = AUTO  # who merges on green: AUTO or SHERIFF
+    merge: Merger = Merger.AUTO  # who merges on green: AUTO or SHERIFF
 
 
 def parse_revert_marker(body: str | None) -> RevertMarker | None:
@@ -95,48 +95,38 @@ def parse_revert_marker(body: str | None) -> RevertMarker | None:
     return RevertMarker(
         culprit,
         incident if isinstance(incident, int) else None,
-        merge if merge in (AUTO, SHERIFF) else AUTO,
+        Merger(merge) if merge in (Merger.AUTO, Merger.SHERIFF) else Merger.AUTO,
     )
-
-
-@dataclass(frozen=True)
-class CulpritFacts:
-    """What the PR body and notices say about the commit being reverted."""
-
-    sha: str
-    subject: str
-    html_url: str
-    author_login: str | None
-    author_name: str
-    pr_number: int | None = None
 
 
 def short(sha: str) -> str:
     return sha[:7]
 
 
-def _culprit_line(c: CulpritFacts) -> str:
+def _culprit_line(c: CulpritFacts, culprit_pr: int | None) -> str:
     who = f"@{c.author_login}" if c.author_login else c.author_name or "an unknown author"
-    via = f" from #{c.pr_number}" if c.pr_number else ""
+    via = f" from #{culprit_pr}" if culprit_pr else ""
     return f"This reverts [`{short(c.sha)}`]({c.html_url}) (“{c.subject}”){via} by {who}."
 
 
 def revert_pr_body(
     culprit: CulpritFacts,
     *,
+    culprit_pr: int | None,
     why_markdown: str,
     incident_number: int | None,
     mention: str | None = None,
-    merge: str = AUTO,
+    merge: Merger = Merger.AUTO,
 ) -> str:
-    parts = [_culprit_line(culprit), ""]
+    """`culprit_pr`: the pull request that brought the culprit in, if any."""
+    parts = [_culprit_line(culprit, culprit_pr), ""]
     parts += ["### Why", why_markdown.strip() or "_No reason was given._", ""]
     if incident_number is not None:
         parts += [f"Incident: #{incident_number}", ""]
     if mention:
         parts += [_mention_note(mention), ""]
     parts += ["### Stopping the merge"]
-    if merge == SHERIFF:
+    if merge == Merger.SHERIFF:
         parts.append(
             "GitHub's auto-merge is not available here, so Build Sheriff merges this pull "
             "request itself as soon as its checks pass, without waiting for review: reverting "

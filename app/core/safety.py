@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from app.core.config import RepoConfig
+from app.core.culprit import CulpritFacts, is_revert_message
 
 OPT_OUT_MARKER = "NO_AUTO_REVERT"
 
@@ -26,48 +27,13 @@ RULES = (
     "too_old",
 )
 
-_REVERT_SUBJECT = re.compile(r'Revert "')
-_REVERTS_COMMIT = re.compile(r"^\s*This reverts commit ([0-9a-f]{7,40})\b", re.I | re.M)
-_REVERTS_PR = re.compile(r"^\s*Reverts [\w.-]+/[\w.-]+#\d+\s*$", re.M)  # GitHub's revert button
 _OPT_OUT = re.compile(rf"(?<![A-Za-z0-9_]){OPT_OUT_MARKER}(?![A-Za-z0-9_])", re.I)
-
-
-@dataclass(frozen=True)
-class CulpritFacts:
-    sha: str
-    message: str  # full commit message
-    author_login: str | None
-    author_type: str | None  # "User" | "Bot" | None
-    committed_at: float  # epoch seconds
-    is_app_commit: bool  # made by this app (its bot login or a branch of ours)
 
 
 @dataclass(frozen=True)
 class Refusal:
     rule: str  # one of RULES
     reason: str  # one sentence for people, ending with how to revert by hand
-
-
-def is_revert_message(message: str) -> bool:
-    """A revert made by git (`Revert "..."` + "This reverts commit <sha>.") or by
-    GitHub's Revert button (`Revert "..." (#12)`, "Reverts owner/repo#11")."""
-    subject = message.lstrip().split("\n", 1)[0]
-    return bool(
-        _REVERT_SUBJECT.match(subject)
-        or _REVERTS_COMMIT.search(message)
-        or _REVERTS_PR.search(message)
-    )
-
-
-def reverted_shas(message: str) -> tuple[str, ...]:
-    """Every sha named by a "This reverts commit <sha>." line, lowercase, in order."""
-    return tuple(m.group(1).lower() for m in _REVERTS_COMMIT.finditer(message))
-
-
-def reverted_sha(message: str) -> str | None:
-    """The sha in "This reverts commit <sha>." (the first, if several)."""
-    shas = reverted_shas(message)
-    return shas[0] if shas else None
 
 
 def human_duration(seconds: float) -> str:

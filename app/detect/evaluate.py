@@ -11,13 +11,13 @@ from typing import Any
 
 from app.core.builds import RED_CONCLUSIONS, Analysis, Verdict, analyse_history, judge_commit
 from app.core.config import RepoConfig
+from app.core.culprit import culprit_from_commit
 from app.core.incident import OPEN_STATES, HeadGreen, HeadRed, pick_incident
 from app.core.safety import Refusal, auto_revert_refusal
 from app.detect.facts import (
     already_reverted,
     branch_info,
     commit_results,
-    culprit_facts,
     resolution_owners,
     reverts_today,
     summary_of,
@@ -150,7 +150,7 @@ async def _refusal(
     today = await reverts_today(ctx.gh, ctx.repo, now)
     several = len(analysis.suspects) > 1
     if not several or not config.revert_range or len(details) < len(analysis.suspects):
-        facts = culprit_facts(details[0][0], app_login) if details and not several else None
+        facts = culprit_from_commit(details[0][0], app_login) if details and not several else None
         reverted = facts is not None and await already_reverted(ctx.gh, ctx.repo, facts.sha, listed)
         return auto_revert_refusal(
             facts,
@@ -161,7 +161,7 @@ async def _refusal(
             now=now,
         )
     for commit, _pulls in details:
-        facts = culprit_facts(commit, app_login)
+        facts = culprit_from_commit(commit, app_login)
         refusal = auto_revert_refusal(
             facts,
             suspects=1,
@@ -190,7 +190,7 @@ async def _open_incident(
     details = await suspect_details(ctx.gh, ctx.repo, analysis.suspects)
     first_red_commit = next((c for c, _ in details if c["sha"] == analysis.first_red), None)
     head_is_app_revert = bool(
-        first_red_commit and culprit_facts(first_red_commit, app_login).is_app_commit
+        first_red_commit and culprit_from_commit(first_red_commit, app_login).is_app_commit
     )
     incident = pick_incident(
         open_incidents, head_is_app_revert=head_is_app_revert, first_red=analysis.first_red

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -17,20 +16,12 @@ from gidgethub import BadRequest
 from app.core.builds import CheckResult, JudgedCommit, check_outcome, judge_commit
 from app.core.codeowners import CODEOWNERS_PATHS, parse_codeowners
 from app.core.config import RepoConfig
+from app.core.culprit import parse_time, reverted_shas
 from app.core.incident import CommitSummary, Owner
 from app.core.revert_messages import BRANCH_PREFIX
-from app.core.safety import CulpritFacts, is_revert_message, reverted_shas
 from app.github.client import GitHubClient
 
 OWN_CONTEXT_PREFIX = "buildsheriff/"
-# The line our revert commits end with (app.core.revert_messages.revert_message).
-APP_COMMIT_MARK = "\nIncident: "
-
-
-def parse_time(text: str | None) -> float:
-    if not text:
-        return 0.0
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass(frozen=True)
@@ -118,21 +109,6 @@ def summary_of(commit: dict[str, Any], pulls: list[dict[str, Any]]) -> CommitSum
         url=commit.get("html_url"),
         pr=pr["number"] if pr else None,
         pr_url=pr["html_url"] if pr else None,
-    )
-
-
-def culprit_facts(commit: dict[str, Any], app_login: str) -> CulpritFacts:
-    message = commit["commit"]["message"]
-    author = commit.get("author") or {}
-    login = author.get("login")
-    return CulpritFacts(
-        sha=commit["sha"],
-        message=message,
-        author_login=login,
-        author_type=author.get("type"),
-        committed_at=parse_time(commit["commit"]["committer"]["date"]),
-        is_app_commit=login == app_login
-        or (is_revert_message(message) and APP_COMMIT_MARK in message),
     )
 
 

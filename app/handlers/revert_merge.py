@@ -21,7 +21,7 @@ from app.core.revert_messages import (
     BRANCH_PREFIX,
     CI_FAILED_MARKER,
     NOT_MERGEABLE_MARKER,
-    SHERIFF,
+    Merger,
     RevertMarker,
     blocked_text,
     ci_failed_text,
@@ -78,7 +78,7 @@ async def consider(ctx: EventContext, sha: str, branches: list[str | None]) -> N
 async def _consider_pr(ctx: EventContext, pr: dict[str, Any], marker: RevertMarker) -> None:
     config = await load_config(ctx, pr["base"]["ref"])
     # Auto-merge in charge, or a human disabled it (which we respect): only judge the checks.
-    may_merge = marker.merge == SHERIFF and not pr.get("auto_merge")
+    may_merge = marker.merge is Merger.SHERIFF and not pr.get("auto_merge")
     landing = await land_if_green(ctx.gh, ctx.repo, pr, config, may_merge=may_merge)
     if landing.outcome == "merged":
         ctx.log.info("revert merged on green", extra={"pr": pr["number"]})

@@ -102,8 +102,7 @@ async def open_revert_for_incident(
         app_login=f"{ctx.services.settings.app_slug}[bot]",
     )
     if isinstance(result, RevertPR):
-        merging = {"enabled": "auto", "fallback": "sheriff"}.get(result.auto_merge, "none")
-        return RevertOpened(result.number, result.url, merging=merging)
+        return RevertOpened(result.number, result.url, merging=result.merger)
     paths = getattr(result, "paths", None)
     if paths:
         return RevertConflicted(culprit, tuple(paths))

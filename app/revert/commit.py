@@ -18,12 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from app.core.revert_messages import (
-    CulpritFacts,
-    conflict_text,
-    revert_commit_message,
-    subject_of,
-)
+from app.core.culprit import CulpritFacts, culprit_from_commit
+from app.core.revert_messages import conflict_text, revert_commit_message
 from app.core.revert_plan import (
     EMPTY_TREE,
     Conflict,
@@ -44,43 +40,11 @@ DEFAULT_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
-class Culprit:
-    """The commit being reverted, as read once from `GET /repos/{repo}/commits/{sha}`."""
-
-    sha: str
-    tree_sha: str
-    parents: tuple[str, ...]
-    message: str
-    html_url: str
-    author_login: str | None  # None when the author's email maps to no GitHub account
-    author_is_bot: bool
-    author_name: str
-
-    @property
-    def subject(self) -> str:
-        return subject_of(self.message)
-
-    @property
-    def is_merge(self) -> bool:
-        return len(self.parents) > 1
-
-    def facts(self, pr_number: int | None = None) -> CulpritFacts:
-        return CulpritFacts(
-            sha=self.sha,
-            subject=self.subject,
-            html_url=self.html_url,
-            author_login=self.author_login,
-            author_name=self.author_name,
-            pr_number=pr_number,
-        )
-
-
-@dataclass(frozen=True)
 class RevertCommit:
     sha: str
     tree_sha: str
     parent_sha: str  # the branch head H the revert sits on
-    culprit: Culprit
+    culprit: CulpritFacts
     branch: str
     message: str
     paths: tuple[str, ...]  # the paths the revert writes
@@ -89,7 +53,7 @@ class RevertCommit:
 
 @dataclass(frozen=True)
 class RevertConflict:
-    culprit: Culprit
+    culprit: CulpritFacts
     branch: str
     head_sha: str
     conflicts: tuple[Conflict, ...]
@@ -114,7 +78,7 @@ class RevertConflict:
 
 @dataclass(frozen=True)
 class RevertEmpty:
-    culprit: Culprit
+    culprit: CulpritFacts
     branch: str
     head_sha: str
     reason: str
@@ -124,22 +88,9 @@ class RevertEmpty:
         return self.culprit.sha
 
 
-async def read_culprit(gh: GitHubClient, repo: str, sha: str) -> Culprit:
+async def read_culprit(gh: GitHubClient, repo: str, sha: str) -> CulpritFacts:
     """Also resolves an abbreviated sha to the full one."""
-    data = await gh.getitem(f"/repos/{repo}/commits/{quote(sha)}")
-    commit = data["commit"]
-    author = data.get("author") or {}
-    login = author.get("login")
-    return Culprit(
-        sha=data["sha"],
-        tree_sha=commit["tree"]["sha"],
-        parents=tuple(p["sha"] for p in data.get("parents") or ()),
-        message=commit.get("message") or "",
-        html_url=data.get("html_url") or "",
-        author_login=login,
-        author_is_bot=author.get("type") == "Bot" or bool(login and login.endswith("[bot]")),
-        author_name=(commit.get("author") or {}).get("name") or "",
-    )
+    return culprit_from_commit(await gh.getitem(f"/repos/{repo}/commits/{quote(sha)}"))
 
 
 async def read_head(gh: GitHubClient, repo: str, branch: str) -> tuple[str, str]:
@@ -303,7 +254,7 @@ async def build_revert_commit(
     *,
     branch: str,
     incident_url: str | None = None,
-    culprit: Culprit | None = None,
+    culprit: CulpritFacts | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> RevertCommit | RevertConflict | RevertEmpty:
     """The revert of `culprit_sha` on top of `branch`'s head, as a commit no ref points to.

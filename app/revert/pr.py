@@ -18,9 +18,9 @@ from urllib.parse import quote
 from gidgethub import BadRequest, GraphQLException
 
 from app.core.config import RepoConfig
+from app.core.culprit import CulpritFacts
 from app.core.revert_messages import (
-    AUTO,
-    SHERIFF,
+    Merger,
     culprit_notice,
     notice_marker,
     parse_revert_marker,
@@ -30,7 +30,6 @@ from app.core.revert_messages import (
 )
 from app.github.client import GitHubClient
 from app.revert.commit import (
-    Culprit,
     RevertCommit,
     RevertConflict,
     RevertEmpty,
@@ -64,7 +63,7 @@ class RevertPR:
     created: bool  # False: another trigger (or an earlier run) opened it
     reviewer: str | None  # whose review was requested
     mentioned: str | None  # who was @mentioned in the body instead
-    auto_merge: str  # "enabled" | "fallback" | "failed" | "none" (PR not open: left alone)
+    merger: Merger  # who merges it on green; NOBODY when it is not open (left alone)
     state: str = "open"  # "open" | "closed" | "merged"
 
 
@@ -93,21 +92,21 @@ def _pr_state(pr: dict[str, Any]) -> str:
     return str(pr.get("state") or "open")
 
 
-async def enable_auto_merge(gh: GitHubClient, node_id: str, merge_method: str) -> str:
-    """'enabled', 'fallback' (the check-driven merger will do it) or 'failed'."""
+async def enable_auto_merge(gh: GitHubClient, node_id: str, merge_method: str) -> Merger:
+    """AUTO when GitHub's auto-merge took it; else SHERIFF: the check-driven merger
+    (app.handlers.revert_merge) merges it, as the PR's body then says."""
     try:
         await gh.graphql(ENABLE_AUTO_MERGE, id=node_id, method=merge_method.upper())
     except GraphQLException as exc:
         text = str(exc).lower()
-        if any(marker in text for marker in FALLBACK_ERRORS):
-            return "fallback"
-        log.warning("enabling auto-merge failed: %s", exc)
-        return "failed"
-    return "enabled"
+        if not any(marker in text for marker in FALLBACK_ERRORS):
+            log.warning("enabling auto-merge failed: %s", exc)
+        return Merger.SHERIFF
+    return Merger.AUTO
 
 
 async def _request_review(
-    gh: GitHubClient, repo: str, number: int, culprit: Culprit, app_login: str
+    gh: GitHubClient, repo: str, number: int, culprit: CulpritFacts, app_login: str
 ) -> tuple[str | None, str | None]:
     """(reviewer, to_mention): the author's review if GitHub takes it, else who to @mention."""
     login = culprit.author_login
@@ -127,7 +126,7 @@ async def _request_review(
 async def _notify_culprit(
     gh: GitHubClient,
     repo: str,
-    culprit: Culprit,
+    culprit: CulpritFacts,
     culprit_pr: int | None,
     pr: dict[str, Any],
     incident_number: int | None,
@@ -144,7 +143,7 @@ async def _notify_culprit(
         if marker in (comment.get("body") or ""):
             return
     text = culprit_notice(
-        culprit.facts(culprit_pr),
+        culprit,
         pr_number=pr["number"],
         pr_url=pr["html_url"],
         incident_number=incident_number,
@@ -176,16 +175,17 @@ class _Revert:
     """What every step after the PR exists needs to know."""
 
     repo: str
-    culprit: Culprit
+    culprit: CulpritFacts
     culprit_pr: int | None
     config: RepoConfig
     incident_number: int | None
     why_markdown: str
     app_login: str
 
-    def body(self, *, mention: str | None = None, merge: str = AUTO) -> str:
+    def body(self, *, mention: str | None = None, merge: Merger = Merger.AUTO) -> str:
         return revert_pr_body(
-            self.culprit.facts(self.culprit_pr),
+            self.culprit,
+            culprit_pr=self.culprit_pr,
             why_markdown=self.why_markdown,
             incident_number=self.incident_number,
             mention=mention,
@@ -199,7 +199,7 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
     repo, number = job.repo, int(pr["number"])
     state = _pr_state(pr)
     reviewer = mentioned = None
-    auto_merge = "none"
+    merger = Merger.NOBODY
     if state == "open":
         await gh.post(
             f"/repos/{repo}/issues/{number}/labels", data={"labels": [job.config.labels.revert]}
@@ -208,12 +208,11 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
             reviewer, mentioned = await _request_review(
                 gh, repo, number, job.culprit, job.app_login
             )
-            auto_merge = await enable_auto_merge(gh, pr["node_id"], job.config.merge_method)
-            merge = AUTO if auto_merge == "enabled" else SHERIFF
-            if mentioned or merge != AUTO:
-                body = job.body(mention=mentioned, merge=merge)
+            merger = await enable_auto_merge(gh, pr["node_id"], job.config.merge_method)
+            if mentioned or merger is not Merger.AUTO:
+                body = job.body(mention=mentioned, merge=merger)
                 await gh.patch(f"/repos/{repo}/pulls/{number}", data={"body": body})
-            if merge == SHERIFF:
+            if merger is Merger.SHERIFF:
                 # Checks that finished before the body said who merges found nobody to
                 # merge them and will send no further event: look once now.
                 landing = await land_if_green(gh, repo, pr, job.config, may_merge=True)
@@ -223,9 +222,9 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
             reviewer = requested[0] if requested else None
             marker = parse_revert_marker(pr.get("body"))
             if pr.get("auto_merge"):
-                auto_merge = "enabled"
-            elif marker is not None and marker.merge == SHERIFF:
-                auto_merge = "fallback"
+                merger = Merger.AUTO
+            elif marker is not None and marker.merge is Merger.SHERIFF:
+                merger = Merger.SHERIFF
         await _notify_culprit(gh, repo, job.culprit, job.culprit_pr, pr, job.incident_number)
     return RevertPR(
         number=number,
@@ -236,7 +235,7 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
         created=created,
         reviewer=reviewer,
         mentioned=mentioned,
-        auto_merge=auto_merge,
+        merger=merger,
         state=state,
     )
 
