@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from app.core.builds import CheckResult, from_check_run, from_status
 from app.core.config import RepoConfig
 from app.core.culprit import subject_of
-from app.core.revert_gate import CheckResult, from_check_run, from_status, verdict
+from app.core.revert_gate import verdict
 from app.core.revert_messages import (
     parse_revert_marker,
     revert_commit_message,

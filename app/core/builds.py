@@ -8,9 +8,10 @@ does not exclude it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 # Conclusions that make a commit red. `cancelled`, `skipped` and `neutral` do
 # not: a cancelled run says nothing about the code.
@@ -28,12 +29,17 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One report about a commit: a check run, a commit status or a workflow run."""
+    """One report about a commit: a check run, a commit status or a workflow run.
+
+    The one type for both readers of CI: detection (`is_red`, `is_green`, `judge_commit`:
+    a cancelled run says nothing) and the revert's merge gate (app.core.revert_gate:
+    anything but a pass is a failure)."""
 
     name: str
     outcome: str  # a check conclusion, or a status state; "pending" while running
     url: str | None = None
     kind: str = "check_run"  # "check_run" | "status" | "workflow_run"
+    order: int = 0  # the check run's id: a later run of the same name has a higher one
 
     @property
     def is_red(self) -> bool:
@@ -57,6 +63,27 @@ def check_outcome(status: str | None, conclusion: str | None) -> str:
     if status == "completed" and conclusion:
         return conclusion
     return "pending"
+
+
+def from_check_run(run: Mapping[str, Any]) -> CheckResult:
+    """A check run as the REST API lists it."""
+    return CheckResult(
+        name=str(run.get("name")),
+        outcome=check_outcome(run.get("status"), run.get("conclusion")),
+        url=run.get("html_url") or run.get("details_url"),
+        kind="check_run",
+        order=int(run.get("id") or 0),
+    )
+
+
+def from_status(status: Mapping[str, Any]) -> CheckResult:
+    """A commit status (one context of the combined status)."""
+    return CheckResult(
+        name=str(status.get("context")),
+        outcome=str(status.get("state")),
+        url=status.get("target_url"),
+        kind="status",
+    )
 
 
 @dataclass(frozen=True)

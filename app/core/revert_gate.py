@@ -1,41 +1,30 @@
 """May a revert PR be merged now? A pure verdict over the checks on its head commit.
 
 Used when GitHub's auto-merge is unavailable and Build Sheriff merges on green itself.
+Stricter than detection (app.core.builds): here a cancelled run is a failure, since
+GitHub's required checks treat it so, and of two runs of one name the later (higher
+id) wins whatever order they were listed in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from app.core.builds import CheckResult
 
 SUCCESS, PENDING, FAILURE = "success", "pending", "failure"
 # GitHub counts neutral and skipped runs as passing for required checks; so do we.
 _PASSING_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    state: str  # SUCCESS | PENDING | FAILURE
-    url: str | None = None
-    order: int = 0  # later runs of the same name win (check run id)
-
-
-def from_check_run(run: Mapping[str, Any]) -> CheckResult:
-    if run.get("status") != "completed":
-        state = PENDING
-    elif run.get("conclusion") in _PASSING_CONCLUSIONS:
-        state = SUCCESS
-    else:
-        state = FAILURE
-    return CheckResult(str(run.get("name")), state, run.get("html_url"), int(run.get("id") or 0))
-
-
-def from_status(status: Mapping[str, Any]) -> CheckResult:
-    raw = status.get("state")
-    state = SUCCESS if raw == "success" else PENDING if raw == "pending" else FAILURE
-    return CheckResult(str(status.get("context")), state, status.get("target_url"))
+def gate_state(result: CheckResult) -> str:
+    """SUCCESS, PENDING or FAILURE: anything completed that did not pass is a failure."""
+    if result.outcome == "pending":
+        return PENDING
+    if result.kind == "status":
+        return SUCCESS if result.outcome == "success" else FAILURE
+    return SUCCESS if result.outcome in _PASSING_CONCLUSIONS else FAILURE
 
 
 @dataclass(frozen=True)
@@ -54,8 +43,9 @@ def verdict(results: Iterable[CheckResult], counts: Callable[[str], bool]) -> Ve
         known = latest.get(result.name)
         if known is None or result.order >= known.order:
             latest[result.name] = result
-    failed = tuple(sorted(n for n, r in latest.items() if r.state == FAILURE))
-    pending = tuple(sorted(n for n, r in latest.items() if r.state == PENDING))
+    states = {name: gate_state(r) for name, r in latest.items()}
+    failed = tuple(sorted(n for n, state in states.items() if state == FAILURE))
+    pending = tuple(sorted(n for n, state in states.items() if state == PENDING))
     if failed:
         return Verdict("failed", failed, pending)
     if pending or not latest:

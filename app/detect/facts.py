@@ -13,12 +13,13 @@ from urllib.parse import quote
 
 from gidgethub import BadRequest
 
-from app.core.builds import CheckResult, JudgedCommit, check_outcome, judge_commit
+from app.core.builds import CheckResult, JudgedCommit, judge_commit
 from app.core.codeowners import CODEOWNERS_PATHS, parse_codeowners
 from app.core.config import RepoConfig
 from app.core.culprit import parse_time, reverted_shas
 from app.core.incident import CommitSummary, Owner
 from app.core.revert_messages import BRANCH_PREFIX
+from app.github.checks import commit_checks
 from app.github.client import GitHubClient
 
 OWN_CONTEXT_PREFIX = "buildsheriff/"
@@ -52,32 +53,13 @@ async def branch_info(gh: GitHubClient, repo: str, branch: str) -> BranchInfo:
 
 
 async def commit_results(gh: GitHubClient, repo: str, sha: str) -> list[CheckResult]:
-    """Every check run and commit status on `sha`, as CheckResults."""
-    results: list[CheckResult] = []
-    async for run in gh.getiter(
-        f"/repos/{repo}/commits/{sha}/check-runs?per_page=100", iterable_key="check_runs"
-    ):
-        results.append(
-            CheckResult(
-                name=run["name"],
-                outcome=check_outcome(run.get("status"), run.get("conclusion")),
-                url=run.get("html_url") or run.get("details_url"),
-                kind="check_run",
-            )
-        )
-    combined = await gh.getitem(f"/repos/{repo}/commits/{sha}/status")
-    for status in combined.get("statuses") or []:
-        if str(status["context"]).startswith(OWN_CONTEXT_PREFIX):
-            continue  # our own buildsheriff/config status says nothing about the build
-        results.append(
-            CheckResult(
-                name=status["context"],
-                outcome=status["state"],
-                url=status.get("target_url"),
-                kind="status",
-            )
-        )
-    return results
+    """Every check run and commit status on `sha` but our own statuses."""
+    return [
+        r
+        for r in await commit_checks(gh, repo, sha)
+        # our own buildsheriff/config status says nothing about the build
+        if not (r.kind == "status" and r.name.startswith(OWN_CONTEXT_PREFIX))
+    ]
 
 
 async def walk_history(

@@ -28,6 +28,8 @@ from app.core.revert_messages import (
     reply_rebase_merged,
     reply_unknown_commit,
 )
+from app.github.comments import comment_on_issue
+from app.github.history import is_ancestor
 from app.github.permissions import can_write, is_bot
 from app.revert.commit import RevertConflict, RevertEmpty
 from app.revert.pr import RevertPR, open_revert_pr
@@ -67,18 +69,6 @@ async def default_branch(ctx: EventContext, event: Event) -> str:
     return str(repo["default_branch"])
 
 
-async def on_branch(ctx: EventContext, sha: str, branch: str) -> bool | None:
-    """Is `sha` on `branch`? None when there is no such commit."""
-    try:
-        compare = await ctx.gh.getitem(f"/repos/{ctx.repo}/compare/{branch}...{sha}")
-    except BadRequest as exc:
-        if exc.status_code in (404, 422):
-            return None
-        raise
-    # base...head: "behind" or "identical" means the sha is an ancestor of the branch.
-    return compare.get("status") in ("behind", "identical")
-
-
 def _app_login(ctx: EventContext) -> str:
     slug = getattr(ctx.services.settings, "app_slug", None) or "buildsheriff"
     return f"{slug}[bot]"
@@ -96,7 +86,7 @@ async def revert_by_hand(
     reply: Reply,
 ) -> RevertPR | RevertConflict | RevertEmpty | None:
     """Check the sha is on the branch, open the revert, reply with the outcome."""
-    where = await on_branch(ctx, sha, branch)
+    where = await is_ancestor(ctx.gh, ctx.repo, sha, branch)
     if where is None:
         await reply(reply_unknown_commit(sha))
         return None
@@ -180,9 +170,7 @@ async def on_issue_comment(event: Event, ctx: EventContext) -> None:
         return  # a /revert on an ordinary issue is not ours to answer
 
     async def reply(text: str) -> None:
-        await ctx.gh.post(
-            f"/repos/{ctx.repo}/issues/{issue['number']}/comments", data={"body": text}
-        )
+        await comment_on_issue(ctx.gh, ctx.repo, int(issue["number"]), text)
 
     if wanted is None:
         await reply(mistake or "")

@@ -28,6 +28,7 @@ from app.core.revert_messages import (
     not_mergeable_text,
     parse_revert_marker,
 )
+from app.github.comments import comment_on_issue_once
 from app.incident.news import tell_incident
 from app.revert.land import land_if_green
 from app.services import EventContext, load_config
@@ -102,10 +103,7 @@ async def _say_once(
     *,
     kind: str,
 ) -> None:
-    comments = f"/repos/{ctx.repo}/issues/{pr['number']}/comments"
-    async for comment in ctx.gh.getiter(comments):
-        if hidden in (comment.get("body") or ""):
-            return
-    await ctx.gh.post(comments, data={"body": text})
+    if not await comment_on_issue_once(ctx.gh, ctx.repo, int(pr["number"]), text, marker=hidden):
+        return
     if marker.incident is not None:
         await tell_incident(ctx, marker.incident, f"Revert #{pr['number']}: {text}", kind=kind)

@@ -13,6 +13,7 @@ from gidgethub import BadRequest
 from app.core.incident import Event, Incident, RevertConflicted, RevertOpened
 from app.core.render import sha7
 from app.github.client import GitHubClient
+from app.github.history import is_ancestor
 
 if TYPE_CHECKING:
     from app.incident.runner import IncidentRunner
@@ -33,12 +34,11 @@ async def live_deployment(gh: GitHubClient, repo: str, environment: str) -> dict
 
 
 async def contains(gh: GitHubClient, repo: str, deployed_sha: str, culprit: str) -> bool:
-    """Is `culprit` an ancestor of (or equal to) `deployed_sha`?"""
+    """Is `culprit` an ancestor of (or equal to) `deployed_sha`? No when GitHub cannot say."""
     try:
-        compare = await gh.getitem(f"/repos/{repo}/compare/{culprit}...{deployed_sha}")
+        return await is_ancestor(gh, repo, culprit, deployed_sha) is True
     except BadRequest:
         return False
-    return compare.get("status") in ("ahead", "identical")
 
 
 async def roll_back_if_live(runner: IncidentRunner, incident: Incident, culprit: str) -> None:

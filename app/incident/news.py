@@ -7,6 +7,7 @@ flow (a revert's CI failed, a merge blocked by branch protection) calls
 
 from __future__ import annotations
 
+from app.github.comments import comment_on_issue
 from app.services import EventContext, load_config
 
 
@@ -17,9 +18,7 @@ async def tell_incident(ctx: EventContext, issue_number: int, text: str, *, kind
     runner = IncidentRunner(ctx, await load_config(ctx))
     incident = await runner.store.get(issue_number)
     if incident is None:  # not (or no longer) one of ours: the comment alone still helps
-        await ctx.gh.post(
-            f"/repos/{ctx.repo}/issues/{issue_number}/comments", data={"body": text}
-        )
+        await comment_on_issue(ctx.gh, ctx.repo, issue_number, text)
         return
     runner.remember_slack(incident)
     await runner.announce(incident, "note", {"text": text, "kind": kind})

@@ -30,6 +30,7 @@ from app.core.incident import (
     Unpage,
 )
 from app.core.render import announcement, postmortem, slack_top, to_mrkdwn
+from app.github.comments import comment_on_issue
 from app.incident.store import IncidentStore
 from app.services import EventContext, Services
 
@@ -127,9 +128,8 @@ class IncidentRunner:
         self._update_slack_top(incident)
 
     async def comment(self, incident: Incident, text: str) -> None:
-        await self.ctx.gh.post(
-            f"/repos/{self.ctx.repo}/issues/{incident.number}/comments", data={"body": text}
-        )
+        assert incident.number is not None, "a comment needs the incident's issue"
+        await comment_on_issue(self.ctx.gh, self.ctx.repo, incident.number, text)
 
     async def announce(self, incident: Incident, kind: str, data: dict[str, Any]) -> None:
         text = announcement(kind, data, incident, self.store.repo_url)

@@ -16,6 +16,7 @@ from app.core.config import Labels, RepoConfig
 from app.core.incident import Incident, State
 from app.core.render import issue_body, issue_title, parse_marker
 from app.github.client import GitHubClient, web_url
+from app.github.comments import comment_on_issue
 
 DEFAULT_API_URL = "https://api.github.com"
 
@@ -177,9 +178,12 @@ class IncidentStore:
 
     async def close_as_duplicate(self, incident: Incident, twin: Incident) -> None:
         number = incident.number
-        await self.gh.post(
-            f"/repos/{self.repo}/issues/{number}/comments",
-            data={"body": f"Duplicate of #{twin.number}: the same red streak, opened just before."},
+        assert number is not None, "only an issue can be closed as a duplicate"
+        await comment_on_issue(
+            self.gh,
+            self.repo,
+            number,
+            f"Duplicate of #{twin.number}: the same red streak, opened just before.",
         )
         await self.gh.patch(
             f"/repos/{self.repo}/issues/{number}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from app.github.comments import comment_on_issue
 from app.incident.store import IncidentStore
 from app.services import EventContext, JobSubmitter, Services, context_for, load_config
 
@@ -56,14 +57,12 @@ def wire_slack_threads(services: Services, jobs: JobSubmitter) -> None:
             if found is None:
                 return
             ctx, number = found
-            await ctx.gh.post(
-                f"/repos/{ctx.repo}/issues/{number}/comments",
-                data={
-                    "body": (
-                        f"⚠️ Slack could not be reached ({reason}); updates are kept and will "
-                        "be posted when it answers again. This issue stays the source of truth."
-                    )
-                },
+            await comment_on_issue(
+                ctx.gh,
+                ctx.repo,
+                number,
+                f"⚠️ Slack could not be reached ({reason}); updates are kept and will "
+                "be posted when it answers again. This issue stays the source of truth.",
             )
 
         jobs.submit_job(parse_key(key)[0], "slack-gave-up", job)

@@ -12,7 +12,8 @@ from typing import Any
 from gidgethub import BadRequest
 
 from app.core.config import RepoConfig
-from app.core.revert_gate import CheckResult, from_check_run, from_status, verdict
+from app.core.revert_gate import verdict
+from app.github.checks import commit_checks
 from app.github.client import GitHubClient
 
 # 405 texts that mean branch protection or rules, as opposed to a PR that cannot merge.
@@ -27,24 +28,13 @@ class Landing:
     message: str = ""  # for "blocked" / "not-mergeable": what GitHub said
 
 
-async def check_results(gh: GitHubClient, repo: str, sha: str) -> list[CheckResult]:
-    runs = [
-        from_check_run(run)
-        async for run in gh.getiter(
-            f"/repos/{repo}/commits/{sha}/check-runs?per_page=100", iterable_key="check_runs"
-        )
-    ]
-    combined = await gh.getitem(f"/repos/{repo}/commits/{sha}/status")
-    return runs + [from_status(s) for s in combined.get("statuses") or ()]
-
-
 async def land_if_green(
     gh: GitHubClient, repo: str, pr: dict[str, Any], config: RepoConfig, *, may_merge: bool
 ) -> Landing:
     """Merge `pr` if every counted check on its head passed; else say why not.
 
     `may_merge` False only judges the checks (GitHub's auto-merge is in charge)."""
-    decision = verdict(await check_results(gh, repo, pr["head"]["sha"]), config.counts)
+    decision = verdict(await commit_checks(gh, repo, pr["head"]["sha"]), config.counts)
     if decision.decision == "failed":
         return Landing("ci-failed", failed=decision.failed)
     if decision.decision != "merge" or not may_merge:

@@ -29,6 +29,7 @@ from app.core.revert_messages import (
     revert_title,
 )
 from app.github.client import GitHubClient
+from app.github.comments import comment_on_issue_once
 from app.revert.commit import (
     RevertCommit,
     RevertConflict,
@@ -134,20 +135,20 @@ async def _notify_culprit(
     """Tell the author where they work: the culprit's PR if it had one, else the commit.
 
     Looks for our marker first, so a continued run never says it twice."""
-    if culprit_pr is not None:
-        url = f"/repos/{repo}/issues/{culprit_pr}/comments"
-    else:
-        url = f"/repos/{repo}/commits/{culprit.sha}/comments"
     marker = notice_marker(culprit.sha)
-    async for comment in gh.getiter(url):
-        if marker in (comment.get("body") or ""):
-            return
     text = culprit_notice(
         culprit,
         pr_number=pr["number"],
         pr_url=pr["html_url"],
         incident_number=incident_number,
     )
+    if culprit_pr is not None:
+        await comment_on_issue_once(gh, repo, culprit_pr, text, marker=marker)
+        return
+    url = f"/repos/{repo}/commits/{culprit.sha}/comments"
+    async for comment in gh.getiter(url):
+        if marker in (comment.get("body") or ""):
+            return
     await gh.post(url, data={"body": text})
 
 
