@@ -257,3 +257,18 @@ def test_an_answer_is_recorded_once() -> None:
     bisection = record_answer(bisection, suspects[0], Answer.GREEN, "first")
     bisection = record_answer(bisection, suspects[0], Answer.RED, "second")
     assert bisection.rounds[0].probes[0] == Probe(suspects[0], Answer.GREEN, "first")
+
+
+def test_a_refused_question_is_not_asked_again() -> None:
+    suspects = shas(4)
+    bisection = start(suspects, Mode.RERUN, runs=[(s, 10 + i) for i, s in enumerate(suspects)])
+    assert bisection is not None
+
+    def answer(sha: str, _times: int) -> Answer:
+        if sha == suspects[1]:
+            return Answer.UNAVAILABLE  # "created over a month ago"
+        return culprit_at(suspects, 2)(sha, _times)
+
+    done, _final, asked = run(bisection, answer)
+    assert asked == [(suspects[1],), (suspects[0],), (suspects[2],)]
+    assert done.outcome is Outcome.INCONCLUSIVE and done.candidates == suspects[1:3]

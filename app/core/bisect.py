@@ -37,6 +37,7 @@ class Answer(StrEnum):
     GREEN = "green"
     RED = "red"
     CANCELLED = "cancelled"  # CI said nothing about the code (superseded): ask again
+    UNAVAILABLE = "unavailable"  # CI refused the question (a run too old to re-run)
 
 
 class Outcome(StrEnum):
@@ -131,7 +132,10 @@ class Bisection:
         return dict(self.runs).get(sha)
 
     def askable(self, sha: str) -> bool:
-        return self.mode is Mode.PROBE or self.run_of(sha) is not None
+        refused = any(
+            p.sha == sha and p.answer is Answer.UNAVAILABLE for r in self.rounds for p in r.probes
+        )
+        return not refused and (self.mode is Mode.PROBE or self.run_of(sha) is not None)
 
     @property
     def current(self) -> Round | None:
@@ -256,7 +260,11 @@ def next_step(bisection: Bisection, now: float) -> Step:
         return _inconclusive(
             bisection,
             f"CI cannot be asked about {_listing([_short(s) for s in suspects[lo:hi]])}: "
-            "no GitHub Actions run of theirs can be re-run",
+            + (
+                "no GitHub Actions run of theirs can be re-run"
+                if bisection.mode is Mode.RERUN
+                else "CI refused every probe"
+            ),
             lo,
             hi,
         )

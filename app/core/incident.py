@@ -32,10 +32,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from app.core.bisect import Bisection, Outcome
 from app.core.builds import Analysis, CheckResult
 from app.core.config import RepoConfig
 from app.core.revert_messages import Merger
-from app.core.safety import Refusal
+from app.core.safety import Refusal, unbisected_refusal
 
 
 class State(StrEnum):
@@ -136,10 +137,14 @@ class Incident:
     owners: tuple[Owner, ...] = ()
     refusal: str | None = None  # why nothing was reverted automatically
     timeline: tuple[Moment, ...] = ()
+    bisection: Bisection | None = None  # several suspects: CI is asked which one broke it
 
     @property
     def culprit(self) -> str | None:
-        return self.suspects[0] if len(self.suspects) == 1 else None
+        """The one suspect, or the one a bisection found among several."""
+        if len(self.suspects) == 1:
+            return self.suspects[0]
+        return self.bisection.culprit if self.bisection else None
 
     @property
     def key(self) -> str:
@@ -176,6 +181,7 @@ class Incident:
             "owners": [{"who": o.who, "why": o.why} for o in self.owners],
             "refusal": self.refusal,
             "timeline": [m.to_json() for m in self.timeline],
+            "bisection": self.bisection.to_json() if self.bisection else None,
         }
 
     @classmethod
@@ -200,6 +206,7 @@ class Incident:
             owners=tuple(Owner(o["who"], o["why"]) for o in data.get("owners", [])),
             refusal=data.get("refusal"),
             timeline=tuple(Moment.from_json(m) for m in data.get("timeline", [])),
+            bisection=Bisection.from_json(data["bisection"]) if data.get("bisection") else None,
         )
 
 
@@ -218,6 +225,17 @@ class HeadRed:
     head_is_app_revert: bool = False  # the first red commit is this app's own revert
     commits: tuple[CommitSummary, ...] = ()  # summaries of the suspects
     owners: tuple[Owner, ...] = ()
+    bisection: Bisection | None = None  # several suspects: ask CI instead of refusing now
+
+
+@dataclass(frozen=True)
+class BisectProgress:
+    """The bisection moved: rounds asked or answered, or it stopped. A culprit it found
+    comes with the rails' refusal (None: revert it); a bisection that found none comes
+    with the refusal for several suspects."""
+
+    bisection: Bisection
+    refusal: Refusal | None = None
 
 
 @dataclass(frozen=True)
@@ -278,6 +296,7 @@ class Tick:
 
 Event = (
     HeadRed
+    | BisectProgress
     | HeadGreen
     | CommandGiven
     | LabelSet
@@ -395,6 +414,8 @@ def decide(incident: Incident | None, event: Event, config: RepoConfig, now: flo
         return _on_red(incident, event, config, now)
     if incident is None:
         return _done(None)  # nothing else happens to an incident that does not exist
+    if isinstance(event, BisectProgress):
+        return _on_bisect(incident, event, now)
     if isinstance(event, HeadGreen):
         return _on_green(incident, event, now)
     if isinstance(event, CommandGiven):
@@ -471,6 +492,11 @@ def _on_red(incident: Incident | None, event: HeadRed, config: RepoConfig, now: 
     ).noted(Moment(now, "detected", None, first_red))
     effects: list[Effect] = [OpenIssue()]
     culprit = analysis.culprit
+    if event.bisection is not None and event.refusal is None:
+        # Which suspect broke it is CI's to say; the rails judge the one it finds.
+        opened = replace(opened, bisection=event.bisection)
+        effects.append(Announce("bisect_started", {"bisection": event.bisection.to_json()}))
+        return _done(opened, *effects)
     if event.refusal is not None:
         opened = opened.noted(Moment(now, "revert_refused", None, event.refusal.rule))
         effects.append(
@@ -481,6 +507,38 @@ def _on_red(incident: Incident | None, event: HeadRed, config: RepoConfig, now: 
     elif len(analysis.suspects) > 1 and config.revert_range:
         effects.append(StartRangeRevert(analysis.suspects))
     return _done(opened, *effects)
+
+
+def _on_bisect(incident: Incident, event: BisectProgress, now: float) -> Decision:
+    before, after = incident.bisection, event.bisection
+    if before is None or before == after:
+        return _done(incident)
+    updated = replace(incident, bisection=after)
+    effects: list[Effect] = []
+    was_answered = {r.number for r in before.rounds if r.answered}
+    for round_ in after.rounds:
+        if not round_.answered or round_.number in was_answered:
+            continue
+        answers = ", ".join(f"{p.sha[:7]} {p.answer}" for p in round_.probes)
+        updated = updated.noted(Moment(now, "bisect_round", None, f"{round_.number}: {answers}"))
+        effects.append(Announce("bisect_round", {"round": round_.to_json()}))
+    if before.outcome is None and after.outcome is not None:
+        updated = updated.noted(Moment(now, "bisect_done", None, after.outcome.value))
+        effects.append(Announce("bisect_done", {"bisection": after.to_json()}))
+        refusal = event.refusal
+        if after.outcome is not Outcome.FOUND or not after.culprit:
+            refusal = unbisected_refusal(len(after.candidates))
+        if incident.state in OPEN_STATES and incident.revert_pr is None:
+            if refusal is not None:
+                updated = replace(updated, refusal=refusal.reason).noted(
+                    Moment(now, "revert_refused", None, refusal.rule)
+                )
+                effects.append(
+                    Announce("revert_refused", {"rule": refusal.rule, "reason": refusal.reason})
+                )
+            elif after.culprit:
+                effects.append(StartRevert(after.culprit))
+    return _done(updated, *effects)
 
 
 def _on_green(incident: Incident, event: HeadGreen, now: float) -> Decision:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.core.incident import Incident, Moment, State
+from app.core.render_bisect import bisect_announcement, bisection_next_step, bisection_section
 from app.core.revert_messages import Merger
 from app.core.safety import human_duration
 
@@ -111,6 +112,8 @@ def issue_body(incident: Incident, repo_url: str) -> str:
             "- No green commit was found within reach; look at recent history.",
             "",
         ]
+    if incident.bisection is not None:
+        parts += bisection_section(incident.bisection)
     if incident.owners:
         parts.append("### Suggested resolution owners")
         parts += [f"- {o.who} ({o.why})" for o in incident.owners]
@@ -136,6 +139,9 @@ def _next_step(incident: Incident, repo_url: str) -> str:
         )
     if incident.refusal:
         return f"Not reverting automatically: {incident.refusal}"
+    waiting = bisection_next_step(incident.bisection) if incident.bisection else None
+    if waiting:
+        return waiting
     if incident.culprit:
         return f"Opening a revert of `{sha7(incident.culprit)}`."
     return "Waiting for a human: use `/revert <sha>` to revert a suspect."
@@ -192,6 +198,8 @@ def announcement(kind: str, data: dict[str, Any], incident: Incident, repo_url: 
         )
     if kind == "note":
         return str(data["text"])
+    if kind.startswith("bisect_"):
+        return bisect_announcement(kind, data)
     return f"{kind}: {data}"
 
 
@@ -259,6 +267,8 @@ TIMELINE_WORDS = {
     "reopened": "Reopened by @{actor}",
     "still_red": "Still red at {detail}",
     "red_again": "Red again at {detail}",
+    "bisect_round": "Bisection round {detail}",
+    "bisect_done": "Bisection {detail}",
 }
 
 

@@ -142,3 +142,12 @@ def auto_revert_refusal(
             "(`max_culprit_age`); " + _by_hand(sha7) + ".",
         )
     return None
+
+
+def unbisected_refusal(suspects_left: int) -> Refusal:
+    """A bisection stopped without a culprit: the several-suspects rail applies."""
+    return Refusal(
+        "several_suspects",
+        f"Not reverting automatically: bisection found no single culprit among the "
+        f"{suspects_left} suspects left; " + _by_hand(None) + " on the one to blame.",
+    )

@@ -14,6 +14,7 @@ from app.core.config import RepoConfig
 from app.core.culprit import culprit_from_commit
 from app.core.incident import OPEN_STATES, HeadGreen, HeadRed, pick_incident
 from app.core.safety import Refusal, auto_revert_refusal
+from app.detect.bisect import advance_bisection, plan_bisection
 from app.detect.facts import (
     already_reverted,
     branch_info,
@@ -76,9 +77,9 @@ async def evaluate_head(ctx: EventContext, branch: str) -> None:
     active = [i for i in open_incidents if i.state in OPEN_STATES]
     if active:
         current = max(active, key=lambda i: i.opened_at)
-        await runner.handle(
-            current, HeadRed(info.head, branch, judgement.failing, _trivial(info.head))
-        )
+        news = HeadRed(info.head, branch, judgement.failing, _trivial(info.head))
+        current = await runner.handle(current, news) or current
+        await advance_bisection(ctx, runner, current)
         return
     history, listed = await walk_history(ctx.gh, ctx.repo, branch, config, info.required)
     analysis = analyse_history(history)
@@ -201,8 +202,12 @@ async def _open_incident(
         person = await pager.who_is_on_call(config.oncall.schedule_id)
         oncall = person.name if person else None
     owners = await resolution_owners(ctx.gh, ctx.repo, branch, details, oncall)
-    refusal = None
+    refusal = bisection = None
     if incident is None:
+        # Several suspects: CI is asked which one broke it; `revert_range` and the
+        # several-suspects rail apply only when it cannot be (or is turned off).
+        bisection = await plan_bisection(ctx, config, branch, analysis.suspects)
+    if incident is None and bisection is None:
         refusal = await _refusal(ctx, analysis, details, listed, config, app_login)
     event = HeadRed(
         sha=head,
@@ -213,5 +218,20 @@ async def _open_incident(
         head_is_app_revert=head_is_app_revert,
         commits=tuple(summary_of(c, pulls) for c, pulls in details),
         owners=owners,
+        bisection=bisection,
     )
-    await runner.handle(incident, event)
+    opened = await runner.handle(incident, event)
+    if opened is not None:
+        await advance_bisection(ctx, runner, opened)
+
+
+async def continue_bisection(ctx: EventContext, branch: str) -> None:
+    """CI answered on a probe ref: the running bisection takes its next step."""
+    config = await load_config(ctx, branch)
+    store = IncidentStore(ctx.gh, ctx.repo, config)
+    runner = IncidentRunner(ctx, config, store)
+    for incident in await store.open_incidents():
+        bisection = incident.bisection
+        if incident.state in OPEN_STATES and bisection is not None and bisection.running:
+            runner.remember_slack(incident)
+            await advance_bisection(ctx, runner, incident)

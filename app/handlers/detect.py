@@ -10,8 +10,9 @@ from __future__ import annotations
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.core.bisect import is_probe_branch
 from app.core.builds import RED_CONCLUSIONS, RED_STATUS_STATES
-from app.detect.evaluate import awaiting_rerun, evaluate_head
+from app.detect.evaluate import awaiting_rerun, continue_bisection, evaluate_head
 from app.detect.facts import OWN_CONTEXT_PREFIX
 from app.incident.runner import active_repos
 from app.services import EventContext
@@ -38,6 +39,10 @@ async def on_check_run(event: Event, ctx: EventContext) -> None:
 @router.register("check_suite", action="completed")
 async def on_check_suite(event: Event, ctx: EventContext) -> None:
     suite = event.data["check_suite"]
+    if is_probe_branch(suite.get("head_branch")):
+        # A bisection's probe ref answered; never an event about the default branch.
+        await continue_bisection(ctx, event.data["repository"]["default_branch"])
+        return
     await _maybe_evaluate(
         event, ctx, suite.get("head_branch"), _signal(suite.get("conclusion"), red=RED_CONCLUSIONS)
     )

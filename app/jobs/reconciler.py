@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from app.core.incident import OPEN_STATES, RevertMerged, Tick
+from app.detect.bisect import clean_probe_refs
 from app.detect.evaluate import evaluate_head
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
@@ -54,7 +55,9 @@ async def reconcile_repo(ctx: EventContext, repository: dict[str, Any]) -> None:
                     or current
                 )
         await runner.handle(current, Tick())
-    # Red heads with no incident, and green heads with one, as a webhook would.
+    # Probe refs a stopped bisection left behind; then red heads with no incident, green
+    # heads with one, and bisections waiting on CI, as a webhook would.
+    await clean_probe_refs(ctx, incidents)
     await evaluate_head(ctx, branch)
 
 

@@ -197,9 +197,18 @@ async def test_invalid_config_names_the_key_and_defaults_apply(stack_factory) ->
         assert "max_reverts_per_day" in statuses[-1]["description"]
 
 
-async def test_several_suspects_are_listed_and_none_reverted(stack_factory) -> None:
+@pytest.mark.parametrize(
+    "config",
+    [
+        "bisect: false\n",  # bisection turned off
+        None,  # bisection on (the default), but no suspect has an Actions run to re-run
+    ],
+)
+async def test_several_suspects_are_listed_and_none_reverted_without_bisection(
+    stack_factory, config: str | None
+) -> None:
     async with stack_factory() as s:
-        repo = new_repo(s)
+        repo = new_repo(s, config=config)
         one = break_it(repo, n=1)
         two = break_it(repo, n=2, message="Second change")
         repo.add_check_run(two, "build", conclusion="failure")
