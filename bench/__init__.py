@@ -2,7 +2,9 @@
 
 House rule: every speed or memory figure is a ratio to a baseline measured in the
 same run, so the table means the same thing on a laptop and on a 2-core CI box.
-Each benchmark module exposes `async def run(workdir: Path) -> Section`.
+Each benchmark module exposes `async def run(workdir: Path, quick: bool) -> list[Section]`.
+Counts (GitHub calls, round trips) are exact, not timed: they are printed next to the
+issue's target instead (`baseline_label` "target").
 """
 
 from __future__ import annotations
@@ -21,19 +23,46 @@ class Figure:
     value: float
     baseline_label: str
     baseline: float
-    unit: str  # "ms", "s", "ev/s", "B"
+    unit: str  # "ms", "s", "ev/s", "req/s", "B", "MB", or a count's noun ("calls")
+    target: str = ""  # the goal for `value`, as the README's table states it ("≤ 10")
+    # Over several runs: value and baseline are medians, these their ranges.
+    low: float | None = None
+    high: float | None = None
+    baseline_low: float | None = None
+    baseline_high: float | None = None
 
     @property
     def ratio(self) -> float:
         return self.value / self.baseline if self.baseline else math.inf
 
+    def as_json(self) -> dict[str, object]:
+        return {
+            "measure": self.measure, "value": self.value, "unit": self.unit,
+            "baseline_label": self.baseline_label, "baseline": self.baseline,
+            "target": self.target, "low": self.low, "high": self.high,
+            "baseline_low": self.baseline_low, "baseline_high": self.baseline_high,
+        }
+
 
 @dataclass
 class Section:
     title: str
+    key: str = ""  # the issue's name for it: "P1", "P4'", ...; the table is keyed on it
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    detail: list[str] = field(default_factory=list)  # printed with --detail (a call graph)
+
+    def add(self, measure: str, value: float, baseline_label: str, baseline: float,
+            unit: str, target: str = "") -> None:
+        self.figures.append(Figure(measure, value, baseline_label, baseline, unit, target))
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "key": self.key, "title": self.title, "seconds": self.seconds,
+            "figures": [f.as_json() for f in self.figures], "notes": list(self.notes),
+            "detail": list(self.detail),
+        }
 
 
 class Deadline:
@@ -65,12 +94,18 @@ def human(value: float, unit: str) -> str:
         return f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms"
     if unit == "s":
         return f"{value:.2f} s"
-    if unit == "ev/s":
-        return f"{value:,.0f} ev/s"
-    return f"{value:g} {unit}"
+    if unit in ("ev/s", "req/s"):
+        return f"{value:,.0f} {unit}"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    if value == int(value):
+        return f"{value:,.0f} {unit}"
+    return f"{value:,.1f} {unit}"
 
 
 def ratio_text(ratio: float) -> str:
+    if math.isinf(ratio) or math.isnan(ratio):
+        return "–"
     if ratio >= 10:
         return f"{ratio:.1f}×"
     return f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.3f}×"
@@ -83,35 +118,63 @@ def human_bytes(value: float) -> str:
     return f"{value:.0f} B"
 
 
-def render(sections: Sequence[Section]) -> str:
-    """A compact table: one line per figure, its notes indented beneath its section."""
-    header = ("benchmark", "measure", "value", "baseline (same run)", "value", "ratio")
-    rows: list[tuple[str, ...]] = []
-    notes: dict[int, list[str]] = {}
-    for section in sections:
-        for i, fig in enumerate(section.figures):
-            rows.append(
-                (
-                    section.title if i == 0 else "",
-                    fig.measure,
-                    human(fig.value, fig.unit),
-                    fig.baseline_label,
-                    human(fig.baseline, fig.unit),
-                    ratio_text(fig.ratio),
-                )
+def combine(runs: Sequence[Sequence[Section]]) -> list[Section]:
+    """Several runs of the same benchmarks -> one, each figure the median with its range."""
+    first = runs[0]
+    out: list[Section] = []
+    for index, section in enumerate(first):
+        same = [run[index] for run in runs]
+        merged = Section(section.title, section.key, notes=list(section.notes),
+                         seconds=median([s.seconds for s in same]), detail=section.detail)
+        for f_index, fig in enumerate(section.figures):
+            values = [s.figures[f_index].value for s in same]
+            baselines = [s.figures[f_index].baseline for s in same]
+            merged.figures.append(
+                Figure(fig.measure, median(values), fig.baseline_label, median(baselines),
+                       fig.unit, fig.target, low=min(values), high=max(values),
+                       baseline_low=min(baselines), baseline_high=max(baselines))
             )
-        extra = [*section.notes, f"({section.seconds:.1f} s)"]
-        notes[len(rows) - 1] = extra
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+        out.append(merged)
+    return out
 
-    def line(cells: Sequence[str]) -> str:
-        left = [cells[c].ljust(widths[c]) for c in (0, 1)]
-        right = [cells[2].rjust(widths[2]), cells[3].ljust(widths[3]), cells[4].rjust(widths[4])]
-        return "  ".join([*left, *right, cells[5].rjust(widths[5])]).rstrip()
 
-    out = [line(header), "  ".join("-" * w for w in widths)]
-    for index, row in enumerate(rows):
-        out.append(line(row))
-        for note in notes.get(index, []):
-            out.append(" " * (widths[0] + 2) + "· " + note)
+def _cell(value: float, unit: str, low: float | None, high: float | None) -> str:
+    text = human(value, unit)
+    if low is None or high is None or low == high:
+        return text
+    return f"{text} [{human(low, unit)} – {human(high, unit)}]"
+
+
+def render(sections: Sequence[Section], *, detail: bool = False) -> str:
+    """Per section a title line, then one line per figure, then its notes."""
+    header = ("measure", "value", "baseline (same run)", "value", "ratio", "target")
+    out: list[str] = []
+    for section in sections:
+        rows = [
+            (
+                fig.measure,
+                _cell(fig.value, fig.unit, fig.low, fig.high),
+                fig.baseline_label,
+                _cell(fig.baseline, fig.unit, fig.baseline_low, fig.baseline_high),
+                ratio_text(fig.ratio),
+                fig.target,
+            )
+            for fig in section.figures
+        ]
+        widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+
+        def line(cells: Sequence[str], widths: list[int] = widths) -> str:
+            aligned = [
+                cells[c].rjust(widths[c]) if c in (1, 3, 4) else cells[c].ljust(widths[c])
+                for c in range(len(cells))
+            ]
+            return "  ".join(["  ", *aligned]).rstrip()
+
+        out.append(f"{section.key} {section.title}".strip() + f"  ({section.seconds:.1f} s)")
+        out += [line(header), line(["-" * w for w in widths])]
+        out += [line(row) for row in rows]
+        out += [f"    · {note}" for note in section.notes]
+        if detail:
+            out += [f"      {row}" for row in section.detail]
+        out.append("")
     return "\n".join(out)

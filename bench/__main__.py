@@ -1,9 +1,19 @@
-"""`python -m bench`: run every benchmark once and print one table (well under 2 minutes)."""
+"""`python -m bench`: run every benchmark and print one table (a few minutes; --quick: one).
+
+    python -m bench                       all, once
+    python -m bench --quick               smaller sizes, for a look while developing
+    python -m bench --runs 3 --json FILE  three runs: medians and ranges; FILE for the table
+    python -m bench P1 P6 --detail        some, with P1's call graph round trip by round trip
+
+`python -m bench.table FILE` turns the JSON into the README's performance table.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import platform
@@ -15,12 +25,17 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import Section, render
+from bench import Section, combine, render
 
-Benchmark = Callable[[Path], Awaitable[Section]]
+Benchmark = Callable[[Path, bool], Awaitable[list[Section]]]
 
-
-BENCHMARKS = ("webhooks", "revert_noclone", "dedupe_memory")
+# module -> the sections (issue 12's names) it prints, in the table's order
+BENCHMARKS: dict[str, tuple[str, ...]] = {
+    "red_to_revert": ("P1",),
+    "webhooks": ("P2",),
+    "revert_noclone": ("P4",),
+    "dedupe_memory": ("dedupe",),
+}
 
 
 def _load(name: str) -> Benchmark:
@@ -28,7 +43,7 @@ def _load(name: str) -> Benchmark:
     return run
 
 
-def _machine() -> str:
+def machine() -> str:
     git = shutil.which("git")
     version = "none"
     if git:
@@ -49,36 +64,64 @@ def _scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="buildsheriff-bench-", dir=parent))
 
 
-async def _run_all(only: set[str]) -> list[Section]:
+def _selected(wanted: set[str]) -> list[str]:
+    """Modules to run: all, or those named (by module or by section key, any case)."""
+    if not wanted:
+        return list(BENCHMARKS)
+    lower = {w.lower() for w in wanted}
+    return [m for m, keys in BENCHMARKS.items()
+            if m in lower or lower & {k.lower() for k in keys}]
+
+
+async def run_once(modules: list[str], quick: bool) -> list[Section]:
     sections: list[Section] = []
-    for name in BENCHMARKS:
-        if only and name not in only:
-            continue
-        bench = _load(name)
+    for name in modules:
         workdir = _scratch()
         started = time.perf_counter()
         try:
-            section = await bench(workdir)
+            made = await _load(name)(workdir, quick)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        section.seconds = time.perf_counter() - started
-        sections.append(section)
+        elapsed = time.perf_counter() - started
+        for section in made:
+            section.seconds = elapsed / len(made)
+        sections += made
     return sections
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench [webhooks|revert_noclone|dedupe_memory ...]`: all by default."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("only", nargs="*", help="modules or sections (P1, P4', storm, ...)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--runs", type=int, default=1, help="runs; figures are medians")
+    parser.add_argument("--json", type=Path, help="write every run's figures here")
+    parser.add_argument("--detail", action="store_true", help="print call graphs")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    print(f"Build Sheriff benchmarks: {_machine()}")
-    print("Each figure is a ratio to a baseline measured in this same run.\n", flush=True)
-    unknown = set(argv) - set(BENCHMARKS)
-    if unknown:
-        print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; pick from {BENCHMARKS}")
+    modules = _selected(set(args.only))
+    if not modules:
+        print(f"nothing matches {args.only}; pick from {BENCHMARKS}")
         return 2
+    print(f"Build Sheriff benchmarks: {machine()}")
+    print("Each figure is next to a baseline measured in this same run, or to its target.\n",
+          flush=True)
     started = time.perf_counter()
-    sections = asyncio.run(_run_all(set(argv)))
-    print(render(sections))
-    print(f"\ntotal {time.perf_counter() - started:.1f} s")
+    runs: list[list[Section]] = []
+    for index in range(max(1, args.runs)):
+        runs.append(asyncio.run(run_once(modules, args.quick)))
+        if args.runs > 1:
+            print(f"run {index + 1} of {args.runs} done in {time.perf_counter() - started:.0f} s",
+                  flush=True)
+    sections = combine(runs) if len(runs) > 1 else runs[0]
+    print(render(sections, detail=args.detail))
+    print(f"total {time.perf_counter() - started:.1f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "machine": machine(), "quick": args.quick,
+            "runs": [[s.as_json() for s in run] for run in runs],
+        }, indent=1, ensure_ascii=False) + "\n")
     return 0
 
 

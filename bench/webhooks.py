@@ -127,7 +127,7 @@ async def _burst(s: Stack, deliveries: list[Delivery]) -> float:
     return elapsed
 
 
-async def run(workdir: Path) -> Section:
+async def run(workdir: Path, quick: bool = False) -> list[Section]:
     section = Section("webhooks")
     running = stack(workdir, clock=ManualClock(), slack=False, pager=None, LOG_LEVEL="WARNING")
     async with running as s:
@@ -168,4 +168,4 @@ async def run(workdir: Path) -> Section:
         )
         if s.sim.violations:
             raise RuntimeError(f"simulator saw violations: {s.sim.violations[:3]}")
-    return section
+    return [section]

@@ -81,10 +81,14 @@ class Usage:
 
 def round_trips(calls: Iterable[ApiCall]) -> int:
     """The longest chain of calls each starting after the previous one finished."""
+    return max(chain_depths(list(calls)), default=0)
+
+
+def chain_depths(calls: Sequence[ApiCall]) -> list[int]:
+    """Per call, the round trip it falls in: 1 + the deepest call finished before it started."""
     # Sweep the calls' start and finish times in order; at a tie the start comes first
     # (the calls overlapped). `done` is the longest chain among calls finished so far.
     events: list[tuple[float, int, int]] = []
-    calls = list(calls)
     for index, call in enumerate(calls):
         events.append((call.started, 0, index))
         events.append((call.finished, 1, index))
@@ -96,7 +100,7 @@ def round_trips(calls: Iterable[ApiCall]) -> int:
             depth[index] = done + 1
         else:
             done = max(done, depth[index])
-    return done
+    return depth
 
 
 def calls_until(calls: Sequence[ApiCall], matches: Callable[[ApiCall], bool]) -> list[ApiCall]:
