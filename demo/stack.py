@@ -37,7 +37,7 @@ from app.server.wiring import build_services
 from app.services import Services
 from app.settings import Settings
 from sim.github.server import GitHubSim
-from sim.pager import OpsgenieSim, PagerDutySim
+from sim.pager import JsmOpsSim, OpsgenieSim, PagerDutySim
 from sim.slack import SlackSim
 
 APP_ID = "4242"
@@ -115,6 +115,7 @@ class Stack:
     router: Router
     exits: AsyncExitStack
     extras: dict[str, Any] = field(default_factory=dict)
+    jsm: JsmOpsSim | None = None
 
     async def restart(self) -> None:
         """Stop the app and start a new one on the same simulators: a process restart.
@@ -158,6 +159,7 @@ class Stack:
             slack.pending() if slack is not None else 0,
             sum(self.pagerduty.calls.values()) if self.pagerduty else 0,
             sum(self.opsgenie.calls.values()) if self.opsgenie else 0,
+            sum(self.jsm.calls.values()) if self.jsm else 0,
         )
 
     async def settle(self) -> None:
@@ -206,7 +208,7 @@ async def stack(
     private_key: str | None = None,
     **settings_overrides: str,
 ) -> AsyncIterator[Stack]:
-    """The app on 127.0.0.1:0 with the sims; `pager` is None, "pagerduty" or "opsgenie"."""
+    """The app on 127.0.0.1:0 with the sims; `pager` is None, "pagerduty", "jsm" or "opsgenie"."""
     clock = clock or ManualClock()
     private_key = private_key or generate_app_key()
     webhook_secret = "whsec-" + secrets.token_hex(16)
@@ -241,7 +243,7 @@ async def stack(
             env["SLACK_BOT_TOKEN"] = slack_sim.token
             env["SLACK_API_URL"] = slack_sim.url
 
-        pagerduty = opsgenie = None
+        pagerduty = opsgenie = jsm = None
         if pager == "pagerduty":
             pagerduty = PagerDutySim()
             await pagerduty.start()
@@ -256,8 +258,16 @@ async def stack(
             exits.push_async_callback(opsgenie.close)
             env["OPSGENIE_API_KEY"] = opsgenie.api_key
             env["OPSGENIE_API_URL"] = opsgenie.url
+        elif pager == "jsm":
+            jsm = JsmOpsSim()
+            await jsm.start()
+            exits.push_async_callback(jsm.close)
+            env["JSM_API_KEY"] = jsm.api_key
+            env["JSM_API_URL"] = jsm.url
         elif pager is not None:
-            raise ValueError(f"pager must be None, 'pagerduty' or 'opsgenie', not {pager!r}")
+            raise ValueError(
+                f"pager must be None, 'pagerduty', 'jsm' or 'opsgenie', not {pager!r}"
+            )
 
         env.update(settings_overrides)
         settings = Settings.from_env(env)
@@ -277,6 +287,7 @@ async def stack(
             slack=slack_sim,
             pagerduty=pagerduty,
             opsgenie=opsgenie,
+            jsm=jsm,
             app_url=app_url,
             services=services,
             dispatcher=dispatcher_of(application),

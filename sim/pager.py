@@ -1,9 +1,12 @@
-"""PagerDuty and Opsgenie simulators on 127.0.0.1: the calls Build Sheriff makes.
+"""PagerDuty, Opsgenie and JSM Ops simulators on 127.0.0.1: the calls Build Sheriff makes.
 
 PagerDutySim serves both PagerDuty hosts on one port: the Events API v2
 (`POST /v2/enqueue`, deduplicated by `dedup_key`) and the REST `GET /oncalls`.
 OpsgenieSim serves the Alert API (`/v2/alerts`, deduplicated by `alias` while open,
 close/acknowledge by id or alias) and Who-is-on-call (`/v2/schedules/{id}/on-calls`).
+JsmOpsSim serves Jira Service Management Ops' API integration: the same alert API under
+`/jsm/ops/integration/v2/alerts` with the integration's `GenieKey`, and nothing else (an
+integration key reaches no schedule).
 Like the real services, the asynchronous endpoints answer 202 even when the alert they
 name does not exist; the state dictionaries show what really happened.
 """
@@ -217,6 +220,8 @@ def _pd_user(entry: dict[str, Any], *, full: bool) -> dict[str, Any]:
 
 
 class OpsgenieSim(_Sim):
+    alerts_path = "/v2/alerts"
+
     def __init__(self, api_key: str = "og-key") -> None:
         super().__init__()
         self.api_key = api_key
@@ -237,11 +242,15 @@ class OpsgenieSim(_Sim):
         self._users[email] = name
 
     def _routes(self, app: web.Application) -> None:
-        app.router.add_post("/v2/alerts", self._create)
-        app.router.add_post("/v2/alerts/{identifier}/close", self._close)
-        app.router.add_post("/v2/alerts/{identifier}/acknowledge", self._acknowledge)
+        self._alert_routes(app)
         app.router.add_get("/v2/schedules/{identifier}/on-calls", self._oncalls)
         app.router.add_get("/v2/users/{identifier}", self._user)
+
+    def _alert_routes(self, app: web.Application) -> None:
+        alerts = self.alerts_path
+        app.router.add_post(alerts, self._create)
+        app.router.add_post(alerts + "/{identifier}/close", self._close)
+        app.router.add_post(alerts + "/{identifier}/acknowledge", self._acknowledge)
 
     def _authorised(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"GenieKey {self.api_key}"
@@ -361,3 +370,20 @@ class OpsgenieSim(_Sim):
                 "fullName": self._users[username],
             },
         )
+
+
+class JsmOpsSim(OpsgenieSim):
+    """Jira Service Management Ops, API integration: alerts only (an integration's key
+    reaches no schedule or user; those are behind JSM's REST API with a user's token)."""
+
+    alerts_path = "/jsm/ops/integration/v2/alerts"
+
+    def __init__(self, api_key: str = "jsm-integration-key") -> None:
+        super().__init__(api_key)
+
+    async def __aenter__(self) -> JsmOpsSim:
+        await self.start()
+        return self
+
+    def _routes(self, app: web.Application) -> None:
+        self._alert_routes(app)

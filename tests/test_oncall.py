@@ -11,6 +11,7 @@ import pytest
 
 from app.clock import ManualClock
 from app.notify.oncall import (
+    JsmOpsPager,
     OnCall,
     OpsgeniePager,
     Pager,
@@ -18,7 +19,7 @@ from app.notify.oncall import (
     PagerError,
     pager_from_settings,
 )
-from sim.pager import OpsgenieSim, PagerDutySim
+from sim.pager import JsmOpsSim, OpsgenieSim, PagerDutySim
 
 ROUTING_KEY = "R0UTING-SECRET-42"
 PD_TOKEN = "pd-token-SECRET-7"
@@ -226,7 +227,86 @@ async def test_opsgenie_bad_key_is_refused_without_showing_it(
     assert og_sim.alerts == {}
 
 
+# ---- Jira Service Management Ops (API integration) -----------------------------------------
+
+JSM_KEY = "jsm-key-SECRET-3"
+
+
+@pytest.fixture
+async def jsm_sim() -> AsyncIterator[JsmOpsSim]:
+    async with JsmOpsSim(api_key=JSM_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture
+def jsm(jsm_sim: JsmOpsSim, session: aiohttp.ClientSession, clock: ManualClock) -> JsmOpsPager:
+    return JsmOpsPager(session, api_key=JSM_KEY, api_url=jsm_sim.url, clock=clock)
+
+
+async def test_jsm_alert_is_created_once_acknowledged_and_closed_by_alias(
+    jsm: JsmOpsPager, jsm_sim: JsmOpsSim
+) -> None:
+    assert isinstance(jsm, Pager) and jsm.name == "jsm"
+    await jsm.trigger(KEY, "main is red in octo/app", link=LINK, details={"culprit": "abc"})
+    await jsm.trigger(KEY, "main is red in octo/app", link=LINK, details={"culprit": "abc"})
+    assert list(jsm_sim.alerts) == [KEY]
+    alert = jsm_sim.alerts[KEY]
+    assert (alert["status"], alert["count"], alert["source"]) == ("open", 2, "buildsheriff")
+    assert alert["details"] == {"culprit": "abc", "link": LINK}
+    await jsm.acknowledge(KEY)
+    assert alert["acknowledged"] is True and alert["status"] == "open"
+    await jsm.resolve(KEY)
+    assert alert["status"] == "closed"
+    assert set(jsm_sim.calls) == {
+        "/jsm/ops/integration/v2/alerts",
+        f"/jsm/ops/integration/v2/alerts/{KEY}/acknowledge",
+        f"/jsm/ops/integration/v2/alerts/{KEY}/close",
+    }
+
+
+async def test_jsm_offers_no_on_call_lookup_to_an_integration_key(
+    jsm: JsmOpsPager, jsm_sim: JsmOpsSim
+) -> None:
+    assert await jsm.who_is_on_call("sched-1") is None
+    assert sum(jsm_sim.calls.values()) == 0  # nothing asked that the key could not answer
+
+
+async def test_jsm_retries_and_refuses_a_wrong_key_without_showing_it(
+    jsm: JsmOpsPager, jsm_sim: JsmOpsSim, session: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    jsm_sim.fail("/jsm/ops/integration/v2/alerts", status=503, times=1)
+    await jsm.trigger(KEY, "red", link=LINK, details={})
+    assert jsm_sim.alerts[KEY]["status"] == "open" and len(clock.slept) == 1
+    wrong = JsmOpsPager(session, api_key="jsm-WRONG-SECRET", api_url=jsm_sim.url, clock=clock)
+    with pytest.raises(PagerError, match=r"JSM Ops alert for .* refused: HTTP 401") as refused:
+        await wrong.trigger("other#1", "red", link=LINK, details={})
+    assert "jsm-WRONG-SECRET" not in str(refused.value) + repr(wrong)
+    assert repr(wrong) == f"JsmOpsPager(api_url={jsm_sim.url!r})"
+
+
 # ---- choosing a provider -------------------------------------------------------------------
+
+
+async def test_jsm_is_chosen_over_opsgenie_which_warns_of_its_end(
+    jsm_sim: JsmOpsSim,
+    og_sim: OpsgenieSim,
+    session: aiohttp.ClientSession,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    both = SimpleNamespace(jsm_api_key=JSM_KEY, jsm_api_url=jsm_sim.url,
+                           opsgenie_api_key=OG_KEY, opsgenie_api_url=og_sim.url)
+    pager = pager_from_settings(both, session, clock)
+    assert pager is not None and pager.name == "jsm"
+    await pager.trigger(KEY, "red", link=LINK, details={})
+    assert KEY in jsm_sim.alerts and og_sim.alerts == {}
+    assert repr(pager_from_settings(SimpleNamespace(jsm_api_key=JSM_KEY), session, clock)) == (
+        "JsmOpsPager(api_url='https://api.atlassian.com')"
+    )
+    with caplog.at_level("WARNING", logger="app.notify.oncall"):
+        pager_from_settings(SimpleNamespace(opsgenie_api_key=OG_KEY), session, clock)
+    assert "Opsgenie support ends on 2027-04-05" in caplog.text
+    assert "JSM_API_KEY" in caplog.text
 
 
 async def test_pager_from_settings_prefers_pagerduty(

@@ -20,6 +20,7 @@ def test_defaults_match_probot_and_github() -> None:
     assert s.pagerduty_events_url == "https://events.pagerduty.com"
     assert s.pagerduty_api_url == "https://api.pagerduty.com"
     assert s.opsgenie_api_url == "https://api.opsgenie.com"
+    assert s.jsm_api_url == "https://api.atlassian.com" and s.jsm_api_key is None
     assert (s.host, s.port, s.log_level, s.log_format) == ("0.0.0.0", 3000, "INFO", "json")
     assert (s.queue_size, s.workers, s.reconcile_interval) == (1000, 4, 300.0)
     assert s.app_slug == "buildsheriff"
@@ -61,6 +62,7 @@ def test_secrets_are_not_in_repr(rsa_key: str) -> None:
             "PAGERDUTY_ROUTING_KEY": SECRET_LOOKING + "-pd",
             "PAGERDUTY_API_TOKEN": SECRET_LOOKING + "-pdapi",
             "OPSGENIE_API_KEY": SECRET_LOOKING + "-og",
+            "JSM_API_KEY": SECRET_LOOKING + "-jsm",
         }
     )
     text = repr(s) + str(s)
@@ -83,6 +85,7 @@ def test_secrets_are_not_in_repr(rsa_key: str) -> None:
         ({"PAGERDUTY_EVENTS_URL": SECRET_LOOKING}, "PAGERDUTY_EVENTS_URL"),
         ({"PAGERDUTY_API_URL": SECRET_LOOKING}, "PAGERDUTY_API_URL"),
         ({"OPSGENIE_API_URL": SECRET_LOOKING}, "OPSGENIE_API_URL"),
+        ({"JSM_API_URL": SECRET_LOOKING}, "JSM_API_URL"),
         ({"PORT": SECRET_LOOKING}, "PORT"),
         ({"PORT": "70000"}, "PORT"),
         ({"QUEUE_SIZE": "0"}, "QUEUE_SIZE"),

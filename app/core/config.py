@@ -30,7 +30,7 @@ BISECT_MODES = ("rerun", "probe", "false")
 MAX_BISECT_ROUNDS = 20
 MAX_FLAKY_WINDOW_DAYS = 90
 MERGE_METHODS = ("merge", "squash", "rebase")
-ONCALL_PROVIDERS = ("pagerduty", "opsgenie")
+ONCALL_PROVIDERS = ("pagerduty", "jsm", "opsgenie")
 DURATION_HINT = "a duration such as '24h', '90m', '2d', '30s' or a number of seconds"
 
 
@@ -46,7 +46,7 @@ class Labels:
 
 @dataclass(frozen=True)
 class OncallConfig:
-    provider: str | None = None  # None | "pagerduty" | "opsgenie"
+    provider: str | None = None  # None | "pagerduty" | "jsm" | "opsgenie"
     schedule_id: str | None = None
     service_id: str | None = None  # informational (PagerDuty service)
 
@@ -370,7 +370,7 @@ def _oncall(value: object, errors: list[ConfigError]) -> OncallConfig:
     if provider is None and ids:
         raise _Invalid(
             "oncall.provider",
-            "`oncall.provider` must be set (pagerduty or opsgenie) when a schedule or "
+            "`oncall.provider` must be set (pagerduty, jsm or opsgenie) when a schedule or "
             "service is given; paging stays off",
         )
     return OncallConfig(provider=provider, **ids)
@@ -582,7 +582,7 @@ slack_channel:        # e.g. "#build-cops"
 # Page on-call when nobody acknowledges an incident within this time.
 escalate_after: {_human_config_duration(d.escalate_after)}
 oncall:
-  provider:           # pagerduty or opsgenie
+  provider:           # pagerduty, jsm (Jira Service Management Ops) or opsgenie
   schedule:           # the schedule id that says who is on call
   service:            # PagerDuty service id (informational)
 

@@ -1,7 +1,10 @@
-"""Paging on-call: one small interface, PagerDuty and Opsgenie behind it.
+"""Paging on-call: one small interface, PagerDuty, Jira Service Management Ops and Opsgenie
+behind it.
 
 Every method is idempotent by `key` (the incident's id): PagerDuty deduplicates by
-`dedup_key`, Opsgenie by `alias`, so triggering twice never pages twice. Requests are
+`dedup_key`, JSM Ops and Opsgenie by `alias`, so triggering twice never pages twice.
+Opsgenie's support ends on 2027-04-05; JSM Ops (its successor at Atlassian) takes the
+same alert API under /jsm/ops/integration with an API integration's key. Requests are
 retried a few times on 429 / 5xx / connection errors, waiting on the injected Clock;
 after that a PagerError says what failed, without the key or token that was used.
 """
@@ -261,32 +264,36 @@ class OpsgeniePager:
     """Opsgenie Alert API (alias = our key) and Who-is-on-call."""
 
     name = "opsgenie"
+    label = "Opsgenie"
+    default_api_url = "https://api.opsgenie.com"
+    alerts_path = "/v2/alerts"
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
         *,
         api_key: str,
-        api_url: str = "https://api.opsgenie.com",
+        api_url: str | None = None,
         clock: Clock,
         source: str = "buildsheriff",
         max_attempts: int = 4,
         max_backoff: float = 30.0,
     ) -> None:
-        self._api_url = api_url.rstrip("/")
+        self._api_url = (api_url or self.default_api_url).rstrip("/")
+        self._alerts = self._api_url + self.alerts_path
         self._headers = {"Authorization": f"GenieKey {api_key}"}
         self._source = source
         self._http = _Http(
             session,
             clock,
-            provider="Opsgenie",
+            provider=self.label,
             secrets=(api_key,),
             max_attempts=max_attempts,
             max_backoff=max_backoff,
         )
 
     def __repr__(self) -> str:
-        return f"OpsgeniePager(api_url={self._api_url!r})"
+        return f"{type(self).__name__}(api_url={self._api_url!r})"
 
     async def trigger(self, key: str, summary: str, *, link: str, details: dict[str, Any]) -> None:
         description = f"{summary}\n\n{link}" if link else summary
@@ -304,7 +311,7 @@ class OpsgeniePager:
         }
         await self._http.request(
             "POST",
-            f"{self._api_url}/v2/alerts",
+            self._alerts,
             f"alert for {key}",
             headers=self._headers,
             json=body,
@@ -319,7 +326,7 @@ class OpsgeniePager:
     async def _alert_action(self, key: str, action: str) -> None:
         await self._http.request(
             "POST",
-            f"{self._api_url}/v2/alerts/{quote(key[:512], safe='')}/{action}",
+            f"{self._alerts}/{quote(key[:512], safe='')}/{action}",
             f"{action} of {key}",
             headers=self._headers,
             params={"identifierType": "alias"},
@@ -361,10 +368,32 @@ class OpsgeniePager:
         return str((data or {}).get("fullName") or username)
 
 
+class JsmOpsPager(OpsgeniePager):
+    """Jira Service Management Ops through an API integration: the alert API Opsgenie had
+    (create, acknowledge and close by alias), under /jsm/ops/integration/v2/alerts.
+
+    Who is on call is not offered to an integration key (JSM's schedules are behind its
+    REST API with a user's API token), so the incident names no on-call person and JSM's
+    own routing pages whoever its schedule says.
+    """
+
+    name = "jsm"
+    label = "JSM Ops"
+    default_api_url = "https://api.atlassian.com"
+    alerts_path = "/jsm/ops/integration/v2/alerts"
+
+    async def who_is_on_call(self, schedule_id: str | None) -> OnCall | None:
+        return None
+
+
+OPSGENIE_END_OF_SUPPORT = "2027-04-05"
+
+
 def pager_from_settings(
     settings: Any, session: aiohttp.ClientSession, clock: Clock
 ) -> Pager | None:
-    """PagerDuty when its routing key is set (it wins), else Opsgenie, else no paging."""
+    """PagerDuty when its routing key is set (it wins), else JSM Ops, else Opsgenie, else
+    no paging."""
     routing_key = getattr(settings, "pagerduty_routing_key", None)
     if routing_key:
         return PagerDutyPager(
@@ -376,12 +405,22 @@ def pager_from_settings(
             api_url=getattr(settings, "pagerduty_api_url", None) or "https://api.pagerduty.com",
             clock=clock,
         )
+    jsm_key = getattr(settings, "jsm_api_key", None)
+    if jsm_key:
+        return JsmOpsPager(
+            session, api_key=jsm_key, api_url=getattr(settings, "jsm_api_url", None), clock=clock
+        )
     api_key = getattr(settings, "opsgenie_api_key", None)
     if api_key:
+        log.warning(
+            "Opsgenie support ends on %s: move to Jira Service Management Ops "
+            "(JSM_API_KEY, an API integration's key; see the README)",
+            OPSGENIE_END_OF_SUPPORT,
+        )
         return OpsgeniePager(
             session,
             api_key=api_key,
-            api_url=getattr(settings, "opsgenie_api_url", None) or "https://api.opsgenie.com",
+            api_url=getattr(settings, "opsgenie_api_url", None),
             clock=clock,
         )
     return None
