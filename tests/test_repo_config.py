@@ -175,7 +175,7 @@ def test_nothing_means_defaults(text: str | None) -> None:
         ("labels: {traige: t}", "labels.traige", "did you mean `labels.triage`?"),
         ("labels: {triage: incident}", "labels", "'incident' is used for two states"),
         ("oncall: pagerduty", "oncall", "must be a mapping"),
-        ("oncall: {provider: victorops}", "oncall.provider", "pagerduty, opsgenie"),
+        ("oncall: {provider: victorops}", "oncall.provider", "pagerduty, jsm, opsgenie"),
         ("oncall: {schedule: S1}", "oncall.provider", "must be set"),
         ("oncall: {provider: opsgenie, team: t}", "oncall.team", "unknown key `oncall.team`"),
         ("oncall: {provider: opsgenie, schedule: [a]}", "oncall.schedule", "an id"),
