@@ -49,9 +49,14 @@ mutation($id: ID!, $method: PullRequestMergeMethod!) {
 }
 """
 # GitHub's answers meaning "auto-merge cannot wait for anything here": the repository
-# has it switched off, or the PR has nothing left to wait for. The check-driven merger
-# (app.handlers.revert_merge) takes over in both cases.
-FALLBACK_ERRORS = ("auto merge is not allowed", "clean status", "unstable status")
+# has it switched off, the base branch has no protection or rules to wait for, or the PR has
+# nothing left to wait for. The check-driven merger (app.handlers.revert_merge) takes over.
+FALLBACK_ERRORS = (
+    "auto merge is not allowed",
+    "protected branch rules not configured",
+    "clean status",
+    "unstable status",
+)
 
 
 @dataclass(frozen=True)
