@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import graphql
 
 from sim.github.repo import SimRepo
-from sim.github.repo_pulls import GraphQLProblem
+from sim.github.repo_merging import GraphQLProblem
 from sim.github.routes import ApiError
 from sim.github.shapes import iso
 from sim.github.state import Issue, decode_node_id
@@ -115,6 +115,9 @@ class _Session:
             "url": f"{self.sim.html_url}/{repo.full_name}",
             "isPrivate": repo.private,
             "autoMergeAllowed": repo.allow_auto_merge,
+            "mergeCommitAllowed": repo.allow_merge_commit,
+            "squashMergeAllowed": repo.allow_squash_merge,
+            "rebaseMergeAllowed": repo.allow_rebase_merge,
             "defaultBranchRef": {
                 "__typename": "Ref",
                 "name": repo.default_branch,

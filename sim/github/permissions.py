@@ -52,6 +52,8 @@ def category(template: str) -> str | None:
 
 def check_installation(template: str, method: str, permissions: dict[str, str]) -> None:
     name = category(template)
+    if template == "/repos/{owner}/{repo}" and method == "PATCH":
+        name = "administration"  # repository settings
     if name is None or name == "metadata":
         return
     granted = permissions.get(name)

@@ -12,13 +12,16 @@ from typing import Any
 from sim.github.ci import ActionsCI, Workflow
 from sim.github.git_store import TreeEntry, is_sha
 from sim.github.repo_base import BLOB_MODES, TreeError, kind_of_mode
-from sim.github.repo_pulls import PullsMixin
+from sim.github.repo_merging import MERGE_METHOD_SETTINGS, MergingMixin
 from sim.github.state import PERMISSION_RANK, Protection, Ruleset
+
+REPO_SETTINGS = (*MERGE_METHOD_SETTINGS.values(), "allow_auto_merge", "allow_update_branch",
+                 "delete_branch_on_merge")
 
 FileValue = str | bytes | None | tuple[str, str | bytes]
 
 
-class SimRepo(PullsMixin):
+class SimRepo(MergingMixin):
     # --- settings ----------------------------------------------------------------------------
 
     def set_permission(self, login: str, perm: str) -> None:
@@ -30,6 +33,15 @@ class SimRepo(PullsMixin):
             self.permissions.pop(login, None)
         else:
             self.permissions[login] = perm
+
+    def configure(self, **settings: bool) -> None:
+        """Repository settings as `PATCH /repos/{owner}/{repo}` sets them (allow_squash_merge,
+        allow_merge_commit, allow_rebase_merge, allow_auto_merge, allow_update_branch,
+        delete_branch_on_merge)."""
+        for name, value in settings.items():
+            if name not in REPO_SETTINGS:
+                raise ValueError(f"unknown repository setting {name!r}")
+            setattr(self, name, bool(value))
 
     def protect(self, branch: str, *, required_checks: tuple[str, ...] | list[str] = (),
                 required_reviews: int = 0, strict: bool = False,

@@ -67,6 +67,14 @@ class RepoBase:
         self.default_branch = default_branch
         self.installation_id = installation_id
         self.allow_auto_merge = allow_auto_merge
+        self.allow_merge_commit = True
+        self.allow_squash_merge = True
+        self.allow_rebase_merge = True
+        self.allow_update_branch = False
+        self.delete_branch_on_merge = False
+        # Merges that will lose the "Base branch was modified" race, and how many did.
+        self.base_races = 0
+        self.base_races_lost = 0
         self.private = private
         self.git_dir = git_dir
         self.store = GitStore.init(git_dir, default_branch)

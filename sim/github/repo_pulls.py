@@ -1,27 +1,16 @@
-"""Pull requests: creation, mergeability by git, reviews, merging (merge/squash/rebase), auto-merge.
+"""Pull requests: creation, branches moving under them, mergeability by git, reviews.
 
-Merges are done by git itself (`git merge-tree --write-tree`), never by the app's code, so the
-simulator cannot share the app's mistakes.
+Landing them (merge methods, auto-merge, update-branch) is in repo_merging.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sim.github.repo_checks import ChecksMixin
 from sim.github.repo_issues import IssuesMixin
 from sim.github.routes import ApiError, not_found
-from sim.github.state import AutoMerge, Issue, Pull, Review
-
-
-class GraphQLProblem(Exception):
-    """A GraphQL mutation refused the way GitHub refuses it (type + message)."""
-
-    def __init__(self, message: str, kind: str = "UNPROCESSABLE") -> None:
-        super().__init__(message)
-        self.message = message
-        self.kind = kind
+from sim.github.state import Issue, Pull, Review
 
 
 class PullsMixin(IssuesMixin, ChecksMixin):
@@ -259,153 +248,3 @@ class PullsMixin(IssuesMixin, ChecksMixin):
             pr.requested_reviewers.remove(actor)
         self.checks_changed(self.pull_head_sha(issue))
         return review
-
-    # --- merging -----------------------------------------------------------------------------
-
-    def merge_pull(self, issue: Issue, actor: str, *, method: str = "merge",
-                   sha: str | None = None, commit_title: str | None = None,
-                   commit_message: str | None = None) -> str:
-        pr = issue.pull
-        assert pr is not None
-        if issue.state != "open":
-            raise ApiError(405, "Pull Request is not mergeable")
-        head = self.pull_head_sha(issue)
-        if sha is not None and sha != head:
-            raise ApiError(409, "Head branch was modified. Review and try the merge again.")
-        base = self.pull_base_sha(issue)
-        tree = self.merged_tree(base, head)
-        if tree is None:
-            raise ApiError(405, "Pull Request is not mergeable")
-        problem = self.review_problem(issue)
-        if problem:
-            raise ApiError(405, problem)
-        failing = self.checks_problem(issue)
-        if failing:
-            raise ApiError(405, failing[1])
-        if method == "merge":
-            title = commit_title or (
-                f"Merge pull request #{issue.number} from {self.owner}/{pr.head_ref}")
-            message = commit_message if commit_message is not None else issue.title
-            new = self.store.write_commit(tree, [base, head], _join(title, message),
-                                          self.ident(actor), self.web_flow())
-        elif method == "squash":
-            merge_base = self.store.merge_base(base, head) or base
-            shas = list(reversed(self.store.rev_list(f"{merge_base}..{head}")))
-            infos = [self.store.read_commit(s) for s in shas]
-            title = commit_title or f"{issue.title} (#{issue.number})"
-            if commit_message is None:
-                if len(infos) == 1 and infos[0] is not None:
-                    commit_message = infos[0].message.partition("\n")[2].strip("\n")
-                else:
-                    commit_message = "\n\n".join(
-                        "* " + info.message.strip() for info in infos if info is not None)
-            author = self.ident(issue.user)
-            new = self.store.write_commit(tree, [base], _join(title, commit_message), author,
-                                          self.web_flow())
-        elif method == "rebase":
-            new = self._rebase(base, head)
-        else:
-            raise ApiError(422, "Validation Failed", errors=[{
-                "resource": "PullRequest", "code": "invalid", "field": "merge_method"}])
-        self.move_ref(f"refs/heads/{pr.base_ref}", new, actor)
-        now = self.now()
-        pr.merged = True
-        pr.merged_at = now
-        pr.merged_by = actor
-        pr.merge_commit_sha = new
-        pr.base_sha = base
-        self.close(issue, actor)
-        return new
-
-    def _rebase(self, base: str, head: str) -> str:
-        merge_base = self.store.merge_base(base, head) or base
-        shas = list(reversed(self.store.rev_list("--topo-order", f"{merge_base}..{head}")))
-        onto = base
-        for sha in shas:
-            info = self.store.read_commit(sha)
-            assert info is not None
-            if len(info.parents) != 1:
-                raise ApiError(405, "This branch can't be rebased")
-            onto_tree = self.store.read_commit(onto)
-            assert onto_tree is not None
-            # A stand-in commit with onto's tree and the picked commit's parent makes that
-            # parent the merge base: merge-tree then computes exactly a cherry-pick.
-            stand_in = self.store.write_commit(onto_tree.tree, [info.parents[0]], "cherry-pick",
-                                               info.author, info.committer)
-            tree = self.store.merge_tree(stand_in, sha)
-            if tree is None:
-                raise ApiError(405, "This branch can't be rebased")
-            onto = self.store.write_commit(tree, [onto], info.message, info.author,
-                                           self.web_flow())
-        return onto
-
-    # --- auto-merge --------------------------------------------------------------------------
-
-    def enable_auto_merge(self, issue: Issue, actor: str, method: str,
-                          commit_title: str | None = None,
-                          commit_message: str | None = None) -> None:
-        pr = issue.pull
-        assert pr is not None
-        if not self.allow_auto_merge:
-            raise GraphQLProblem("Auto merge is not allowed for this repository")
-        if issue.state != "open":
-            raise GraphQLProblem("Pull request Pull request is closed")
-        mergeable, state = self.mergeability(issue)
-        if not mergeable:
-            raise GraphQLProblem(f"Pull request Pull request is in {state} status")
-        checks = self.checks_problem(issue)
-        pending = checks is not None and checks[0] == "pending"
-        if not pending and self.review_problem(issue) is None:
-            # Nothing left to wait for: GitHub refuses, and the caller should merge directly.
-            raise GraphQLProblem(
-                f"Pull request Pull request is in {'unstable' if checks else state} status")
-        pr.auto_merge = AutoMerge(actor, method.lower(), self.now(), commit_title,
-                                  commit_message)
-        issue.updated_at = self.now()
-        self.emit_issue(issue, "auto_merge_enabled", actor, reason="")
-
-    def disable_auto_merge(self, issue: Issue, actor: str) -> None:
-        pr = issue.pull
-        assert pr is not None
-        if pr.auto_merge is None:
-            return
-        pr.auto_merge = None
-        issue.updated_at = self.now()
-        self.emit_issue(issue, "auto_merge_disabled", actor, reason="")
-
-    def checks_changed(self, sha: str) -> None:
-        waiting = [i for i in self.open_pulls_for(sha) if i.pull and i.pull.auto_merge]
-        if not waiting:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        for issue in waiting:
-            if loop is None:
-                self.try_auto_merge(issue)
-            else:
-                # GitHub merges a little later, not inside the request that reported the check.
-                self.sim.spawn(self._auto_merge_soon(issue))
-
-    async def _auto_merge_soon(self, issue: Issue) -> None:
-        await asyncio.sleep(0)
-        self.try_auto_merge(issue)
-
-    def try_auto_merge(self, issue: Issue) -> bool:
-        pr = issue.pull
-        if pr is None or pr.auto_merge is None or issue.state != "open":
-            return False
-        if self.checks_problem(issue) or self.review_problem(issue):
-            return False
-        auto = pr.auto_merge
-        try:
-            self.merge_pull(issue, auto.enabled_by, method=auto.merge_method,
-                            commit_title=auto.commit_title, commit_message=auto.commit_message)
-        except ApiError:
-            return False
-        return True
-
-
-def _join(title: str, message: str | None) -> str:
-    return f"{title}\n\n{message}\n" if message else f"{title}\n"

@@ -100,7 +100,7 @@ def pulls_for_commit(ctx: Ctx) -> Reply:
         pr = issue.pull
         assert pr is not None
         head = repo.pull_head_sha(issue)
-        if pr.merge_commit_sha == sha or head == sha:
+        if sha in (pr.merge_commit_sha, head) or sha in pr.landed_shas:
             found.append(issue)
             continue
         base = repo.pull_base_sha(issue)
@@ -179,6 +179,15 @@ def check_merged(ctx: Ctx) -> Reply:
     if issue.pull.merged:
         return Reply(204)
     raise not_found()
+
+
+@route("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/update-branch")
+def update_branch(ctx: Ctx) -> Reply:
+    repo = ctx.repo
+    issue = _pull(ctx)
+    repo.update_branch(issue, ctx.login, ctx.field("expected_head_sha"))
+    return Reply(202, {"message": "Updating pull request branch.",
+                       "url": f"{ctx.sim.html_url}/{repo.full_name}/pull/{issue.number}"})
 
 
 @route("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.github.repo import SimRepo
-from sim.github.routes import ApiError, Ctx, Reply, not_found, route
+from sim.github.repo import REPO_SETTINGS, SimRepo
+from sim.github.repo_merging import MERGE_METHOD_SETTINGS
+from sim.github.routes import ApiError, Ctx, Reply, not_found, route, validation_failed
 from sim.github.shapes import iso
 from sim.github.state import Protection
 
@@ -100,6 +101,10 @@ def get_authenticated_user(ctx: Ctx) -> Reply:
 
 # --- repositories, branches, protection, rules -------------------------------------------------
 
+# What `PATCH /repos/{owner}/{repo}` may change here; other fields GitHub knows (name,
+# description, visibility, ...) are not simulated and are refused loudly.
+_EDITABLE = frozenset(REPO_SETTINGS)
+
 
 @route("GET", "/repos/{owner}/{repo}")
 def get_repo(ctx: Ctx) -> Reply:
@@ -138,6 +143,26 @@ def branch_shape(ctx: Ctx, repo: SimRepo, name: str) -> dict[str, Any]:
         },
         "protection_url": f"{api}/protection",
     }
+
+
+@route("PATCH", "/repos/{owner}/{repo}")
+def update_repo(ctx: Ctx) -> Reply:
+    repo = ctx.repo
+    changes = dict(ctx.body or {})
+    unsimulated = sorted(set(changes) - _EDITABLE)
+    if unsimulated:
+        ctx.sim.violations.append(f"not simulated: PATCH {ctx.path} {unsimulated}")
+        raise ApiError(501, f"not simulated: PATCH /repos/{{owner}}/{{repo}} {unsimulated}")
+    merged = {name: bool(changes.get(name, getattr(repo, name)))
+              for name in MERGE_METHOD_SETTINGS.values()}
+    if not any(merged.values()):
+        raise validation_failed({"resource": "Repository", "code": "invalid",
+                                 "field": "merge_commit_allowed",
+                                 "message": "Sorry, you need to allow at least one merge "
+                                            "strategy. (no_merge_method)"})
+    repo.configure(**changes)
+    repo.updated_at = ctx.sim.now()
+    return get_repo(ctx)
 
 
 @route("GET", "/repos/{owner}/{repo}/branches")

@@ -285,7 +285,8 @@ class GitHubSim:
 
     def create_repo(self, full_name: str, *, default_branch: str = "main",
                     installation_id: int | None = 1, allow_auto_merge: bool = True,
-                    private: bool = False) -> SimRepo:
+                    private: bool = False, **settings: bool) -> SimRepo:
+        """A repository with a README on `default_branch`; `settings` as SimRepo.configure."""
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
             raise ValueError(f"expected owner/name, got {full_name!r}")
@@ -296,6 +297,7 @@ class GitHubSim:
                        default_branch=default_branch, installation_id=installation_id,
                        allow_auto_merge=allow_auto_merge, private=private,
                        git_dir=self.workdir / "git" / owner / f"{name}.git")
+        repo.configure(**settings)
         self.repos[full_name.lower()] = repo
         readme = f"# {name}\n".encode()
         ident = repo.ident(owner)

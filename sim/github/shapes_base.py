@@ -244,12 +244,12 @@ class BaseShapes:
             "open_issues": open_issues,
             "watchers": 0,
             "default_branch": repo.default_branch,
-            "allow_squash_merge": True,
-            "allow_merge_commit": True,
-            "allow_rebase_merge": True,
+            "allow_squash_merge": repo.allow_squash_merge,
+            "allow_merge_commit": repo.allow_merge_commit,
+            "allow_rebase_merge": repo.allow_rebase_merge,
             "allow_auto_merge": repo.allow_auto_merge,
-            "delete_branch_on_merge": False,
-            "allow_update_branch": False,
+            "delete_branch_on_merge": repo.delete_branch_on_merge,
+            "allow_update_branch": repo.allow_update_branch,
             "custom_properties": {},
         }
 

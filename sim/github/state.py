@@ -102,6 +102,8 @@ class Pull:
     merged_at: float | None = None
     merged_by: str | None = None
     merge_commit_sha: str | None = None
+    # Every commit a rebase merge wrote on the base (the tip is merge_commit_sha).
+    landed_shas: list[str] = field(default_factory=list)
     auto_merge: AutoMerge | None = None
     requested_reviewers: list[str] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)

@@ -184,6 +184,10 @@ async def test_auto_merge_refusals_and_merge_on_green(
     assert refused.body["data"] is None
     assert refused.body["errors"][0]["message"] == "Auto merge is not allowed for this repository"
     repo.allow_auto_merge = True
+    unprotected = await api.graphql(ENABLE, id=node, method="SQUASH")
+    assert unprotected.body["errors"][0]["message"] == (
+        "Protected branch rules not configured for this branch")
+    repo.protect("main")
     clean = await api.graphql(ENABLE, id=node, method="SQUASH")
     assert clean.body["errors"][0]["message"] == "Pull request Pull request is in clean status"
 
