@@ -14,6 +14,9 @@ from sim.github.state import PERMISSION_RANK
 # First matching fragment of the OpenAPI template wins.
 _CATEGORIES: tuple[tuple[str, str], ...] = (
     ("/protection", "administration"),
+    # "Get rules for a branch" needs only metadata: read (GitHub's docs); managing rulesets
+    # needs administration.
+    ("/rules/branches/", "metadata"),
     ("/rules/", "administration"),
     ("/rulesets", "administration"),
     ("/collaborators", "metadata"),
