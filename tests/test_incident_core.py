@@ -298,3 +298,98 @@ def test_mitigated_and_red_in_the_same_streak_is_red_again() -> None:
     assert decision.incident is not None and decision.incident.state is S.TRIAGE
     assert decision.incident.number == 7
     assert kinds(decision) == ["Announce:red_again"]
+
+
+# ---------------------------------------------------------------- bisection
+
+SUSPECTS = ("s1", "s2", "s3", "s4")
+
+
+def bisecting(state: State = State.TRIAGE, **kw: object) -> Incident:
+    from app.core.bisect import Mode, start
+
+    bisection = start(SUSPECTS, Mode.PROBE)
+    return incident(state, suspects=SUSPECTS, first_red="s4", bisection=bisection, **kw)
+
+
+def answered(inc: Incident, sha: str, answer: str) -> object:
+    from app.core.bisect import Answer, Probe, begin_round, record_answer
+
+    assert inc.bisection is not None
+    b = begin_round(inc.bisection, [Probe(sha)], T0)
+    return record_answer(b, sha, Answer(answer), f"https://ci/{sha}")
+
+
+def test_several_suspects_with_a_bisection_open_and_wait_for_it() -> None:
+    from app.core.bisect import Mode, start
+
+    bisection = start(SUSPECTS, Mode.PROBE)
+    decision = decide(None, red("s4", SUSPECTS, bisection=bisection), CONFIG, T0)
+    assert kinds(decision) == ["OpenIssue", "Announce:bisect_started"]
+    assert decision.incident is not None and decision.incident.bisection == bisection
+    assert decision.incident.culprit is None and decision.incident.refusal is None
+    restored = Incident.from_marker(decision.incident.marker(), state=S.TRIAGE, number=7)
+    assert restored.bisection == bisection
+
+
+def test_revert_range_does_not_apply_while_bisecting() -> None:
+    from app.core.bisect import Mode, start
+
+    config = replace(CONFIG, revert_range=True)
+    bisection = start(SUSPECTS, Mode.PROBE)
+    decision = decide(None, red("s4", SUSPECTS, bisection=bisection), config, T0)
+    assert not any(isinstance(e, StartRangeRevert) for e in decision.effects)
+
+
+def test_a_round_answered_is_news_once() -> None:
+    from app.core.incident import BisectProgress
+
+    inc = bisecting()
+    progress = BisectProgress(answered(inc, "s2", "red"))  # type: ignore[arg-type]
+    decision = decide(inc, progress, CONFIG, T0 + 60)
+    assert kinds(decision) == ["Announce:bisect_round"]
+    assert decision.incident is not None
+    assert decision.incident.timeline[-1].detail == "1: s2 red"
+    again = decide(decision.incident, progress, CONFIG, T0 + 120)
+    assert again.effects == () and again.incident == decision.incident
+
+
+@pytest.mark.parametrize(
+    ("state", "refusal", "expected"),
+    [
+        (S.TRIAGE, None, ["Announce:bisect_done", "StartRevert"]),
+        (S.ACKNOWLEDGED, None, ["Announce:bisect_done", "StartRevert"]),
+        (S.TRIAGE, Refusal("too_old", "old"), ["Announce:bisect_done", "Announce:revert_refused"]),
+        (S.MITIGATED, None, ["Announce:bisect_done"]),  # green again meanwhile: no revert
+    ],
+)
+def test_the_culprit_found_goes_through_the_rails(
+    state: State, refusal: Refusal | None, expected: list[str]
+) -> None:
+    from app.core.bisect import Done, Outcome, finish
+    from app.core.incident import BisectProgress
+
+    inc = bisecting(state)
+    assert inc.bisection is not None
+    found = finish(inc.bisection, Done(Outcome.FOUND, "s2 is the first that fails", "s2"))
+    decision = decide(inc, BisectProgress(found, refusal), CONFIG, T0)
+    assert kinds(decision) == expected
+    assert decision.incident is not None and decision.incident.culprit == "s2"
+    if "StartRevert" in expected:
+        assert decision.effects[-1] == StartRevert("s2")
+
+
+@pytest.mark.parametrize("outcome", ["inconclusive", "inconsistent"])
+def test_no_culprit_found_is_the_several_suspects_rail(outcome: str) -> None:
+    from app.core.bisect import Done, Outcome, finish
+    from app.core.incident import BisectProgress
+
+    inc = bisecting()
+    assert inc.bisection is not None
+    stopped = finish(inc.bisection, Done(Outcome(outcome), "why", None, ("s2", "s3")))
+    decision = decide(inc, BisectProgress(stopped), CONFIG, T0)
+    assert kinds(decision) == ["Announce:bisect_done", "Announce:revert_refused"]
+    refused = decision.effects[-1]
+    assert isinstance(refused, Announce) and refused.data["rule"] == "several_suspects"
+    assert "among the 2 suspects left" in refused.data["reason"]
+    assert decision.incident is not None and decision.incident.culprit is None

@@ -173,3 +173,22 @@ def test_revert_opened_says_who_merges() -> None:
     )
     assert "GitHub auto-merge is on" in auto
     assert "Build Sheriff merges it" in ours
+
+
+def test_a_bisection_shows_its_rounds_in_the_body_and_the_slack_top() -> None:
+    from app.core.bisect import Answer, Mode, Probe, begin_round, record_answer, start
+
+    other, third = "b" * 40, "c" * 40
+    bisection = start((other, third, SHA), Mode.RERUN, runs=[(other, 1), (third, 2)])
+    assert bisection is not None
+    bisection = begin_round(bisection, [Probe(third, run_id=2)], 0.0)
+    bisection = record_answer(bisection, third, Answer.RED, "https://ci/2")
+    bisection = begin_round(bisection, [Probe(other, run_id=1)], 0.0)
+    incident = replace(INCIDENT, suspects=(other, third, SHA), bisection=bisection)
+    body = issue_body(incident, REPO_URL)
+    assert "### Bisection (re-running their cancelled or skipped GitHub Actions runs" in body
+    assert f"- Round 1: `{third[:7]}` [🔴 failed](https://ci/2)" in body
+    assert f"- Round 2: `{other[:7]}` ⏳ waiting for CI" in body
+    assert f"Bisecting: waiting for CI on `{other[:7]}` (round 2)." in body
+    _text, blocks = slack_top(incident, "octo/widgets", REPO_URL)
+    assert "3 suspects, bisecting" in str(blocks)

@@ -227,6 +227,8 @@ def slack_top(incident: Incident, repo: str, repo_url: str) -> tuple[str, list[d
             culprit += f" {summary.title} — {summary.login or summary.author}"
     else:
         culprit = f"{len(incident.suspects)} suspects"
+        if incident.bisection is not None and incident.bisection.running:
+            culprit += ", bisecting"
     links = f"<{issue_url}|Incident #{incident.number}>"
     if incident.revert_pr:
         links += f" · <{repo_url}/pull/{incident.revert_pr}|Revert #{incident.revert_pr}>"
