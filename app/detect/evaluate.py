@@ -25,6 +25,7 @@ from app.detect.facts import (
     suspect_details,
     walk_history,
 )
+from app.detect.flaky import record_flakes
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
 from app.services import EventContext, load_config
@@ -107,6 +108,7 @@ async def _on_green(ctx: EventContext, runner: IncidentRunner, head: str) -> Non
         reruns.discard((ctx.repo, head))
         ctx.services.metrics.count("flakes")
         ctx.log.info("flake: the re-run passed; no incident", extra={"sha": head})
+    await record_flakes(ctx, runner.config, head)
     if ctx.repo not in active_repos(ctx.services):
         return
     for incident in await runner.store.open_incidents():

@@ -18,7 +18,7 @@ async def commit_checks(gh: GitHubClient, repo: str, sha: str) -> list[CheckResu
             f"/repos/{repo}/commits/{sha}/check-runs?per_page=100", iterable_key="check_runs"
         )
     ]
-    results = [from_check_run(run) for run in await _without_probe_suites(gh, repo, sha, runs)]
+    results = [from_check_run(run) for run in await without_probe_suites(gh, repo, sha, runs)]
     combined = await gh.getitem(f"/repos/{repo}/commits/{sha}/status")
     return results + [from_status(s) for s in combined.get("statuses") or ()]
 
@@ -27,7 +27,7 @@ def _suite_id(run: dict[str, Any]) -> int:
     return int((run.get("check_suite") or {}).get("id") or 0)
 
 
-async def _without_probe_suites(
+async def without_probe_suites(
     gh: GitHubClient, repo: str, sha: str, runs: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """A check run (REST) names only its suite's id. Only when one check name comes from
