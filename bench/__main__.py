@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "webhooks": ("P2",),
     "revert_noclone": ("P4",),
     "dedupe_memory": ("dedupe",),
+    "bisect_cost": ("bisect",),
 }
 
 
