@@ -13,8 +13,12 @@ from app.core.safety import (
     OPT_OUT_MARKER,
     RULES,
     Refusal,
+    RevertFacts,
     auto_revert_refusal,
+    commits_to_vet,
     human_duration,
+    revert_refusal,
+    revert_target,
 )
 
 NOW = 1_790_000_000.0
@@ -292,3 +296,85 @@ def test_reverted_sha(message: str, sha: str | None, all_shas: tuple[str, ...]) 
 )
 def test_human_duration(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+# ---- the one decision over the facts the shell read: revert_refusal, revert_target
+
+OTHER = "b" * 40
+RANGE = RepoConfig(revert_range=True)
+
+
+def facts_of(*commits: CulpritFacts, suspects: int | None = None, **kw: Any) -> RevertFacts:
+    shas = tuple(c.sha for c in commits)
+    if suspects is not None:
+        shas = tuple(f"{i:040x}" for i in range(suspects))
+    return RevertFacts(suspects=shas, commits=commits, **kw)
+
+
+# (case, facts, config, expected rule or None, expected target)
+DECISIONS: list[tuple[str, RevertFacts, RepoConfig, str | None, tuple[str, ...]]] = [
+    ("one plain culprit is reverted", facts_of(culprit()), RepoConfig(), None, (SHA,)),
+    (
+        "one culprit a human reverted already",
+        facts_of(culprit(), reverted=frozenset({SHA})),
+        RepoConfig(),
+        "already_reverted",
+        (SHA,),
+    ),
+    (
+        "the daily limit counts from the facts",
+        facts_of(culprit(), reverts_today=4),
+        RepoConfig(),
+        "daily_limit",
+        (SHA,),
+    ),
+    (
+        "two suspects without revert_range",
+        facts_of(culprit(), culprit(sha=OTHER)),
+        RepoConfig(),
+        "several_suspects",
+        (),
+    ),
+    (
+        "two clean suspects with revert_range: the range",
+        facts_of(culprit(), culprit(sha=OTHER)),
+        RANGE,
+        None,
+        (SHA, OTHER),
+    ),
+    (
+        "a range is refused by any one of its commits",
+        facts_of(culprit(), culprit(sha=OTHER, message=GIT_REVERT)),
+        RANGE,
+        "is_revert",
+        (SHA, OTHER),
+    ),
+    (
+        "a range whose commits were not all read is not reverted",
+        RevertFacts(suspects=(SHA, OTHER, OLD), commits=(culprit(), culprit(sha=OTHER))),
+        RANGE,
+        "several_suspects",
+        (SHA, OTHER, OLD),
+    ),
+    ("no suspect at all", RevertFacts(suspects=(), commits=()), RepoConfig(), "no_culprit", ()),
+]
+
+
+@pytest.mark.parametrize(
+    ("facts", "config", "rule", "target"),
+    [case[1:] for case in DECISIONS],
+    ids=[case[0] for case in DECISIONS],
+)
+def test_should_we_revert_is_decided_from_the_facts(
+    facts: RevertFacts, config: RepoConfig, rule: str | None, target: tuple[str, ...]
+) -> None:
+    found = revert_refusal(facts, config, NOW)
+    assert (found.rule if found else None) == rule
+    assert revert_target(facts.suspects, config) == target
+
+
+def test_only_the_target_is_vetted_and_only_when_all_of_it_was_read() -> None:
+    assert commits_to_vet((SHA,), 1, RepoConfig()) == (SHA,)
+    assert commits_to_vet((SHA, OTHER), 2, RepoConfig()) == ()  # nothing to revert
+    assert commits_to_vet((SHA, OTHER), 2, RANGE) == (SHA, OTHER)
+    assert commits_to_vet((SHA, OTHER, OLD), 2, RANGE) == ()  # not all read: refused anyway

@@ -36,7 +36,7 @@ from app.core.bisect import Bisection, Outcome
 from app.core.builds import Analysis, CheckResult
 from app.core.config import RepoConfig
 from app.core.revert_messages import Merger
-from app.core.safety import Refusal, unbisected_refusal
+from app.core.safety import Refusal, revert_target, unbisected_refusal
 
 
 class State(StrEnum):
@@ -221,7 +221,7 @@ class HeadRed:
     branch: str
     failing: tuple[CheckResult, ...]
     analysis: Analysis
-    refusal: Refusal | None = None  # why no automatic revert, from core.safety
+    refusal: Refusal | None = None  # why no automatic revert: core.safety.revert_refusal
     head_is_app_revert: bool = False  # the first red commit is this app's own revert
     commits: tuple[CommitSummary, ...] = ()  # summaries of the suspects
     owners: tuple[Owner, ...] = ()
@@ -491,21 +491,21 @@ def _on_red(incident: Incident | None, event: HeadRed, config: RepoConfig, now: 
         refusal=event.refusal.reason if event.refusal else None,
     ).noted(Moment(now, "detected", None, first_red))
     effects: list[Effect] = [OpenIssue()]
-    culprit = analysis.culprit
     if event.bisection is not None and event.refusal is None:
         # Which suspect broke it is CI's to say; the rails judge the one it finds.
         opened = replace(opened, bisection=event.bisection)
         effects.append(Announce("bisect_started", {"bisection": event.bisection.to_json()}))
         return _done(opened, *effects)
+    target = revert_target(analysis.suspects, config)
     if event.refusal is not None:
         opened = opened.noted(Moment(now, "revert_refused", None, event.refusal.rule))
         effects.append(
             Announce("revert_refused", {"rule": event.refusal.rule, "reason": event.refusal.reason})
         )
-    elif culprit is not None:
-        effects.append(StartRevert(culprit))
-    elif len(analysis.suspects) > 1 and config.revert_range:
-        effects.append(StartRangeRevert(analysis.suspects))
+    elif len(target) == 1:
+        effects.append(StartRevert(target[0]))
+    elif target:
+        effects.append(StartRangeRevert(target))
     return _done(opened, *effects)
 
 

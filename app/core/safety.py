@@ -1,13 +1,17 @@
-"""When Build Sheriff must NOT revert on its own (rails after Chromium's and Flutter's bots).
+"""Should Build Sheriff revert on its own, and what? The one place that decides it.
 
-Each refusal names a stable rule id (for code and metrics) and a sentence for people
-that says what happened and that `/revert <sha>` still works by hand: a refusal stops
-the automation, never the humans.
+The shell reads the facts (`RevertFacts`: the suspects, what their commits say, what was
+reverted already, how many reverts today); `revert_refusal` says why not (rails after
+Chromium's and Flutter's bots) and `revert_target` what an automatic revert takes back
+when nothing refuses. Each refusal names a stable rule id (for code and metrics) and a
+sentence for people that says what happened and that `/revert <sha>` still works by
+hand: a refusal stops the automation, never the humans.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.core.config import RepoConfig
@@ -34,6 +38,62 @@ _OPT_OUT = re.compile(rf"(?<![A-Za-z0-9_]){OPT_OUT_MARKER}(?![A-Za-z0-9_])", re.
 class Refusal:
     rule: str  # one of RULES
     reason: str  # one sentence for people, ending with how to revert by hand
+
+
+@dataclass(frozen=True)
+class RevertFacts:
+    """What the shell read for the rails when an incident opens."""
+
+    suspects: tuple[str, ...]  # every suspect, oldest first (app.core.builds.Analysis)
+    commits: tuple[CulpritFacts, ...]  # those read (at most a bounded number), same order
+    reverted: frozenset[str] = frozenset()  # of `commits`, the shas a human reverted already
+    reverts_today: int = 0  # automatic reverts in this repository in the last 24 hours
+
+
+def revert_target(suspects: Sequence[str], config: RepoConfig) -> tuple[str, ...]:
+    """What an automatic revert takes back when nothing refuses: the one culprit, or with
+    `revert_range` every suspect (oldest first); nothing when no single commit is to blame."""
+    if len(suspects) == 1 or (len(suspects) > 1 and config.revert_range):
+        return tuple(suspects)
+    return ()
+
+
+def commits_to_vet(suspects: Sequence[str], read: int, config: RepoConfig) -> tuple[str, ...]:
+    """The suspects whose history the rails ask about (was it reverted already?), given
+    that `read` of them were read: the target, when all of it was read."""
+    target = revert_target(suspects, config)
+    return target if len(target) <= read else ()
+
+
+def revert_refusal(facts: RevertFacts, config: RepoConfig, now: float) -> Refusal | None:
+    """Why the incident's suspects must not be reverted automatically, or None.
+
+    One culprit passes every rail, or is refused. With `revert_range`, every suspect must
+    pass the rails about a commit (not a revert, not ours, no opt-out, not already reverted,
+    not too old); the daily limit counts the range as one revert."""
+    target = revert_target(facts.suspects, config)
+    if len(target) < 2 or len(facts.commits) < len(target):
+        culprit = facts.commits[0] if facts.commits and len(facts.suspects) <= 1 else None
+        return auto_revert_refusal(
+            culprit,
+            suspects=len(facts.suspects),
+            config=config,
+            reverts_today=facts.reverts_today,
+            already_reverted=culprit is not None and culprit.sha in facts.reverted,
+            now=now,
+        )
+    for commit in facts.commits:
+        refusal = auto_revert_refusal(
+            commit,
+            suspects=1,
+            config=config,
+            reverts_today=facts.reverts_today,
+            already_reverted=commit.sha in facts.reverted,
+            now=now,
+        )
+        if refusal is not None:
+            return refusal
+    return None
 
 
 def human_duration(seconds: float) -> str:

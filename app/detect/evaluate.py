@@ -13,7 +13,7 @@ from app.core.builds import RED_CONCLUSIONS, Analysis, Verdict, analyse_history,
 from app.core.config import RepoConfig
 from app.core.culprit import culprit_from_commit
 from app.core.incident import OPEN_STATES, HeadGreen, HeadRed, pick_incident
-from app.core.safety import Refusal, auto_revert_refusal
+from app.core.safety import RevertFacts, commits_to_vet, revert_refusal
 from app.detect.bisect import advance_bisection, plan_bisection
 from app.detect.facts import (
     already_reverted,
@@ -138,44 +138,26 @@ async def _rerun_first(ctx: EventContext, head: str) -> bool:
     return started
 
 
-async def _refusal(
+async def _revert_facts(
     ctx: EventContext,
     analysis: Analysis,
     details: list[tuple[dict[str, Any], list[dict[str, Any]]]],
     listed: list[dict[str, Any]],
     config: RepoConfig,
     app_login: str,
-) -> Refusal | None:
-    """Why not to revert automatically. With `revert_range`, every suspect must pass the
-    rails that are about a commit (not a revert, not ours, no opt-out, not too old, not
-    already reverted); the daily limit counts the range as one revert."""
-    now = ctx.services.clock.now()
-    today = await reverts_today(ctx.gh, ctx.repo, now)
-    several = len(analysis.suspects) > 1
-    if not several or not config.revert_range or len(details) < len(analysis.suspects):
-        facts = culprit_from_commit(details[0][0], app_login) if details and not several else None
-        reverted = facts is not None and await already_reverted(ctx.gh, ctx.repo, facts.sha, listed)
-        return auto_revert_refusal(
-            facts,
-            suspects=len(analysis.suspects),
-            config=config,
-            reverts_today=today,
-            already_reverted=reverted,
-            now=now,
-        )
-    for commit, _pulls in details:
-        facts = culprit_from_commit(commit, app_login)
-        refusal = auto_revert_refusal(
-            facts,
-            suspects=1,
-            config=config,
-            reverts_today=today,
-            already_reverted=await already_reverted(ctx.gh, ctx.repo, facts.sha, listed),
-            now=now,
-        )
-        if refusal is not None:
-            return refusal
-    return None
+) -> RevertFacts:
+    """What the rails (app.core.safety) need to know about a new incident's suspects."""
+    commits = tuple(culprit_from_commit(commit, app_login) for commit, _pulls in details)
+    vet = commits_to_vet(analysis.suspects, len(commits), config)
+    reverted = frozenset(
+        [sha for sha in vet if await already_reverted(ctx.gh, ctx.repo, sha, listed)]
+    )
+    return RevertFacts(
+        suspects=analysis.suspects,
+        commits=commits,
+        reverted=reverted,
+        reverts_today=await reverts_today(ctx.gh, ctx.repo, ctx.services.clock.now()),
+    )
 
 
 async def _open_incident(
@@ -210,7 +192,8 @@ async def _open_incident(
         # several-suspects rail apply only when it cannot be (or is turned off).
         bisection = await plan_bisection(ctx, config, branch, analysis.suspects)
     if incident is None and bisection is None:
-        refusal = await _refusal(ctx, analysis, details, listed, config, app_login)
+        facts = await _revert_facts(ctx, analysis, details, listed, config, app_login)
+        refusal = revert_refusal(facts, config, ctx.services.clock.now())
     event = HeadRed(
         sha=head,
         branch=branch,
