@@ -1,22 +1,25 @@
 """Mitigate an incident: roll back the deploy if the culprit is live, then open the revert.
 
-The handbook's order: roll back before debugging, and revert the broken commit
-in a PR that tags its author. The revert machinery itself is app.revert.pr.
+The handbook's order: roll back before debugging, and revert the broken commit in a
+PR that tags its author. Each step returns what happened as a value; the incident
+runner announces it and records it (app.incident.runner). The revert machinery itself
+is app.revert.pr, which knows nothing about incidents.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from gidgethub import BadRequest
 
-from app.core.incident import Event, Incident, RevertConflicted, RevertOpened
+from app.core.config import RepoConfig
+from app.core.incident import Incident, RevertConflicted, RevertOpened
 from app.core.render import sha7
 from app.github.client import GitHubClient
 from app.github.history import is_ancestor
-
-if TYPE_CHECKING:
-    from app.incident.runner import IncidentRunner
+from app.revert.pr import RevertPR, open_range_revert_pr, open_revert_pr
+from app.services import EventContext
 
 
 async def live_deployment(gh: GitHubClient, repo: str, environment: str) -> dict[str, Any] | None:
@@ -41,12 +44,15 @@ async def contains(gh: GitHubClient, repo: str, deployed_sha: str, culprit: str)
         return False
 
 
-async def roll_back_if_live(runner: IncidentRunner, incident: Incident, culprit: str) -> None:
-    ctx, config = runner.ctx, runner.config
+async def roll_back_if_live(
+    ctx: EventContext, config: RepoConfig, incident: Incident, culprit: str
+) -> str | None:
+    """When `culprit` is live in production: roll back to the last green commit (with
+    `rollback: true`) and say so; None when it is not live."""
     environment = config.production_environment
     live = await live_deployment(ctx.gh, ctx.repo, environment)
     if live is None or not await contains(ctx.gh, ctx.repo, live["sha"], culprit):
-        return
+        return None
     text = (
         f"🚨 `{sha7(culprit)}` is live in `{environment}` "
         f"(deployment {live['id']} of `{sha7(live['sha'])}`). Roll back the deploy first."
@@ -69,7 +75,7 @@ async def roll_back_if_live(runner: IncidentRunner, incident: Incident, culprit:
         )
     elif not config.rollback:
         text += " Set `rollback: true` to let Build Sheriff roll back for you."
-    await runner.announce(incident, "note", {"text": text})
+    return text
 
 
 def why_markdown(incident: Incident) -> str:
@@ -79,16 +85,21 @@ def why_markdown(incident: Incident) -> str:
     return f"`{incident.branch}` went red at `{sha7(incident.first_red)}`. Failing:\n{checks}"
 
 
-async def open_revert_for_incident(
-    runner: IncidentRunner, incident: Incident, shas: tuple[str, ...]
-) -> Event | None:
-    """Open (or find) the revert PR of one culprit, or of a range of suspects (oldest
-    first); the answer is the event the incident records."""
-    from app.revert.pr import RevertPR, open_range_revert_pr, open_revert_pr
+@dataclass(frozen=True)
+class RevertOutcome:
+    """What opening the revert did: the event the incident records (a PR opened, or a
+    conflict), or, when there was nothing to revert, a note saying so."""
 
-    ctx = runner.ctx
-    culprit = shas[0]  # the oldest: a deploy containing it contains the breakage
-    await roll_back_if_live(runner, incident, culprit)
+    event: RevertOpened | RevertConflicted | None = None
+    note: str | None = None
+
+
+async def open_revert(
+    ctx: EventContext, config: RepoConfig, incident: Incident, shas: tuple[str, ...]
+) -> RevertOutcome:
+    """Open (or find) the revert PR of one culprit, or of a range of suspects (oldest
+    first)."""
+    culprit = shas[0]
     opener = open_range_revert_pr if len(shas) > 1 else open_revert_pr
     target: Any = shas if len(shas) > 1 else culprit
     result = await opener(
@@ -96,16 +107,15 @@ async def open_revert_for_incident(
         ctx.repo,
         target,
         base_branch=incident.branch,
-        config=runner.config,
+        config=config,
         incident_number=incident.number,
         why_markdown=why_markdown(incident),
         app_login=f"{ctx.services.settings.app_slug}[bot]",
     )
     if isinstance(result, RevertPR):
-        return RevertOpened(result.number, result.url, merging=result.merger)
+        return RevertOutcome(RevertOpened(result.number, result.url, merging=result.merger))
     paths = getattr(result, "paths", None)
     if paths:
-        return RevertConflicted(culprit, tuple(paths))
+        return RevertOutcome(RevertConflicted(culprit, tuple(paths)))
     reason = getattr(result, "reason", "nothing to revert")
-    await runner.announce(incident, "note", {"text": f"ℹ️ Nothing reverted: {reason}."})
-    return None
+    return RevertOutcome(note=f"ℹ️ Nothing reverted: {reason}.")

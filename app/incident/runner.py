@@ -25,12 +25,14 @@ from app.core.incident import (
     Page,
     PostMortem,
     Reply,
+    RevertOpened,
     StartRangeRevert,
     StartRevert,
     Unpage,
 )
 from app.core.render import announcement, postmortem, slack_top, to_mrkdwn
 from app.github.comments import comment_on_issue
+from app.incident.mitigate import open_revert, roll_back_if_live
 from app.incident.store import IncidentStore
 from app.services import EventContext, Services
 
@@ -95,10 +97,23 @@ class IncidentRunner:
                 await self._assign(incident, effect.login)
             elif isinstance(effect, StartRevert | StartRangeRevert):
                 if incident != saved:
-                    await self.persist(incident)
-                    saved = incident
+                    await self.persist(incident)  # the issue shows the incident first
                 shas = (effect.sha,) if isinstance(effect, StartRevert) else effect.shas
-                incident = await self.start_revert(incident, shas)
+                # Mitigate: roll back the deploy if the culprit (the oldest) is live ...
+                rollback = await roll_back_if_live(self.ctx, self.config, incident, shas[0])
+                if rollback is not None:
+                    await self.announce(incident, "note", {"text": rollback})
+                # ... then revert, and record what the revert did as the incident's next event.
+                outcome = await open_revert(self.ctx, self.config, incident, shas)
+                if outcome.note is not None:
+                    await self.announce(incident, "note", {"text": outcome.note})
+                if outcome.event is not None:
+                    self.ctx.services.metrics.count(
+                        "reverts_opened"
+                        if isinstance(outcome.event, RevertOpened)
+                        else "revert_conflicts"
+                    )
+                    incident = await self.handle(incident, outcome.event) or incident
                 saved = incident
             elif isinstance(effect, Page):
                 await self._page(incident, effect.reason)
@@ -234,16 +249,3 @@ class IncidentRunner:
     def _track(self, incident: Incident) -> None:
         if incident.state in core.OPEN_STATES:
             active_repos(self.ctx.services)[self.ctx.repo] = self.ctx.installation_id
-
-    # ------------------------------------------------------------ revert
-
-    async def start_revert(self, incident: Incident, shas: tuple[str, ...]) -> Incident:
-        from app.incident.mitigate import open_revert_for_incident
-
-        event = await open_revert_for_incident(self, incident, shas)
-        if event is None:
-            return incident
-        self.ctx.services.metrics.count(
-            "reverts_opened" if isinstance(event, core.RevertOpened) else "revert_conflicts"
-        )
-        return await self.handle(incident, event) or incident
