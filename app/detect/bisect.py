@@ -24,7 +24,7 @@ from app.core.builds import RED_CONCLUSIONS, CheckResult, Verdict, from_check_ru
 from app.core.config import RepoConfig
 from app.core.culprit import culprit_from_commit
 from app.core.incident import OPEN_STATES, BisectProgress, Incident
-from app.core.safety import Refusal, auto_revert_refusal
+from app.core.safety import Refusal, RevertFacts, revert_refusal
 from app.detect.facts import already_reverted, reverts_today
 from app.github.client import GitHubClient
 from app.incident.runner import IncidentRunner
@@ -160,15 +160,16 @@ async def culprit_refusal(
     """The rails for the one culprit a bisection found; its age counts at detection, not
     after the rounds of CI it took to find it."""
     commit = await ctx.gh.getitem(f"/repos/{ctx.repo}/commits/{sha}")
-    facts = culprit_from_commit(commit, f"{ctx.services.settings.app_slug}[bot]")
-    return auto_revert_refusal(
-        facts,
-        suspects=1,
-        config=config,
-        reverts_today=await reverts_today(ctx.gh, ctx.repo, ctx.services.clock.now()),
-        already_reverted=await already_reverted(ctx.gh, ctx.repo, sha, []),
-        now=detected_at,
+    culprit = culprit_from_commit(commit, f"{ctx.services.settings.app_slug}[bot]")
+    today = await reverts_today(ctx.gh, ctx.repo, ctx.services.clock.now())
+    reverted = await already_reverted(ctx.gh, ctx.repo, sha, [])
+    facts = RevertFacts(
+        suspects=(culprit.sha,),
+        commits=(culprit,),
+        reverted=frozenset({culprit.sha} if reverted else ()),
+        reverts_today=today,
     )
+    return revert_refusal(facts, config, detected_at)
 
 
 # ------------------------------------------------------------------ asking
