@@ -230,6 +230,10 @@ class Settings:
             problems.add("WEBHOOK_PATH", "must be a URL path starting with / (e.g. /webhooks)")
             webhook_path = defaults.webhook_path
 
+        for name, why in _PROBOT_ONLY.items():
+            if get(name) is not None:
+                problems.add(name, why)
+
         def url(name: str, default: str) -> str:
             return problems.catch(lambda: _url(get, name, default), default).rstrip("/")
 
@@ -277,6 +281,15 @@ class Settings:
                     problems.add(name, problem)
         problems.raise_if_any()
         return settings
+
+
+# Probot settings Build Sheriff cannot honour: refused, not silently ignored.
+_PROBOT_ONLY = {
+    "WEBHOOK_PROXY_URL": "is not supported (no smee.io client built in): point the App's "
+    "webhook URL at this server, or run a smee client that forwards to WEBHOOK_PATH",
+    "SENTRY_DSN": "is not supported (no Sentry client built in): unset it; errors are in the "
+    "logs, with their traceback",
+}
 
 
 def _private_key(text: str | None, path: str | None) -> str | None:

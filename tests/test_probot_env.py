@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -133,3 +134,24 @@ async def test_serve_refuses_a_git_older_than_2_38(tmp_path: Path, rsa_key: str)
         "buildsheriff: git 2.38 or newer is needed (for git merge-tree --write-tree), "
         "found git 2.34.1"
     ]
+
+
+async def test_dotenv_is_read_by_replay_and_never_on_import(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LOG_LEVEL=chatty\nAPP_ID=77\n")
+    (tmp_path / "delivery.json").write_text('{"event": "ping", "payload": {"zen": "x"}}')
+    code, _, err = await run_app("replay", "delivery.json", cwd=tmp_path)
+    assert code == 2
+    assert err.splitlines() == [
+        "buildsheriff: PRIVATE_KEY: is required when APP_ID is set",
+        "buildsheriff: LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal",
+    ]
+    # Importing the app (as tests and library users do) reads no .env.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c",
+        "import os, app.server.main, app.server.register\n"
+        "from app.settings import Settings\n"
+        "print(os.environ.get('APP_ID'), Settings.from_env(os.environ).app_id)",
+        cwd=tmp_path, env=bare_env(), stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    assert out.decode().split() == ["None", "None"]

@@ -223,3 +223,31 @@ async def test_register_command_line_refuses_bad_arguments_in_one_line(tmp_path:
         "register", "--webhook-url", "https://sheriff.example.com/webhooks", cwd=tmp_path
     )
     assert code == 2 and "exists: pass --force" in err
+
+
+async def test_register_on_an_organization_and_enterprise_server(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with GitHubSim(tmp_path / "github", enterprise=True) as sim:
+        host = sim.html_url.removeprefix("http://")
+        port = free_port()
+        task = asyncio.create_task(register(
+            webhook_url="https://sheriff.example.com/webhooks", org="octo-org", port=port,
+            env_path=tmp_path / ".env", env={"GHE_PROTOCOL": "http"}, ghe_host=host,
+            manifest_path=ROOT / "app.yml",
+        ))
+        reg = Registering.__new__(Registering)
+        reg.port, reg.url, reg.env_path, reg.task = port, f"http://127.0.0.1:{port}", \
+            tmp_path / ".env", task
+        page = await reg.page(browser)
+        # GHES: the new-app page is on the server's web root, the API under /api/v3.
+        assert page.form().action.startswith(
+            f"{sim.html_url}/organizations/octo-org/settings/apps/new?state="
+        )
+        done = await create_app(browser, page)
+        assert done.status == 200, done.text
+        assert await task == 0
+        env = read_dotenv(tmp_path / ".env")
+        assert (env["GHE_HOST"], env["GHE_PROTOCOL"]) == (host, "http")
+        assert "GITHUB_API_URL" not in env
+        assert sim.app_owner == "octo-org"

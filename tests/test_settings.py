@@ -270,3 +270,16 @@ def test_environment_reads_dotenv_and_the_process_environment_wins(
     assert env["WEBHOOK_PATH"] == "/api/github/webhooks"
     assert env["PRIVATE_KEY"].count("\n") == 3
     assert environment(tmp_path / "nowhere")["APP_ID"] == "456"
+
+
+def test_probot_settings_that_cannot_be_honoured_are_refused_not_ignored() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {"WEBHOOK_PROXY_URL": "https://smee.io/abc", "SENTRY_DSN": "https://k@sentry.io/1"}
+        )
+    assert [line.split(":")[0] for line in str(caught.value).splitlines()] == [
+        "WEBHOOK_PROXY_URL", "SENTRY_DSN"
+    ]
+    assert "smee.io/abc" not in str(caught.value)
+    # Empty, as Probot's template leaves them, they are simply unset.
+    Settings.from_env({"WEBHOOK_PROXY_URL": "", "SENTRY_DSN": " "})
