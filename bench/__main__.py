@@ -32,8 +32,11 @@ Benchmark = Callable[[Path, bool], Awaitable[list[Section]]]
 # module -> the sections (issue 12's names) it prints, in the table's order
 BENCHMARKS: dict[str, tuple[str, ...]] = {
     "red_to_revert": ("P1",),
-    "webhooks": ("P2",),
-    "revert_noclone": ("P4",),
+    "ingest": ("P2",),
+    "storm": ("P3", "P5"),
+    "revert_size": ("P4", "P4'"),
+    "revert_command": ("P6",),
+    "revert_corpus": ("corpus",),
     "dedupe_memory": ("dedupe",),
     "bisect_cost": ("bisect",),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,14 +87,15 @@ def reached(calls: Sequence[ApiCall], operation: str) -> ApiCall | None:
 
 
 def call_graph(calls: Sequence[ApiCall], *, origin: float) -> list[str]:
-    """One line per round trip: its calls, those in flight together on one line."""
+    """One line per round trip: its calls (those in flight together on one line)."""
     ordered = sorted(calls, key=lambda c: c.started)
     depths = chain_depths(ordered)
     lines: list[str] = []
     for depth in range(1, max(depths, default=0) + 1):
         group = [c for c, d in zip(ordered, depths, strict=True) if d == depth]
         start = min(c.started for c in group) - origin
-        names = " | ".join(f"{c.operation} [{c.status}]" for c in group)
+        kinds = Counter(f"{c.operation} [{c.status}]" for c in group)
+        names = " | ".join(f"{n}× {kind}" if n > 1 else kind for kind, n in kinds.items())
         lines.append(f"{depth:3d} +{start:6.2f}s  {names}")
     return lines
 
