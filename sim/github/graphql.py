@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import graphql
 
+from sim.github.permissions import mutation_refused
 from sim.github.repo import SimRepo
 from sim.github.repo_merging import GraphQLProblem
 from sim.github.routes import ApiError
@@ -334,8 +335,12 @@ def _error(message: str, kind: str, error: graphql.GraphQLError | None = None) -
 
 
 def execute_graphql(sim: GitHubSim, actor: str, installation_id: int | None, query: str,
-                    variables: dict[str, Any], operation_name: str | None) -> dict[str, Any]:
-    """GitHub's answer to a document that already passed validation."""
+                    variables: dict[str, Any], operation_name: str | None,
+                    permissions: dict[str, str] | None = None) -> dict[str, Any]:
+    """GitHub's answer to a document that already passed validation.
+
+    `permissions` are an installation token's: a mutation outside them is refused (FORBIDDEN)
+    before anything runs, as REST refuses with 403."""
     document = graphql.parse(query)
     kind, fields = _root_fields(document, operation_name)
     allowed = MUTATION_FIELDS if kind == "mutation" else QUERY_FIELDS
@@ -344,6 +349,12 @@ def execute_graphql(sim: GitHubSim, actor: str, installation_id: int | None, que
         what = ", ".join(missing) or kind
         sim.violations.append(f"graphql: not simulated: {kind} {what}")
         return {"data": None, "errors": [_error(f"not simulated: {kind} {what}", "INTERNAL")]}
+    if kind == "mutation" and installation_id is not None:
+        refused = [f for f in fields if mutation_refused(f, permissions or {})]
+        if refused:
+            return {"data": {f: None for f in refused}, "errors": [
+                {"type": "FORBIDDEN", "path": [f],
+                 "message": "Resource not accessible by integration"} for f in refused]}
     session = _Session(sim, actor, installation_id)
     root: dict[str, Callable[..., Any] | Any] = (
         session.mutation_root() if kind == "mutation" else session.query_root()

@@ -67,7 +67,7 @@ from sim.github.webhooks import (
     new_delivery,
     payload_problems,
 )
-from sim.validators.graphql_schema import validate_graphql
+from sim.validators.graphql_schema import pagination_problems, validate_graphql
 from sim.validators.json_schema import dropped_fields
 from sim.validators.openapi import OpenAPIIndex
 
@@ -654,7 +654,13 @@ class GitHubSim:
             caller = self._caller(request, "/graphql")
             if caller.actor is None:
                 raise ApiError(401, "This endpoint requires you to be authenticated.")
-            rate = self._rate_headers(f"graphql:{caller.key}", self.rate_limit, "graphql")
+            try:
+                rate = self._rate_headers(f"graphql:{caller.key}", self.rate_limit, "graphql")
+            except ApiError as spent:
+                # GraphQL says so in its own shape: HTTP 200, errors[].type RATE_LIMITED.
+                return self._respond("POST", path, Reply(200, {"errors": [
+                    {"type": "RATE_LIMITED", "message": spent.message}]}, spent.headers),
+                    spent.headers)
             injected = self._injected("POST", "/graphql")
             if injected is not None:
                 return self._respond("POST", path, self._injection_reply(injected), rate)
@@ -673,6 +679,11 @@ class GitHubSim:
                 self._violations.append(f"graphql: {problem}")
             return self._respond("POST", path, Reply(200, {"errors": [
                 {"message": p, "type": "INVALID"} for p in problems]}), rate)
+        pages = pagination_problems(query, variables)
+        if pages:
+            self._violations += [f"graphql: {message}" for _, message in pages]
+            return self._respond("POST", path, Reply(200, {"errors": [
+                {"type": kind, "message": message} for kind, message in pages]}), rate)
         answer = execute_graphql(self, caller.actor, caller.installation_id, query, variables,
-                                 body.get("operationName"))
+                                 body.get("operationName"), caller.permissions)
         return self._respond("POST", path, Reply(200, answer), rate)

@@ -47,3 +47,39 @@ def validate_graphql(query: str, variables: dict[str, Any] | None = None) -> lis
         if isinstance(coerced, list):
             problems += [_describe(error) for error in coerced]
     return problems
+
+
+MAX_PAGE = 100
+
+
+def pagination_problems(query: str, variables: dict[str, Any] | None = None
+                        ) -> list[tuple[str, str]]:
+    """(type, message) for every connection asked for without `first`/`last`, or for more than
+    100 nodes: GitHub refuses the whole document before running it."""
+    document = graphql.parse(query)
+    info = graphql.TypeInfo(graphql_schema())
+    found: list[tuple[str, str]] = []
+
+    class Pages(graphql.Visitor):
+        def enter_field(self, node: graphql.FieldNode, *_: Any) -> None:
+            field = info.get_field_def()
+            if field is None or not ({"first", "last"} <= set(field.args)):
+                return
+            if not graphql.get_named_type(field.type).name.endswith("Connection"):
+                return
+            given = {arg.name.value: graphql.value_from_ast_untyped(arg.value, variables)
+                     for arg in node.arguments or ()}
+            name = node.name.value
+            if given.get("first") is None and given.get("last") is None:
+                found.append(("MISSING_PAGINATION_BOUNDARIES",
+                              f"You must provide a `first` or `last` value to properly paginate "
+                              f"the `{name}` connection."))
+            for key in ("first", "last"):
+                asked = given.get(key)
+                if isinstance(asked, int) and asked > MAX_PAGE:
+                    found.append(("EXCESSIVE_PAGINATION",
+                                  f"Requesting {asked} records on the `{name}` connection "
+                                  f"exceeds the `{key}` limit of {MAX_PAGE} records."))
+
+    graphql.visit(document, graphql.TypeInfoVisitor(info, Pages()))
+    return found
