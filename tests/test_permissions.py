@@ -60,7 +60,9 @@ CASES: list[tuple[str, str | None, Callable[[Stack], Any], str]] = [
     ("statuses", "read", _bad_config, "POST /repos/octo/widgets/statuses/"),
     ("contents", "read", _red_main, "POST /repos/octo/widgets/git/"),
     ("pull_requests", "read", _red_main, "POST /repos/octo/widgets/pulls"),
-    ("issues", "read", _red_main, "POST /repos/octo/widgets/labels"),
+    # Labels open with issues OR pull_requests write (GitHub's table); the incident issue
+    # itself needs issues: write.
+    ("issues", "read", _red_main, "POST /repos/octo/widgets/issues"),
     ("deployments", "read", _rollback, "POST /repos/octo/widgets/deployments"),
 ]
 
