@@ -95,8 +95,19 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def environment(cwd: Path | None = None) -> dict[str, str]:
-    """The process environment over `.env` in `cwd` (default: the working directory)."""
-    return {**read_dotenv((cwd or Path.cwd()) / ".env"), **os.environ}
+    """The process environment over `.env` in `cwd` (default: the working directory).
+
+    As Probot does, with neither PRIVATE_KEY nor PRIVATE_KEY_PATH set, the one `*.pem` file
+    in `cwd` (as GitHub's download names it) is the App's key; with several, none is
+    guessed and PRIVATE_KEY_PATH says which (from_env then reports the missing key).
+    """
+    where = cwd or Path.cwd()
+    env = {**read_dotenv(where / ".env"), **os.environ}
+    if not (env.get("PRIVATE_KEY", "").strip() or env.get("PRIVATE_KEY_PATH", "").strip()):
+        pems = sorted(where.glob("*.pem"))
+        if len(pems) == 1:
+            env["PRIVATE_KEY_PATH"] = str(pems[0])
+    return env
 
 
 @dataclass(frozen=True)

@@ -283,3 +283,21 @@ def test_probot_settings_that_cannot_be_honoured_are_refused_not_ignored() -> No
     assert "smee.io/abc" not in str(caught.value)
     # Empty, as Probot's template leaves them, they are simply unset.
     Settings.from_env({"WEBHOOK_PROXY_URL": "", "SENTRY_DSN": " "})
+
+
+def test_the_one_pem_file_beside_env_is_the_key_as_in_probot(
+    tmp_path: Path, rsa_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.settings import environment
+
+    for name in ("PRIVATE_KEY", "PRIVATE_KEY_PATH", "APP_ID"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text("APP_ID=5\n")
+    pem = tmp_path / "build-sheriff.2026-11-30.private-key.pem"
+    pem.write_text(rsa_key)
+    s = Settings.from_env(environment(tmp_path))
+    assert s.app_id == "5" and s.private_key == rsa_key.strip() + "\n"
+    # Two keys: none is guessed, and the missing key is reported.
+    (tmp_path / "old.pem").write_text(rsa_key)
+    with pytest.raises(SettingsError, match=r"^PRIVATE_KEY: is required when APP_ID is set"):
+        Settings.from_env(environment(tmp_path))
