@@ -5,6 +5,12 @@ form or in the query string (slack_sdk sends `reactions.add` as query parameters
 token comes as a Bearer header or a `token` argument; `chat.postMessage` accepts a
 channel name or id, but `chat.update` and `reactions.add` need the channel *id* that
 `chat.postMessage` answered with. Faults (`fail`) let tests play an outage or a rate limit.
+
+Each method checks the token's scopes as Slack does (`missing_scope`, with `needed` and
+`provided`): `users.lookupByEmail` needs `users:read.email`, and finds only members added
+with `add_member` (a GitHub noreply address belongs to nobody). Block Kit is held to Slack's
+limits (50 blocks, header text 150, section text 3,000, 10 fields of 2,000): beyond them the
+whole message is refused with `invalid_blocks`, as Slack does.
 """
 
 from __future__ import annotations
@@ -18,6 +24,24 @@ from typing import Any
 from aiohttp import web
 
 _TS_BASE = 1_700_000_000
+# What a bot token needs for each method (Slack's docs: the method's "Scopes")
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "reactions.add": "reactions:write",
+    "conversations.info": "channels:read",
+    "users.lookupByEmail": "users:read.email",
+}
+DEFAULT_SCOPES = frozenset(
+    {"chat:write", "reactions:write", "channels:read", "users:read", "users:read.email"}
+)
+MAX_TEXT_CHARS = 40_000  # Slack truncates longer texts; the sim refuses them (msg_too_long)
+MAX_BLOCKS = 50
+MAX_HEADER_CHARS = 150
+MAX_SECTION_CHARS = 3000
+MAX_FIELDS = 10
+MAX_FIELD_CHARS = 2000
+MAX_CONTEXT_ELEMENTS = 10
 
 
 @dataclass
@@ -29,9 +53,15 @@ class _Fault:
 
 class SlackSim:
     def __init__(
-        self, token: str = "xoxb-sim-token", *, channels: Iterable[str] | None = None
+        self,
+        token: str = "xoxb-sim-token",
+        *,
+        channels: Iterable[str] | None = None,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
     ) -> None:
         self.token = token
+        self.scopes = set(scopes)
+        self.members: dict[str, dict[str, Any]] = {}  # id -> Slack's user object
         # None: any "#name" or "C..." id exists, which is what most tests want
         self.channels: set[str] | None = set(channels) if channels is not None else None
         self.messages: list[dict[str, Any]] = []
@@ -109,6 +139,22 @@ class SlackSim:
         """Replies to the message `ts`, oldest first."""
         return [m for m in self.messages if m["thread_ts"] == ts]
 
+    def add_member(
+        self, email: str, name: str, *, deleted: bool = False, is_bot: bool = False
+    ) -> str:
+        """A member of the workspace, findable by `email`; returns their id (U…)."""
+        user_id = f"U{len(self.members) + 1:08d}"
+        self.members[user_id] = {
+            "id": user_id,
+            "team_id": "T00000001",
+            "name": name.lower().replace(" ", "."),
+            "real_name": name,
+            "deleted": deleted,
+            "is_bot": is_bot,
+            "profile": {"email": email, "real_name": name, "display_name": name},
+        }
+        return user_id
+
     def reactions_on(self, ts: str) -> list[str]:
         return [r["name"] for r in self.reactions if r["timestamp"] == ts]
 
@@ -132,12 +178,23 @@ class SlackSim:
         auth_error = self._check_token(request, args)
         if auth_error:
             return _error(auth_error)
+        needed = METHOD_SCOPES.get(method)
+        if needed is not None and needed not in self.scopes:
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error": "missing_scope",
+                    "needed": needed,
+                    "provided": ",".join(sorted(self.scopes)),
+                }
+            )
         handler = {
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "reactions.add": self._react,
             "auth.test": self._auth_test,
             "conversations.info": self._conversation_info,
+            "users.lookupByEmail": self._lookup_by_email,
         }.get(method)
         if handler is None:
             return _error("unknown_method", status=404)
@@ -176,6 +233,8 @@ class SlackSim:
             return _error("invalid_blocks")
         if not text and not blocks:
             return _error("no_text")
+        if text and len(str(text)) > MAX_TEXT_CHARS:
+            return _error("msg_too_long")
         channel_id = self.channel_id(channel)
         thread_ts = args.get("thread_ts") or None
         if thread_ts is not None:
@@ -215,6 +274,8 @@ class SlackSim:
         text = args.get("text")
         if not text and not blocks:
             return _error("no_text")
+        if text and len(str(text)) > MAX_TEXT_CHARS:
+            return _error("msg_too_long")
         message["text"] = text or ""
         if blocks is not None:  # omitted blocks are kept, as on Slack
             message["blocks"] = blocks or None
@@ -262,6 +323,16 @@ class SlackSim:
         )
 
 
+    def _lookup_by_email(self, args: dict[str, Any]) -> web.Response:
+        email = str(args.get("email") or "").strip()
+        if not email:
+            return _error("invalid_arguments")
+        for member in self.members.values():
+            if member["profile"]["email"].casefold() == email.casefold():
+                return web.json_response({"ok": True, "user": member})
+        return _error("users_not_found")
+
+
 def _error(code: str, status: int = 200) -> web.Response:
     return web.json_response({"ok": False, "error": code}, status=status)
 
@@ -294,4 +365,46 @@ def _blocks(raw: Any) -> list[dict[str, Any]] | bool | None:
             return False
     if not isinstance(raw, list) or not all(isinstance(b, dict) and "type" in b for b in raw):
         return False
+    if len(raw) > MAX_BLOCKS or not all(_block_ok(b) for b in raw):
+        return False
     return raw
+
+
+def _text_object(obj: Any, *, kinds: tuple[str, ...], limit: int) -> bool:
+    return (
+        isinstance(obj, dict)
+        and obj.get("type") in kinds
+        and isinstance(obj.get("text"), str)
+        and 0 < len(obj["text"]) <= limit
+    )
+
+
+def _block_ok(block: dict[str, Any]) -> bool:
+    """Slack's limits for the block types Build Sheriff sends (others pass unchecked)."""
+    kind = block["type"]
+    if kind == "header":
+        return _text_object(block.get("text"), kinds=("plain_text",), limit=MAX_HEADER_CHARS)
+    if kind == "section":
+        text, fields = block.get("text"), block.get("fields")
+        if text is None and not fields:
+            return False
+        if text is not None and not _text_object(
+            text, kinds=("mrkdwn", "plain_text"), limit=MAX_SECTION_CHARS
+        ):
+            return False
+        return fields is None or (
+            isinstance(fields, list)
+            and 0 < len(fields) <= MAX_FIELDS
+            and all(
+                _text_object(f, kinds=("mrkdwn", "plain_text"), limit=MAX_FIELD_CHARS)
+                for f in fields
+            )
+        )
+    if kind == "context":
+        elements = block.get("elements")
+        return (
+            isinstance(elements, list)
+            and 0 < len(elements) <= MAX_CONTEXT_ELEMENTS
+            and all(isinstance(e, dict) and "type" in e for e in elements)
+        )
+    return True

@@ -13,6 +13,13 @@ from app.core.render import (
     parse_marker,
     postmortem,
     render_marker,
+)
+from app.core.render_slack import (
+    HEADER_MAX_CHARS,
+    MAX_BLOCKS,
+    SECTION_MAX_CHARS,
+    incident_people,
+    postmortem_slack,
     slack_top,
     to_mrkdwn,
 )
@@ -123,6 +130,71 @@ def test_markdown_to_mrkdwn() -> None:
     assert (
         to_mrkdwn("**Revert** [#12](https://x/12) `code`") == "*Revert* <https://x/12|#12> `code`"
     )
+
+
+def test_mrkdwn_has_no_headings_task_lists_or_dash_bullets() -> None:
+    text = to_mrkdwn("## Post-mortem\n### Timeline\n- one\n  - two\n- [ ] todo\n- [x] done")
+    assert text.splitlines() == ["*Post-mortem*", "*Timeline*", "• one", "  • two",
+                                 "☐ todo", "☑ done"]
+
+
+def test_mrkdwn_escapes_slacks_control_characters_but_keeps_code_blocks() -> None:
+    text = to_mrkdwn("a <b> & c\n```\n- x <y>\n## not a heading\n```")
+    assert text.startswith("a &lt;b&gt; &amp; c\n```\n- x &lt;y&gt;\n## not a heading\n```")
+
+
+def test_mrkdwn_mentions_ping_mapped_logins_and_leave_the_others() -> None:
+    users = {"Mona": "U012AB3CD", "hubot": "not-an-id"}
+    text = to_mrkdwn("🙋 @mona is on it; @hubot and @octo/team too; mail mona@x.test", users)
+    assert text == "🙋 <@U012AB3CD> is on it; @hubot and @octo/team too; mail mona@x.test"
+
+
+def test_people_of_an_incident_skip_githubs_noreply_addresses() -> None:
+    commits = (
+        CommitSummary(SHA, "t", "Mona", "mona", email="mona@acme.test"),
+        CommitSummary("b" * 40, "t", "Hubot", "hubot", email="9+hubot@users.noreply.github.com"),
+        CommitSummary("c" * 40, "t", "Anon", None, email="anon@acme.test"),
+    )
+    assert incident_people(replace(INCIDENT, commits=commits)) == {
+        "mona": "mona@acme.test",
+        "hubot": None,
+    }
+
+
+def test_slack_post_mortem_is_block_kit_without_markdown_headings() -> None:
+    done = replace(
+        INCIDENT,
+        state=State.RESOLVED,
+        timeline=(
+            Moment(T0, "detected", None, SHA),
+            Moment(T0 + 120, "acknowledged", "mona"),
+            Moment(T0 + 3600, "resolved", "mona"),
+        ),
+    )
+    text, blocks = postmortem_slack(done, "octo/widgets", REPO_URL, {"mona": "U012AB3CD"})
+    shown = text + json.dumps(blocks, ensure_ascii=False)
+    assert "##" not in shown and "- [ ]" not in shown and "**" not in shown
+    assert blocks[0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Post-mortem: main in octo/widgets"},
+    }
+    body = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    assert "*Timeline*" in body and "*Durations*" in body and "*Follow-ups*" in body
+    assert "Acknowledged by <@U012AB3CD>" in body
+    assert "• Time to acknowledge: 2m" in body
+    assert body.count("☐ ") == 5
+
+
+def test_a_long_post_mortem_stays_within_block_kits_limits() -> None:
+    moments = tuple(Moment(T0 + i, "status", "mona", "x" * 400) for i in range(400))
+    _text, blocks = postmortem_slack(
+        replace(INCIDENT, timeline=moments), "o/" + "r" * 200, REPO_URL
+    )
+    assert len(blocks) == MAX_BLOCKS
+    assert len(blocks[0]["text"]["text"]) == HEADER_MAX_CHARS
+    assert all(len(b["text"]["text"]) <= SECTION_MAX_CHARS for b in blocks if "text" in b
+               and b["type"] == "section")
+    assert "the rest of the timeline is in" in json.dumps(blocks)
 
 
 def test_conflict_announcement_has_the_manual_commands() -> None:

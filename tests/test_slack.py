@@ -67,6 +67,9 @@ async def make(
         await notifier.close()
 
 
+RED_SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "red"}}
+
+
 def texts(messages: list[dict[str, Any]]) -> list[str]:
     return [m["text"] for m in messages]
 
@@ -81,13 +84,13 @@ async def test_thread_has_one_top_message_its_replies_in_order_and_the_last_upda
     slack.update_top("inc-1", SlackMessage("main is red: triage"))
     slack.update_top(
         "inc-1",
-        SlackMessage("main is red: reverting", blocks=[{"type": "section", "text": {}}]),
+        SlackMessage("main is red: reverting", blocks=[RED_SECTION]),
     )
     await slack.flush()
 
     [top] = sim.top_level(CHANNEL)
     assert top["text"] == "main is red: reverting"
-    assert top["blocks"] == [{"type": "section", "text": {}}]
+    assert top["blocks"] == [RED_SECTION]
     assert texts(sim.thread(top["ts"])) == ["step 1", "step 2", "step 3"]
     assert sim.calls["chat.update"] <= 1
     assert rec.started == [("inc-1", top["channel"], top["ts"])]
@@ -332,3 +335,86 @@ async def test_simulator_speaks_form_query_and_token_argument(sim: SlackSim) -> 
             assert (await r.json())["channel"]["id"] == posted["channel"]
     assert sim.top_level("#x")[0]["blocks"] == [{"type": "divider"}]
     assert sim.calls["chat.postMessage"] == 2
+
+
+async def test_a_mention_pings_the_member_slack_finds_by_the_commit_email(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    mona = sim.add_member("mona@acme.test", "Mona Lisa")
+    sim.add_member("gone@acme.test", "Gone", deleted=True)
+    slack, _ = make()
+    people = {
+        "mona": "mona@acme.test",
+        "hubot": None,  # a noreply address: nobody to ask about
+        "gone": "gone@acme.test",
+        "ghost": "ghost@acme.test",
+    }
+    slack.start_thread("inc-1", CHANNEL, SlackMessage("top"))
+    slack.reply("inc-1", SlackMessage("@Mona is on it", people=people))
+    header = {"type": "header", "text": {"type": "plain_text", "text": "by @mona"}}
+    blocks = [header, {"type": "section", "text": {"type": "mrkdwn", "text": "owner @mona"}}]
+    slack.reply("inc-1", SlackMessage("@hubot, @gone, @ghost", blocks, people=people))
+    await slack.flush()
+    [top] = sim.top_level(CHANNEL)
+    first, second = sim.thread(top["ts"])
+    assert first["text"] == f"<@{mona}> is on it"
+    assert second["text"] == "hubot, gone, ghost"  # no mapping, no ping, just the name
+    assert second["blocks"][0]["text"]["text"] == "by mona"  # plain_text cannot ping
+    assert second["blocks"][1]["text"]["text"] == f"owner <@{mona}>"
+    # one look-up per address, remembered: Mona was asked about once
+    assert sim.calls["users.lookupByEmail"] == 3
+
+
+async def test_without_the_email_scope_mentions_are_names_and_slack_is_asked_once(
+    make: Callable[..., tuple[SlackNotifier, Recorder]], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with SlackSim(token=TOKEN, scopes={"chat:write", "reactions:write"}) as narrow:
+        narrow.add_member("mona@acme.test", "Mona Lisa")
+        slack, rec = make(api_url=narrow.url)
+        people = {"mona": "mona@acme.test", "olive": "olive@acme.test"}
+        slack.start_thread("inc-1", CHANNEL, SlackMessage("top"))
+        with caplog.at_level(logging.ERROR, logger="app.notify.slack"):
+            slack.reply("inc-1", SlackMessage("@mona and @olive", people=people))
+            slack.reply("inc-1", SlackMessage("@mona again", people=people))
+            await slack.flush()
+        [top] = narrow.top_level(CHANNEL)
+        assert texts(narrow.thread(top["ts"])) == ["mona and olive", "mona again"]
+        assert narrow.calls["users.lookupByEmail"] == 1
+        assert "users:read.email" in caplog.text
+        assert rec.gave_up == []  # the messages themselves went out
+
+
+async def test_simulator_lookup_by_email_is_as_strict_as_slack(sim: SlackSim) -> None:
+    member = sim.add_member("Mona@Acme.test", "Mona Lisa")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        async def ask(**params: str) -> dict[str, Any]:
+            url = sim.url + "users.lookupByEmail"
+            async with http.get(url, params=params, headers=headers) as response:
+                data: dict[str, Any] = await response.json()
+                return data
+
+        found = await ask(email="mona@acme.test")
+        assert found["ok"] and found["user"]["id"] == member
+        assert (await ask(email="1+mona@users.noreply.github.com"))["error"] == "users_not_found"
+        assert (await ask())["error"] == "invalid_arguments"
+        sim.scopes.discard("users:read.email")
+        refused = await ask(email="mona@acme.test")
+        assert refused["error"] == "missing_scope" and refused["needed"] == "users:read.email"
+        assert "users:read.email" not in refused["provided"].split(",")
+
+
+async def test_simulator_refuses_blocks_beyond_block_kits_limits(sim: SlackSim) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    long_header = [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}]
+    heading_md = [{"type": "header", "text": {"type": "mrkdwn", "text": "*x*"}}]
+    long_section = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    too_many = [RED_SECTION] * 51
+    async with aiohttp.ClientSession() as http:
+        for blocks in (long_header, heading_md, long_section, too_many, [RED_SECTION]):
+            body = {"channel": CHANNEL, "text": "t", "blocks": blocks}
+            async with http.post(
+                sim.url + "chat.postMessage", json=body, headers=headers
+            ) as response:
+                data = await response.json()
+            assert data.get("error") == (None if blocks == [RED_SECTION] else "invalid_blocks")

@@ -73,6 +73,12 @@ class RepoConfig:
     bisect_max_rounds: int = 6  # rounds of CI one bisection may spend
     bisect_parallel: bool = False  # probe refs only: every suspect in one round
     flaky_window_days: int = 14  # the flaky report counts failures over this many days
+    # GitHub login -> Slack member id ("U…"/"W…"): who a mention in Slack pings
+    slack_users: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def slack_user_ids(self) -> dict[str, str]:
+        return dict(self.slack_users)
 
     def counts(self, check_name: str) -> bool:
         """Whether a check/status/workflow of this name decides red or green.
@@ -114,6 +120,7 @@ TOP_LEVEL_KEYS = (
     "bisect_max_rounds",
     "bisect_parallel",
     "flaky_window_days",
+    "slack_users",
 )
 LABEL_KEYS = tuple(f.name for f in fields(Labels))
 ONCALL_KEYS = ("provider", "schedule", "schedule_id", "service", "service_id")
@@ -376,6 +383,38 @@ def _oncall(value: object, errors: list[ConfigError]) -> OncallConfig:
     return OncallConfig(provider=provider, **ids)
 
 
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
+_SLACK_MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+def _slack_users(value: object, errors: list[ConfigError]) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise _Invalid(
+            "slack_users",
+            "`slack_users` must be a mapping of GitHub login to Slack member id, such as "
+            f"`mona: U012AB3CD`, got {_shape(value)}",
+        )
+    pairs: list[tuple[str, str]] = []
+    for raw_login, raw_id in value.items():
+        login = str(raw_login).strip().lstrip("@")
+        key = f"slack_users.{login}"
+        if not _LOGIN.fullmatch(login):
+            errors.append(
+                ConfigError(key, f"`{key}` is not a GitHub login (letters, digits and single "
+                                 "hyphens, at most 39 characters); the entry is ignored")
+            )
+            continue
+        user_id = raw_id.strip() if isinstance(raw_id, str) else None
+        if user_id is None or not _SLACK_MEMBER_ID.fullmatch(user_id):
+            errors.append(
+                ConfigError(key, f"`{key}` must be a Slack member id such as U012AB3CD (in "
+                                 f"Slack: profile, ⋮, Copy member ID), got {_shape(raw_id)}")
+            )
+            continue
+        pairs.append((login, user_id))
+    return tuple(pairs)
+
+
 _SCALARS: dict[str, Callable[[str, Any], Any]] = {
     "checks": _globs,
     "ignore_checks": _globs,
@@ -494,6 +533,8 @@ def parse_repo_config(text: str | None) -> tuple[RepoConfig, list[ConfigError]]:
                 values["labels"] = _labels(value, errors)
             elif key == "oncall":
                 values["oncall"] = _oncall(value, errors)
+            elif key == "slack_users":
+                values["slack_users"] = _slack_users(value, errors)
             else:
                 values[key] = _SCALARS[key](key, value)
         except _Invalid as exc:
@@ -579,6 +620,10 @@ labels:
 
 # Mirror incidents to this Slack channel; quote names starting with "#".
 slack_channel:        # e.g. "#build-cops"
+# Who a mention pings in Slack: GitHub login -> Slack member id. Without an entry, the
+# commit author's email is looked up in Slack (the bot needs users:read.email); else
+# the name is written without a ping.
+slack_users: {{}}       # e.g. {{mona: U012AB3CD}}
 # Page on-call when nobody acknowledges an incident within this time.
 escalate_after: {_human_config_duration(d.escalate_after)}
 oncall:

@@ -99,6 +99,8 @@ class CommitSummary:
     url: str | None = None
     pr: int | None = None
     pr_url: str | None = None
+    # the commit's author email: how Slack may know the author (users.lookupByEmail)
+    email: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}

@@ -1,4 +1,4 @@
-"""Every text a human reads: the incident issue, its comments, the Slack thread.
+"""Every text a human reads on GitHub: the incident issue, its comments, the post-mortem.
 
 Pure functions of the incident. The issue body ends with the hidden marker
 that makes the issue the single source of truth; `parse_marker` reads it back.
@@ -152,7 +152,7 @@ def duration(seconds: float) -> str:
 
 
 def announcement(kind: str, data: dict[str, Any], incident: Incident, repo_url: str) -> str:
-    """The markdown of one piece of news (the Slack text is derived by `to_mrkdwn`)."""
+    """The markdown of one piece of news (Slack's text: app.core.render_slack.to_mrkdwn)."""
     if kind == "revert_opened":
         how = {
             Merger.AUTO: "GitHub auto-merge is on: it merges by itself as soon as CI passes.",
@@ -203,54 +203,6 @@ def announcement(kind: str, data: dict[str, Any], incident: Incident, repo_url: 
     return f"{kind}: {data}"
 
 
-_LINK_RE = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
-_BOLD_RE = re.compile(r"\*\*([^*]+)\*\*")
-
-
-def to_mrkdwn(markdown: str) -> str:
-    """GitHub markdown to Slack mrkdwn: links and bold differ, code spans do not."""
-    text = _LINK_RE.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", markdown)
-    return _BOLD_RE.sub(lambda m: f"*{m.group(1)}*", text)
-
-
-def slack_top(incident: Incident, repo: str, repo_url: str) -> tuple[str, list[dict[str, Any]]]:
-    """The thread's top-level message: edited in place so its state line is always current."""
-    issue_url = f"{repo_url}/issues/{incident.number}" if incident.number else repo_url
-    state_line = f"{STATE_EMOJI[incident.state]} *{STATE_WORDS[incident.state]}*"
-    if incident.owner:
-        state_line += f" — owner {incident.owner}"
-    checks = ", ".join(f"<{c.url}|{c.name}>" if c.url else c.name for c in incident.failing) or "CI"
-    if incident.culprit:
-        culprit = f"<{repo_url}/commit/{incident.culprit}|{sha7(incident.culprit)}>"
-        summary = next((c for c in incident.commits if c.sha == incident.culprit), None)
-        if summary:
-            culprit += f" {summary.title} — {summary.login or summary.author}"
-    else:
-        culprit = f"{len(incident.suspects)} suspects"
-        if incident.bisection is not None and incident.bisection.running:
-            culprit += ", bisecting"
-    links = f"<{issue_url}|Incident #{incident.number}>"
-    if incident.revert_pr:
-        links += f" · <{repo_url}/pull/{incident.revert_pr}|Revert #{incident.revert_pr}>"
-    text = f"{incident.branch} is broken in {repo}: {state_line}"
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": f"{incident.branch} is broken in {repo}"},
-        },
-        {"type": "section", "text": {"type": "mrkdwn", "text": state_line}},
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*Failing*\n{checks}"},
-                {"type": "mrkdwn", "text": f"*Culprit*\n{culprit}"},
-            ],
-        },
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": links}]},
-    ]
-    return text, blocks
-
-
 def _when(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -294,6 +246,11 @@ def durations(incident: Incident) -> dict[str, float | None]:
     }
 
 
+DURATION_NAMES = {
+    "acknowledge": "Time to acknowledge",
+    "mitigate": "Time to mitigate",
+    "resolve": "Time to resolve",
+}
 FOLLOW_UPS = (
     "Close the issues and pull requests related to this incident",
     "Announce the resolution where the incident was announced",
@@ -307,13 +264,10 @@ def postmortem(incident: Incident) -> str:
     lines = ["## Post-mortem", "", "### Timeline"]
     lines += [timeline_line(m, incident.branch) for m in incident.timeline]
     lines += ["", "### Durations"]
-    names = {
-        "acknowledge": "Time to acknowledge",
-        "mitigate": "Time to mitigate",
-        "resolve": "Time to resolve",
-    }
     for key, seconds in durations(incident).items():
-        lines.append(f"- {names[key]}: {duration(seconds) if seconds is not None else 'n/a'}")
+        lines.append(
+            f"- {DURATION_NAMES[key]}: {duration(seconds) if seconds is not None else 'n/a'}"
+        )
     lines += ["", "### Follow-ups"]
     lines += [f"- [ ] {item}" for item in FOLLOW_UPS]
     return "\n".join(lines)

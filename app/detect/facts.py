@@ -91,6 +91,7 @@ def summary_of(commit: dict[str, Any], pulls: list[dict[str, Any]]) -> CommitSum
         url=commit.get("html_url"),
         pr=pr["number"] if pr else None,
         pr_url=pr["html_url"] if pr else None,
+        email=commit["commit"]["author"].get("email") or None,
     )
 
 

@@ -30,7 +30,8 @@ from app.core.incident import (
     StartRevert,
     Unpage,
 )
-from app.core.render import announcement, postmortem, slack_top, to_mrkdwn
+from app.core.render import announcement, postmortem
+from app.core.render_slack import incident_people, postmortem_slack, slack_top, to_mrkdwn
 from app.github.comments import comment_on_issue
 from app.incident.mitigate import open_revert, roll_back_if_live
 from app.incident.store import IncidentStore
@@ -128,9 +129,13 @@ class IncidentRunner:
                     data={"state": "closed", "state_reason": "completed"},
                 )
             elif isinstance(effect, PostMortem):
-                text = postmortem(incident)
-                await self.comment(incident, text)
-                self._slack_reply(incident, text)
+                await self.comment(incident, postmortem(incident))
+                self._slack_post(
+                    incident,
+                    *postmortem_slack(
+                        incident, self.ctx.repo, self.store.repo_url, self.config.slack_user_ids
+                    ),
+                )
         if incident != saved:
             await self.persist(incident)
         self._track(incident)
@@ -153,12 +158,19 @@ class IncidentRunner:
         self.ctx.log.info("incident news", extra={"issue": incident.number, "kind": kind})
 
     def _slack_reply(self, incident: Incident, markdown: str) -> None:
+        """The issue's markdown, said in Slack's mrkdwn in the incident's thread."""
+        self._slack_post(incident, to_mrkdwn(markdown, self.config.slack_user_ids))
+
+    def _slack_post(
+        self, incident: Incident, mrkdwn: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
         slack = self.ctx.services.slack
         if slack is None or not slack.enabled or incident.number is None:
             return
         from app.notify.slack import SlackMessage
 
-        slack.reply(slack_key(self.ctx.repo, incident.number), SlackMessage(to_mrkdwn(markdown)))
+        message = SlackMessage(mrkdwn, blocks, people=incident_people(incident))
+        slack.reply(slack_key(self.ctx.repo, incident.number), message)
 
     def _start_slack_thread(self, incident: Incident) -> None:
         slack = self.ctx.services.slack
@@ -198,8 +210,10 @@ class IncidentRunner:
         """The thread's top message: the incident's current state, as Block Kit."""
         from app.notify.slack import SlackMessage
 
-        text, blocks = slack_top(incident, self.ctx.repo, self.store.repo_url)
-        return SlackMessage(text, blocks)
+        text, blocks = slack_top(
+            incident, self.ctx.repo, self.store.repo_url, self.config.slack_user_ids
+        )
+        return SlackMessage(text, blocks, people=incident_people(incident))
 
     def _update_slack_top(self, incident: Incident) -> None:
         slack = self.ctx.services.slack

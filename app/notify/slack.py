@@ -13,6 +13,11 @@ Failures, by kind:
 - errors of one message (`msg_too_long`, ...): that message is dropped and logged; a message
   whose blocks Slack refuses is re-sent once with its text alone.
 
+Mentions: a message's `@login` becomes `<@U…>` when its `people` give the login's email and
+`users.lookupByEmail` finds a member (the token needs `users:read.email`; answers are cached);
+otherwise the plain login is written: no mapping, no ping. A failed look-up never holds a
+message back.
+
 All waiting goes through the injected Clock, so slack_sdk's own retry handlers (which
 sleep with asyncio.sleep) are switched off. The token never reaches a log line.
 """
@@ -23,8 +28,9 @@ import asyncio
 import enum
 import logging
 import random
+import re
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -33,6 +39,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.clock import Clock
+from app.core.render_slack import MENTION
 
 log = logging.getLogger("app.notify.slack")
 
@@ -58,12 +65,15 @@ _ALREADY_DONE = frozenset({"already_reacted"})
 _DEFAULT_RETRY_AFTER = 1.0
 _MAX_RETRY_AFTER = 3600.0  # a wild Retry-After must not park the outbox for days
 _REQUEST_TIMEOUT = 30
+_LOOKUP_TTL = 3600.0  # people join Slack or change their email; ask again hourly
 
 
 @dataclass(frozen=True)
 class SlackMessage:
-    text: str  # fallback text / notification text
+    text: str  # fallback text / notification text (mrkdwn)
     blocks: list[dict[str, Any]] | None = None  # Block Kit
+    # GitHub login -> the email Slack may know them by (None: write the name, no ping)
+    people: Mapping[str, str | None] = field(default_factory=dict)
 
 
 ThreadStarted = Callable[[str, str, str], Awaitable[None]]  # (key, channel, ts)
@@ -192,6 +202,8 @@ class SlackNotifier:
         self._outboxes: dict[str, _Outbox] = {}
         self._gave_up: set[str] = set()
         self._paused_until = 0.0
+        self._members: dict[str, tuple[str | None, float]] = {}  # email -> (id, until)
+        self._lookup_off: str | None = None  # why look-ups stopped (missing scope)
 
     def __repr__(self) -> str:
         return f"SlackNotifier(enabled={self.enabled}, api_url={self._api_url!r})"
@@ -398,6 +410,8 @@ class SlackNotifier:
     # ---- one API call -----------------------------------------------------------------
     async def _send(self, key: str, op: _Op) -> None:
         client = self._api()
+        if op.message is not None:
+            op.message = await self._with_mentions(op.message)
         message = op.message
         try:
             if op.kind is _Kind.START:
@@ -461,6 +475,66 @@ class SlackNotifier:
         except Exception as exc:
             log.error("slack: on_thread_started(%s) failed: %s", key, self._redact(repr(exc)))
 
+    # ---- mentions ---------------------------------------------------------------------
+    async def _with_mentions(self, message: SlackMessage) -> SlackMessage:
+        """Every `@login` as `<@U…>` where Slack knows the person, else as the plain login."""
+        logins = {m.group(1) for m in MENTION.finditer(message.text)}
+        for block in message.blocks or ():
+            logins.update(m.group(1) for m in MENTION.finditer(_texts(block)))
+        if not logins:
+            return message
+        emails = {login.casefold(): email for login, email in message.people.items()}
+        ids: dict[str, str | None] = {}
+        for login in logins:
+            email = emails.get(login.casefold())
+            ids[login] = await self.member_by_email(email) if email else None
+
+        def named(match: re.Match[str]) -> str:
+            found = ids.get(match.group(1))
+            return f"<@{found}>" if found else match.group(1)
+
+        def written(match: re.Match[str]) -> str:
+            return match.group(1)
+
+        return SlackMessage(
+            MENTION.sub(named, message.text),
+            [_rewrite(b, named, written) for b in message.blocks] if message.blocks else None,
+        )
+
+    async def member_by_email(self, email: str) -> str | None:
+        """The Slack member id of `email` (users.lookupByEmail), cached; None if nobody."""
+        key = email.casefold()
+        cached = self._members.get(key)
+        if cached is not None and cached[1] > self._clock.now():
+            return cached[0]
+        if self._lookup_off is not None:
+            return None
+        try:
+            answer = await self._api().users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            error = str(data.get("error") or "")
+            if error == "users_not_found":
+                self._members[key] = (None, self._clock.now() + _LOOKUP_TTL)
+            elif error in ("missing_scope", "not_allowed_token_type", "invalid_auth"):
+                self._lookup_off = error
+                log.error(
+                    "slack: users.lookupByEmail refused (%s; needed: %s): mentions are written "
+                    "as names. Add the users:read.email scope to the bot token to ping people.",
+                    error,
+                    data.get("needed") or "users:read.email",
+                )
+            else:
+                log.warning("slack: users.lookupByEmail failed (%s): no ping this time", error)
+            return None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("slack: users.lookupByEmail failed (%s): no ping", type(exc).__name__)
+            return None
+        user = answer.get("user") or {}
+        found = user.get("id") if not (user.get("deleted") or user.get("is_bot")) else None
+        self._members[key] = (str(found) if found else None, self._clock.now() + _LOOKUP_TTL)
+        return self._members[key][0]
+
     def _api(self) -> AsyncWebClient:
         if self._client is None:
             session = self._session
@@ -481,6 +555,31 @@ class SlackNotifier:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "[token]") if self._token else text
+
+
+def _texts(block: Any) -> str:
+    """Every string inside a block, joined (to find the mentions it holds)."""
+    if isinstance(block, dict):
+        return "\n".join(_texts(v) for v in block.values())
+    if isinstance(block, list):
+        return "\n".join(_texts(v) for v in block)
+    return block if isinstance(block, str) else ""
+
+
+Substitute = Callable[["re.Match[str]"], str]
+
+
+def _rewrite(block: Any, mrkdwn: Substitute, plain_text: Substitute) -> Any:
+    """The block with mentions replaced: pings in mrkdwn, plain names in plain_text."""
+    if isinstance(block, list):
+        return [_rewrite(v, mrkdwn, plain_text) for v in block]
+    if not isinstance(block, dict):
+        return block
+    out = {k: _rewrite(v, mrkdwn, plain_text) for k, v in block.items()}
+    if isinstance(block.get("text"), str) and block.get("type") in ("mrkdwn", "plain_text"):
+        how = mrkdwn if block["type"] == "mrkdwn" else plain_text
+        out["text"] = MENTION.sub(how, block["text"])
+    return out
 
 
 def _retry_after(response: Any) -> float | None:

@@ -49,7 +49,7 @@ async def test_one_thread_and_the_top_message_follows_the_state(stack_factory) -
         assert len(s.slack.top_level()) == 1
         texts = thread_texts(s)
         assert any("Not reverting automatically" in t for t in texts)
-        assert any("@mona is on it" in t for t in texts)
+        assert any("🙋 mona is on it" in t for t in texts)
         assert any("bisecting the parser change" in t for t in texts)
         assert "Acknowledged" in top(s)["text"]
         assert "owner mona" in top(s)["blocks"][1]["text"]["text"]
@@ -75,7 +75,7 @@ async def test_im_on_it_is_an_ack(stack_factory) -> None:
         repo.comment(issue["number"], "I'm on it!", user="olive")
         await s.settle()
         assert labels_of(repo.issue(issue["number"])) == ["incident", "incident:acknowledged"]
-        assert any("@olive is on it" in t for t in thread_texts(s))
+        assert any("🙋 olive is on it" in t for t in thread_texts(s))
 
 
 async def test_read_only_user_gets_a_polite_refusal_and_nothing_changes(stack_factory) -> None:
@@ -126,7 +126,7 @@ async def test_labels_set_by_hand_move_the_state_and_are_mirrored(stack_factory)
         await s.settle()
         after = repo.issue(issue["number"])
         assert labels_of(after) == ["incident", "incident:acknowledged"]  # one state label
-        assert any("@olive is on it" in t for t in thread_texts(s))
+        assert any("🙋 olive is on it" in t for t in thread_texts(s))
         repo.add_labels(issue["number"], ["incident:mitigated"], user="olive")
         await s.settle()
         assert labels_of(repo.issue(issue["number"])) == ["incident", "incident:mitigated"]
@@ -146,7 +146,7 @@ async def test_close_and_reopen_by_hand(stack_factory) -> None:
         reopened = repo.issue(issue["number"])
         assert reopened["state"] == "open"
         assert labels_of(reopened) == ["incident", "incident:triage"]
-        assert any("Reopened by @olive" in t for t in thread_texts(s))
+        assert any("Reopened by olive" in t for t in thread_texts(s))
 
 
 async def test_the_apps_own_label_changes_do_not_echo(stack_factory) -> None:
@@ -176,7 +176,7 @@ async def test_slack_failing_for_a_while_loses_nothing_and_blocks_nothing(stack_
         await s.settle()
         texts = thread_texts(s)
         assert any("Revert opened" in t for t in texts)
-        assert any("@mona is on it" in t for t in texts)
+        assert any("🙋 mona is on it" in t for t in texts)
         assert "Acknowledged" in top(s)["text"]
         assert len(s.slack.top_level()) == 1
 
@@ -226,7 +226,7 @@ async def test_restart_between_open_and_escalation_still_pages_exactly_once(stac
         repo.comment(issue["number"], "/ack", user="mona")
         await s.settle()
         assert len(s.slack.top_level()) == 1
-        assert any("@mona is on it" in t for t in thread_texts(s))
+        assert any("🙋 mona is on it" in t for t in thread_texts(s))
 
 
 async def test_acknowledged_incident_is_not_paged(stack_factory) -> None:
@@ -245,7 +245,7 @@ async def test_page_command_pages_now(stack_factory) -> None:
         repo.comment(issue["number"], "/page", user="mona")
         await s.settle()
         assert len(s.pagerduty.incidents) == 1
-        assert any("@mona paged the on-call engineer" in t for t in thread_texts(s))
+        assert any("📟 mona paged the on-call engineer" in t for t in thread_texts(s))
 
 
 async def test_reconciler_opens_an_incident_a_lost_webhook_missed(stack_factory) -> None:
