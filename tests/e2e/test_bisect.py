@@ -254,3 +254,36 @@ async def test_the_culprit_age_counts_at_detection_not_after_the_rounds(stack_fa
             await s.settle()
         (pr,) = repo.pulls()  # found 80 minutes after the commit, and still reverted
         assert pr["head"]["ref"] == f"buildsheriff/revert-{shas[2]}"
+
+
+async def test_a_stop_between_writing_a_round_and_asking_ci_asks_once_later(
+    stack_factory,
+) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        ci = repo.use_ci()
+        shas = land_batch(repo)
+        ci.red_while("src/fast3.py")
+        s.sim.inject("POST", "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun", status=502)
+        s.sim.webhook_url = None  # the build's webhooks wait: one look, then a stop
+        ci.finish_running()
+        red = [d for d in s.sim.deliveries if d["event"] == "workflow_run"
+               and d["payload"]["workflow_run"]["conclusion"] == "failure"]
+        await s.post_webhook("workflow_run", red[-1]["payload"])
+        await s.settle()  # round 1 written down; asking CI failed (a POST is not retried)
+        (issue,) = incident_issues(repo)
+        assert f"- Round 1: `{shas[3][:7]}` ⏳ waiting for CI" in issue["body"]
+        assert ci.running() == []
+
+        s.sim.webhook_url = s.webhook_url
+        await s.reconcile()  # whoever looks next asks round 1's question, once
+        assert [r.head_sha for r in ci.running()] == [shas[3]]
+        await run_ci(s, ci)
+        asked = [
+            (int(path.split("/")[-2]), status)
+            for method, path, status in s.sim.call_log
+            if method == "POST" and path.endswith("/rerun")
+        ]
+        assert asked == [(run_id_of(ci, shas[3]), 502), (run_id_of(ci, shas[3]), 201),
+                         (run_id_of(ci, shas[1]), 201), (run_id_of(ci, shas[2]), 201)]
+        assert [p["head"]["ref"] for p in repo.pulls()] == [f"buildsheriff/revert-{shas[2]}"]
