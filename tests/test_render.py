@@ -84,8 +84,17 @@ def test_body_lists_suspects_when_several() -> None:
 
 
 def test_body_states_the_refusal() -> None:
-    body = issue_body(replace(INCIDENT, refusal="it opted out with NO_AUTO_REVERT"), REPO_URL)
-    assert "Not reverting automatically: it opted out with NO_AUTO_REVERT" in body
+    reason = "Not reverting abc1234 automatically: its message carries `NO_AUTO_REVERT`."
+    body = issue_body(replace(INCIDENT, refusal=reason), REPO_URL)
+    assert reason in body
+    assert "Not reverting automatically: Not reverting" not in body  # said once
+
+
+def test_refusal_news_says_its_reason_once() -> None:
+    reason = "Not reverting automatically: 2 commits landed between green and red."
+    text = announcement("revert_refused", {"rule": "several_suspects", "reason": reason},
+                        INCIDENT, REPO_URL)
+    assert text == f"✋ {reason}"
 
 
 def test_marker_round_trips_through_the_body() -> None:

@@ -63,6 +63,7 @@ class Probe:
     link: str | None = None  # where people can see the build that answered
     run_id: int | None = None  # re-run mode: the workflow run that was re-run
     attempt: int = 0  # re-run mode: the run's attempt before our re-run (ours is a later one)
+    since: str | None = None  # re-run mode: the run's run_started_at before our re-run
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"sha": self.sha}
@@ -73,6 +74,8 @@ class Probe:
         if self.run_id is not None:
             data["run_id"] = self.run_id
             data["attempt"] = self.attempt
+        if self.since:
+            data["since"] = self.since
         return data
 
     @classmethod
@@ -85,6 +88,7 @@ class Probe:
             link=data.get("link"),
             run_id=int(run_id) if run_id is not None else None,
             attempt=int(data.get("attempt", 0)),
+            since=data.get("since"),
         )
 
 

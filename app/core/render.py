@@ -138,7 +138,7 @@ def _next_step(incident: Incident, repo_url: str) -> str:
             "it merges by itself as soon as CI passes. Close that PR to stop it."
         )
     if incident.refusal:
-        return f"Not reverting automatically: {incident.refusal}"
+        return incident.refusal  # a whole sentence: "Not reverting ..."
     waiting = bisection_next_step(incident.bisection) if incident.bisection else None
     if waiting:
         return waiting
@@ -169,7 +169,7 @@ def announcement(kind: str, data: dict[str, Any], incident: Incident, repo_url: 
             f"git checkout -b revert-{sha7(sha)} origin/{incident.branch}\ngit revert {sha}\n```"
         )
     if kind == "revert_refused":
-        return f"✋ Not reverting automatically: {data['reason']}"
+        return f"✋ {data['reason']}"  # the reason is a whole sentence: "Not reverting ..."
     if kind == "revert_merged":
         return f"✅ Revert #{data['pr']} merged. Waiting for CI on `{incident.branch}`."
     if kind == "green":

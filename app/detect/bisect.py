@@ -183,9 +183,10 @@ async def _prepare(ctx: EventContext, bisection: Bisection, sha: str) -> Probe:
     assert run_id is not None  # the planner only asks about commits with a run
     run = await ctx.gh.getitem(f"/repos/{ctx.repo}/actions/runs/{run_id}")
     attempt = int(run.get("run_attempt") or 1)
+    since = run.get("run_started_at")
     if run.get("status") != "completed":
-        attempt -= 1  # someone re-runs it already: that attempt answers us too
-    return Probe(sha, run_id=run_id, attempt=attempt, link=run.get("html_url"))
+        attempt, since = attempt - 1, None  # someone re-runs it already: that answers us too
+    return Probe(sha, run_id=run_id, attempt=attempt, since=since, link=run.get("html_url"))
 
 
 async def _ask(ctx: EventContext, bisection: Bisection) -> Bisection:
@@ -273,8 +274,10 @@ async def _rerun_answer(
     run = await ctx.gh.getitem(f"/repos/{ctx.repo}/actions/runs/{probe.run_id}")
     if run.get("status") != "completed":
         return None
-    if int(run.get("run_attempt") or 1) <= probe.attempt:
+    started_again = probe.since is not None and run.get("run_started_at") != probe.since
+    if int(run.get("run_attempt") or 1) <= probe.attempt and not started_again:
         # Our re-run was written down but never started (the process stopped in between).
+        # (A new attempt shows by its number or, should GitHub not count it, by its start.)
         refused = await _rerun(ctx, probe)
         return (refused, run.get("html_url")) if refused is not None else None
     jobs = await ctx.gh.getitem(f"/repos/{ctx.repo}/actions/runs/{probe.run_id}/jobs?per_page=100")
