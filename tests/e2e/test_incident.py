@@ -48,7 +48,7 @@ async def test_one_thread_and_the_top_message_follows_the_state(stack_factory) -
         await s.settle()
         assert len(s.slack.top_level()) == 1
         texts = thread_texts(s)
-        assert any("Not reverting automatically" in t for t in texts)
+        assert any("automatically: this repository sets `auto_revert: false`" in t for t in texts)
         assert any("🙋 mona is on it" in t for t in texts)
         assert any("bisecting the parser change" in t for t in texts)
         assert "Acknowledged" in top(s)["text"]
