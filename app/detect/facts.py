@@ -16,7 +16,7 @@ from gidgethub import BadRequest
 from app.core.builds import CheckResult, JudgedCommit, judge_commit
 from app.core.codeowners import CODEOWNERS_PATHS, parse_codeowners
 from app.core.config import RepoConfig
-from app.core.culprit import parse_time, reverted_shas
+from app.core.culprit import CulpritFacts, culprit_from_commit, parse_time, reverted_shas
 from app.core.incident import CommitSummary, Owner
 from app.core.revert_messages import BRANCH_PREFIX
 from app.github.checks import commit_checks
@@ -29,6 +29,16 @@ OWN_CONTEXT_PREFIX = "buildsheriff/"
 class BranchInfo:
     head: str
     required: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A suspect commit as detection reads it once: the rails' facts, what the issue says
+    about it, and the paths it touched (for CODEOWNERS)."""
+
+    facts: CulpritFacts
+    summary: CommitSummary
+    files: tuple[str, ...] = ()
 
 
 async def branch_info(gh: GitHubClient, repo: str, branch: str) -> BranchInfo:
@@ -95,17 +105,25 @@ def summary_of(commit: dict[str, Any], pulls: list[dict[str, Any]]) -> CommitSum
     )
 
 
-async def suspect_details(
-    gh: GitHubClient, repo: str, shas: tuple[str, ...], limit: int = 20
-) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Full commits (with files) and their pull requests, for at most `limit` suspects."""
+SUSPECTS_READ = 20  # suspects read in full; a longer range is not reverted automatically
 
-    async def one(sha: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+
+async def read_suspects(
+    gh: GitHubClient, repo: str, shas: tuple[str, ...], app_login: str
+) -> list[Suspect]:
+    """Full commits (with files) and their pull requests, for at most SUSPECTS_READ
+    suspects; `app_login` ("slug[bot]") tells our own commits."""
+
+    async def one(sha: str) -> Suspect:
         commit = await gh.getitem(f"/repos/{repo}/commits/{sha}")
         pulls = await gh.getitem(f"/repos/{repo}/commits/{sha}/pulls")
-        return commit, list(pulls or [])
+        return Suspect(
+            facts=culprit_from_commit(commit, app_login),
+            summary=summary_of(commit, list(pulls or [])),
+            files=tuple(f["filename"] for f in commit.get("files") or ()),
+        )
 
-    return list(await asyncio.gather(*(one(sha) for sha in shas[:limit])))
+    return list(await asyncio.gather(*(one(sha) for sha in shas[:SUSPECTS_READ])))
 
 
 async def codeowners_text(gh: GitHubClient, repo: str, ref: str) -> str | None:
@@ -125,7 +143,7 @@ async def resolution_owners(
     gh: GitHubClient,
     repo: str,
     ref: str,
-    details: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+    suspects: list[Suspect],
     oncall: str | None,
 ) -> tuple[Owner, ...]:
     """The handbook's order: the recent committer, the code owners, the on-call engineer."""
@@ -137,17 +155,17 @@ async def resolution_owners(
             seen.add(who.lower())
             owners.append(Owner(who, why))
 
-    for commit, _pulls in details:
-        author = commit.get("author") or {}
-        who = f"@{author['login']}" if author.get("login") else commit["commit"]["author"]["name"]
-        add(who, f"author of {commit['sha'][:7]}")
+    for suspect in suspects:
+        facts = suspect.facts
+        who = f"@{facts.author_login}" if facts.author_login else facts.author_name
+        add(who, f"author of {facts.sha[:7]}")
     text = await codeowners_text(gh, repo, ref)
     if text:
         rules = parse_codeowners(text)
-        for commit, _pulls in details:
-            for file in commit.get("files") or []:
-                for owner in rules.owners_for(file["filename"]):
-                    add(owner, f"CODEOWNERS of `{file['filename']}`")
+        for suspect in suspects:
+            for path in suspect.files:
+                for owner in rules.owners_for(path):
+                    add(owner, f"CODEOWNERS of `{path}`")
     if oncall:
         add(oncall, "on call")
     return tuple(owners)

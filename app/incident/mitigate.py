@@ -9,7 +9,7 @@ is app.revert.pr, which knows nothing about incidents.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gidgethub import BadRequest
 
@@ -83,6 +83,32 @@ def why_markdown(incident: Incident) -> str:
         f"- [{c.name}]({c.url})" if c.url else f"- {c.name}" for c in incident.failing
     )
     return f"`{incident.branch}` went red at `{sha7(incident.first_red)}`. Failing:\n{checks}"
+
+
+class Mitigation(Protocol):
+    """The two steps of mitigating, as the incident runner calls them."""
+
+    async def roll_back_if_live(self, incident: Incident, culprit: str) -> str | None:
+        """Roll back the deploy if `culprit` is live; what to say about it, or None."""
+        ...
+
+    async def open_revert(self, incident: Incident, shas: tuple[str, ...]) -> RevertOutcome:
+        """Open (or find) the revert of `shas` (one culprit, or a range oldest first)."""
+        ...
+
+
+class GitHubMitigation:
+    """Mitigation through GitHub's deployments and app.revert.pr."""
+
+    def __init__(self, ctx: EventContext, config: RepoConfig) -> None:
+        self.ctx = ctx
+        self.config = config
+
+    async def roll_back_if_live(self, incident: Incident, culprit: str) -> str | None:
+        return await roll_back_if_live(self.ctx, self.config, incident, culprit)
+
+    async def open_revert(self, incident: Incident, shas: tuple[str, ...]) -> RevertOutcome:
+        return await open_revert(self.ctx, self.config, incident, shas)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gidgethub import BadRequest
-
 from app.core import incident as core
 from app.core.config import RepoConfig
 from app.core.incident import (
@@ -32,9 +30,8 @@ from app.core.incident import (
 )
 from app.core.render import announcement, postmortem
 from app.core.render_slack import incident_people, postmortem_slack, slack_top, to_mrkdwn
-from app.github.comments import comment_on_issue
-from app.incident.mitigate import open_revert, roll_back_if_live
-from app.incident.store import IncidentStore
+from app.incident.mitigate import GitHubMitigation, Mitigation
+from app.incident.store import IncidentIssues, IncidentStore
 from app.services import EventContext, Services
 
 if TYPE_CHECKING:
@@ -59,11 +56,16 @@ class IncidentRunner:
     """Decides and applies for one repository, inside that repository's lock."""
 
     def __init__(
-        self, ctx: EventContext, config: RepoConfig, store: IncidentStore | None = None
+        self,
+        ctx: EventContext,
+        config: RepoConfig,
+        store: IncidentIssues | None = None,
+        mitigation: Mitigation | None = None,
     ) -> None:
         self.ctx = ctx
         self.config = config
-        self.store = store or IncidentStore(ctx.gh, ctx.repo, config)
+        self.store: IncidentIssues = store or IncidentStore(ctx.gh, ctx.repo, config)
+        self.mitigation: Mitigation = mitigation or GitHubMitigation(ctx, config)
 
     @property
     def now(self) -> float:
@@ -101,11 +103,11 @@ class IncidentRunner:
                     await self.persist(incident)  # the issue shows the incident first
                 shas = (effect.sha,) if isinstance(effect, StartRevert) else effect.shas
                 # Mitigate: roll back the deploy if the culprit (the oldest) is live ...
-                rollback = await roll_back_if_live(self.ctx, self.config, incident, shas[0])
+                rollback = await self.mitigation.roll_back_if_live(incident, shas[0])
                 if rollback is not None:
                     await self.announce(incident, "note", {"text": rollback})
                 # ... then revert, and record what the revert did as the incident's next event.
-                outcome = await open_revert(self.ctx, self.config, incident, shas)
+                outcome = await self.mitigation.open_revert(incident, shas)
                 if outcome.note is not None:
                     await self.announce(incident, "note", {"text": outcome.note})
                 if outcome.event is not None:
@@ -124,10 +126,8 @@ class IncidentRunner:
                 if self.ctx.services.pager is not None:
                     await self.ctx.services.pager.acknowledge(self.page_key(incident))
             elif isinstance(effect, CloseIssue):
-                await self.ctx.gh.patch(
-                    f"/repos/{self.ctx.repo}/issues/{incident.number}",
-                    data={"state": "closed", "state_reason": "completed"},
-                )
+                assert incident.number is not None
+                await self.store.close(incident.number)
             elif isinstance(effect, PostMortem):
                 await self.comment(incident, postmortem(incident))
                 self._slack_post(
@@ -149,7 +149,7 @@ class IncidentRunner:
 
     async def comment(self, incident: Incident, text: str) -> None:
         assert incident.number is not None, "a comment needs the incident's issue"
-        await comment_on_issue(self.ctx.gh, self.ctx.repo, incident.number, text)
+        await self.store.comment(incident.number, text)
 
     async def announce(self, incident: Incident, kind: str, data: dict[str, Any]) -> None:
         text = announcement(kind, data, incident, self.store.repo_url)
@@ -222,15 +222,10 @@ class IncidentRunner:
         slack.update_top(slack_key(self.ctx.repo, incident.number), self._slack_top(incident))
 
     async def _assign(self, incident: Incident, login: str) -> None:
-        try:
-            await self.ctx.gh.post(
-                f"/repos/{self.ctx.repo}/issues/{incident.number}/assignees",
-                data={"assignees": [login]},
-            )
-        except BadRequest as exc:  # not assignable (e.g. no access): the label still says who
-            self.ctx.log.warning(
-                "could not assign", extra={"login": login, "status": exc.status_code}
-            )
+        assert incident.number is not None
+        refused = await self.store.assign(incident.number, login)
+        if refused is not None:  # not assignable (e.g. no access): the label still says who
+            self.ctx.log.warning("could not assign", extra={"login": login, "status": refused})
 
     async def _page(self, incident: Incident, reason: str) -> None:
         pager = self.ctx.services.pager

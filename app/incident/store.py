@@ -7,7 +7,7 @@ that was written. Open incidents are found by label and marker, never by title.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from gidgethub import BadRequest
@@ -71,6 +71,46 @@ def incident_from_issue(issue: dict[str, Any], labels: Labels) -> Incident | Non
         else:
             state = remembered
     return Incident.from_marker(data, state=state, number=int(issue["number"]))
+
+
+class IncidentReads(Protocol):
+    """What running an incident reads: the repository's incident issues."""
+
+    repo_url: str  # https://github.com/owner/name, for links in what people read
+
+    async def open_incidents(self) -> list[Incident]: ...
+
+    async def get(self, number: int) -> Incident | None: ...
+
+    async def earlier_twin(self, incident: Incident) -> Incident | None:
+        """An open incident of the same red streak with a lower number, if any."""
+        ...
+
+
+class IncidentWrites(Protocol):
+    """What running an incident writes into its issue."""
+
+    async def create(self, incident: Incident) -> Incident:
+        """Open the issue; the incident with its number."""
+        ...
+
+    async def save(self, incident: Incident) -> None:
+        """Write labels and marker (the state and everything else)."""
+        ...
+
+    async def comment(self, number: int, text: str) -> None: ...
+
+    async def assign(self, number: int, login: str) -> int | None:
+        """None once assigned; GitHub's status when it refused (not assignable)."""
+        ...
+
+    async def close(self, number: int) -> None: ...
+
+    async def close_as_duplicate(self, incident: Incident, twin: Incident) -> None: ...
+
+
+class IncidentIssues(IncidentReads, IncidentWrites, Protocol):
+    """Both sides: what the incident runner is given (IncidentStore, or a fake)."""
 
 
 class IncidentStore:
@@ -163,6 +203,24 @@ class IncidentStore:
             "labels": self.labels_for(incident, current),
         }
         await self.gh.patch(f"/repos/{self.repo}/issues/{incident.number}", data=data)
+
+    async def comment(self, number: int, text: str) -> None:
+        await comment_on_issue(self.gh, self.repo, number, text)
+
+    async def assign(self, number: int, login: str) -> int | None:
+        try:
+            await self.gh.post(
+                f"/repos/{self.repo}/issues/{number}/assignees", data={"assignees": [login]}
+            )
+        except BadRequest as exc:  # not assignable (e.g. no access): the label still says who
+            return int(exc.status_code)
+        return None
+
+    async def close(self, number: int) -> None:
+        await self.gh.patch(
+            f"/repos/{self.repo}/issues/{number}",
+            data={"state": "closed", "state_reason": "completed"},
+        )
 
     async def earlier_twin(self, incident: Incident) -> Incident | None:
         """An open incident of the same red streak with a lower number, if any."""

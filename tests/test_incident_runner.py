@@ -1,0 +1,192 @@
+"""The incident runner's effects one at a time, through fakes of its seams (no GitHub).
+
+`FakeIssues` is the incident issues (IncidentReads and IncidentWrites) as plain data;
+`FakeMitigation` answers the rollback and the revert. Assertions are about what the
+issue would then show: its state, its comments, whether it is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from app.clock import ManualClock
+from app.core.builds import Analysis, CheckResult
+from app.core.config import RepoConfig
+from app.core.incident import (
+    CommandGiven,
+    HeadRed,
+    Incident,
+    RevertConflicted,
+    RevertOpened,
+    State,
+    Tick,
+)
+from app.core.revert_messages import Merger
+from app.incident.mitigate import RevertOutcome
+from app.incident.runner import IncidentRunner
+from app.services import EventContext, Services
+from app.settings import Settings
+
+NOW = 1_800_000_000.0
+RED = HeadRed(
+    "c2", "main", (CheckResult("build", "failure"),), Analysis("c2", "c2", "c1", ("c2",), 1, False)
+)
+
+
+@dataclass
+class FakeIssues:
+    repo_url: str = "https://github.com/octo/widgets"
+    issues: dict[int, Incident] = field(default_factory=dict)
+    comments: dict[int, list[str]] = field(default_factory=dict)
+    closed: set[int] = field(default_factory=set)
+    assignees: dict[int, list[str]] = field(default_factory=dict)
+    refuse_assign: int | None = None
+
+    async def open_incidents(self) -> list[Incident]:
+        return [i for n, i in self.issues.items() if n not in self.closed]
+
+    async def get(self, number: int) -> Incident | None:
+        return self.issues.get(number)
+
+    async def earlier_twin(self, incident: Incident) -> Incident | None:
+        twins = [
+            i
+            for i in await self.open_incidents()
+            if i.first_red == incident.first_red and (i.number or 0) < (incident.number or 0)
+        ]
+        return min(twins, key=lambda i: i.number or 0) if twins else None
+
+    async def create(self, incident: Incident) -> Incident:
+        created = replace(incident, number=max(self.issues, default=0) + 1)
+        self.issues[created.number or 0] = created
+        return created
+
+    async def save(self, incident: Incident) -> None:
+        self.issues[incident.number or 0] = incident
+
+    async def comment(self, number: int, text: str) -> None:
+        self.comments.setdefault(number, []).append(text)
+
+    async def assign(self, number: int, login: str) -> int | None:
+        if self.refuse_assign is None:
+            self.assignees.setdefault(number, []).append(login)
+        return self.refuse_assign
+
+    async def close(self, number: int) -> None:
+        self.closed.add(number)
+
+    async def close_as_duplicate(self, incident: Incident, twin: Incident) -> None:
+        await self.comment(incident.number or 0, f"Duplicate of #{twin.number}")
+        self.closed.add(incident.number or 0)
+
+
+@dataclass
+class FakeMitigation:
+    rollback: str | None = None
+    outcome: RevertOutcome = field(default_factory=RevertOutcome)
+    asked: list[tuple[str, ...]] = field(default_factory=list)
+
+    async def roll_back_if_live(self, incident: Incident, culprit: str) -> str | None:
+        return self.rollback
+
+    async def open_revert(self, incident: Incident, shas: tuple[str, ...]) -> RevertOutcome:
+        self.asked.append(shas)
+        return self.outcome
+
+
+def runner(
+    issues: FakeIssues, mitigation: FakeMitigation | None = None, config: RepoConfig | None = None
+) -> IncidentRunner:
+    services = Services(
+        settings=Settings(),
+        session=None,  # type: ignore[arg-type]  # nothing here talks HTTP
+        clock=ManualClock(NOW),
+        github_for_installation=None,  # type: ignore[arg-type]
+    )
+    log = logging.LoggerAdapter(logging.getLogger("test.incident"))
+    ctx = EventContext(services, None, "d-1", "octo/widgets", 1, log)  # type: ignore[arg-type]
+    return IncidentRunner(
+        ctx, config or RepoConfig(), issues, mitigation or FakeMitigation()
+    )
+
+
+def opened(**changes: Any) -> Incident:
+    base = Incident(State.TRIAGE, "main", "c2", "c2", NOW - 60, suspects=("c2",), number=1)
+    return replace(base, **changes)
+
+
+async def test_a_new_incident_reverts_its_culprit_and_records_the_pr() -> None:
+    issues = FakeIssues()
+    mitigation = FakeMitigation(outcome=RevertOutcome(RevertOpened(12, "u", merging=Merger.AUTO)))
+    the_runner = runner(issues, mitigation)
+    after = await the_runner.handle(None, RED)
+    assert after is not None and after.revert_pr == 12 and issues.issues[1].revert_pr == 12
+    assert mitigation.asked == [("c2",)]
+    assert any("Revert opened: [#12](u)" in c for c in issues.comments[1])
+    metrics = the_runner.ctx.services.metrics
+    assert (metrics["incidents_opened"], metrics["reverts_opened"]) == (1, 1)
+
+
+async def test_a_live_culprit_is_rolled_back_before_the_revert_is_announced() -> None:
+    issues = FakeIssues()
+    mitigation = FakeMitigation(
+        rollback="🚨 live in production",
+        outcome=RevertOutcome(RevertOpened(12, "u", merging=Merger.SHERIFF)),
+    )
+    await runner(issues, mitigation).handle(None, RED)
+    said = issues.comments[1]
+    rollback = next(i for i, c in enumerate(said) if "live in production" in c)
+    revert = next(i for i, c in enumerate(said) if "Revert opened" in c)
+    assert rollback < revert and "Build Sheriff merges it" in said[revert]
+
+
+async def test_nothing_to_revert_is_said_and_no_pr_is_recorded() -> None:
+    issues = FakeIssues()
+    mitigation = FakeMitigation(outcome=RevertOutcome(note="ℹ️ Nothing reverted: empty."))
+    the_runner = runner(issues, mitigation)
+    after = await the_runner.handle(None, RED)
+    assert after is not None and after.revert_pr is None
+    assert "ℹ️ Nothing reverted: empty." in issues.comments[1]
+    assert the_runner.ctx.services.metrics["reverts_opened"] == 0
+
+
+async def test_a_conflicting_revert_is_announced_with_its_files() -> None:
+    issues = FakeIssues()
+    conflict = RevertConflicted("c2", ("src/a.py",))
+    the_runner = runner(issues, FakeMitigation(outcome=RevertOutcome(conflict)))
+    after = await the_runner.handle(None, RED)
+    assert after is not None and after.timeline[-1].kind == "revert_conflict"
+    assert any("src/a.py" in c for c in issues.comments[1])
+    assert the_runner.ctx.services.metrics["revert_conflicts"] == 1
+
+
+async def test_a_twin_opened_first_wins_and_ours_closes_as_its_duplicate() -> None:
+    issues = FakeIssues(issues={1: opened()})
+    mitigation = FakeMitigation()
+    after = await runner(issues, mitigation).handle(None, RED)
+    assert after is not None and after.number == 1
+    assert issues.closed == {2} and issues.comments[2] == ["Duplicate of #1"]
+    assert mitigation.asked == []  # the twin's opener reverts, not us
+
+
+async def test_escalation_without_a_pager_says_nobody_was_paged() -> None:
+    issues = FakeIssues(issues={1: opened(opened_at=NOW - 3600)})
+    after = await runner(issues).handle(issues.issues[1], Tick())
+    assert after is not None and after.paged
+    assert any("nobody was paged" in c for c in issues.comments[1])
+
+
+async def test_ack_stands_when_github_refuses_the_assignee() -> None:
+    issues = FakeIssues(issues={1: opened()}, refuse_assign=422)
+    after = await runner(issues).handle(issues.issues[1], CommandGiven("ack", "", "mona", True))
+    assert after is not None and after.state is State.ACKNOWLEDGED and after.owner == "mona"
+    assert issues.issues[1].state is State.ACKNOWLEDGED and issues.assignees == {}
+
+
+async def test_resolve_closes_the_issue_and_posts_the_post_mortem() -> None:
+    issues = FakeIssues(issues={1: opened()})
+    after = await runner(issues).handle(issues.issues[1], CommandGiven("resolve", "", "mona", True))
+    assert after is not None and after.state is State.RESOLVED
+    assert issues.closed == {1} and any("## Post-mortem" in c for c in issues.comments[1])
