@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sim.github.ci import ActionsCI, Workflow
-from tests.e2e.scenarios import comments_of, incident_issues, new_repo
+from tests.e2e.scenarios import comments_of, incident_issues, labels_of, new_repo
 from tests.harness import Stack
 
 pytestmark = pytest.mark.asyncio
@@ -163,6 +163,8 @@ async def test_a_flaky_probe_stops_the_bisection_with_a_clear_message(stack_fact
                    for c in comments)
         assert repo.pulls() == []
         assert "**Inconsistent**" in repo.issue(issue["number"])["body"]
+        # The head's green probe was never taken for main: the incident is still in triage.
+        assert labels_of(repo.issue(issue["number"])) == ["incident", "incident:triage"]
 
 
 async def test_a_restart_mid_bisection_continues_without_repeating_a_round(
@@ -287,3 +289,20 @@ async def test_a_stop_between_writing_a_round_and_asking_ci_asks_once_later(
         assert asked == [(run_id_of(ci, shas[3]), 502), (run_id_of(ci, shas[3]), 201),
                          (run_id_of(ci, shas[1]), 201), (run_id_of(ci, shas[2]), 201)]
         assert [p["head"]["ref"] for p in repo.pulls()] == [f"buildsheriff/revert-{shas[2]}"]
+
+
+async def test_the_incident_escalates_on_its_usual_timer_while_bisecting(stack_factory) -> None:
+    async with stack_factory(pager="pagerduty") as s:
+        repo = new_repo(s, config="escalate_after: 15m\n")
+        ci = repo.use_ci()
+        land_batch(repo)
+        ci.red_while("src/fast3.py")
+        ci.finish_running()
+        await s.settle()  # round 1 asked; CI is slow today
+        s.clock.advance(16 * 60)
+        await s.reconcile()
+        assert s.pagerduty is not None and len(s.pagerduty.incidents) == 1  # paged
+        (issue,) = incident_issues(repo)
+        assert "Round 1:" in repo.issue(issue["number"])["body"] and repo.pulls() == []
+        await run_ci(s, ci)  # and the bisection goes on to the culprit
+        assert len(repo.pulls()) == 1
