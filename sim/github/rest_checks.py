@@ -256,7 +256,9 @@ def _rerun(ctx: Ctx, *, failed_only: bool) -> Reply:
 
     async def finish() -> None:
         # The new attempt runs "later": after the caller got its 201.
-        await asyncio.sleep(ctx.sim.rerun_delay)
+        if ctx.sim.rerun_gate is not None:
+            await ctx.sim.rerun_gate.wait()
+        await asyncio.sleep(0)
         repo.finish_rerun(run, previous, ctx.login)
 
     ctx.sim.spawn(finish())

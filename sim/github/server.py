@@ -129,8 +129,9 @@ class GitHubSim:
         self._public_key = self._keys.public_pem if self._keys else public_key_from(app_public_key
                                                                                     or b"")
         self.token_ttl = 3600.0
-        # Real seconds a re-run attempt takes before it completes (tests use tiny values).
-        self.rerun_delay = 0.0
+        # A re-run attempt completes after the caller got its 201; with a gate, only once a
+        # test opens it (so "queued" can be observed without racing a timer).
+        self.rerun_gate: asyncio.Event | None = None
         # Requests per hour per token (GitHub's installation tokens get 5,000).
         self.rate_limit = 5000
         self.html_url = "https://github.com"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sim.github.repo import SimRepo
 from sim.github.server import GitHubSim
 from tests.sim.conftest import Api, Receiver
@@ -87,7 +89,7 @@ async def test_workflow_run_rerun_completes_later(
     sha = repo.commit({"a": "1"}, "One")
     run = repo.add_workflow_run(sha, "CI", "failure", jobs=("build", "test"), failed_jobs=("test",))
     repo.rerun_outcomes["CI"] = "success"
-    sim.rerun_delay = 0.01
+    sim.rerun_gate = asyncio.Event()
     listed = await api.get(f"/repos/octo/widgets/actions/runs?head_sha={sha}&status=failure")
     assert [r["id"] for r in listed.body["workflow_runs"]] == [run["id"]]
     assert (await api.get("/repos/octo/widgets/actions/runs?branch=other")).body["total_count"] == 0
@@ -96,6 +98,7 @@ async def test_workflow_run_rerun_completes_later(
     assert rerun.status == 201
     during = await api.get(f"/repos/octo/widgets/actions/runs/{run['id']}")
     assert (during.body["status"], during.body["run_attempt"]) == ("queued", 2)
+    sim.rerun_gate.set()
     await sim.drain()
     after = await api.get(f"/repos/octo/widgets/actions/runs/{run['id']}")
     assert (after.body["status"], after.body["conclusion"]) == ("completed", "success")
