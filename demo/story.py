@@ -15,6 +15,7 @@ import asyncio
 import sys
 import tempfile
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,16 @@ async def play(workdir: Path, narrator: Narrator) -> dict[str, Any]:
         for message in slack.thread(top["ts"]):
             first = message["text"].splitlines()[0]
             say(f"   ↳ {first}")
+
+        chapter("What /metrics saw")
+        async with s.session.get(s.app_url + "/metrics") as response:
+            scraped = await response.text()
+            content_type = response.headers["Content-Type"]
+        shown = ("buildsheriff_incidents_total", "buildsheriff_reverts_total",
+                 "buildsheriff_incident_phase_seconds_sum")
+        for line in scraped.splitlines():
+            if line.startswith(shown):
+                say(f"  {line}")
         return {
             "incident": number,
             "state": final["state"],
@@ -163,6 +174,11 @@ async def play(workdir: Path, narrator: Narrator) -> dict[str, Any]:
             "slack_replies": len(slack.thread(top["ts"])),
             "violations": list(s.sim.violations),
             "deliveries": len(s.sim.deliveries),
+            "deliveries_by_event": dict(Counter(d["event"] for d in s.sim.deliveries)),
+            "github_calls": Counter(str(status) for _m, _p, status in s.sim.call_log),
+            "slack_messages": list(slack.messages),
+            "metrics": scraped,
+            "metrics_content_type": content_type,
         }
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
+from prometheus_client import CONTENT_TYPE_LATEST
 
 import app as app_package
 from app.clock import ManualClock
@@ -29,7 +30,7 @@ from app.server.app import create_app, dispatcher_of
 from app.server.main import run_server, serve
 from app.services import EventContext, Services
 from app.settings import Settings
-from tests.harness import example_payload, sign, webhook_headers
+from tests.harness import example_payload, metric, metric_samples, sign, webhook_headers
 
 SECRET = "test-webhook-secret-0123456789"
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -452,16 +453,17 @@ async def test_healthz_and_metrics(
         "queue_depth": 0,
     }
     metrics = await client.get("/metrics")
-    text = await metrics.text()
-    assert metrics.content_type == "text/plain"
-    values = dict(
-        line.split(" ") for line in text.splitlines() if line and not line.startswith("#")
-    )
-    assert values["buildsheriff_webhooks_received_total"] == "2"
-    assert values["buildsheriff_webhooks_duplicate_total"] == "1"
-    assert values["buildsheriff_webhooks_rejected_total"] == "1"
-    assert values["buildsheriff_jobs_handled_total"] == "1"
-    assert values["buildsheriff_queue_depth"] == "0"
+    # prometheus_client's own exposition, with the content type it announces for it
+    assert metrics.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    samples = metric_samples(await metrics.text())
+    webhooks = "buildsheriff_webhooks_total"
+    assert metric(samples, webhooks, event="check_run", outcome="queued") == 1
+    assert metric(samples, webhooks, event="check_run", outcome="duplicate") == 1
+    assert metric(samples, webhooks, event="unverified", outcome="bad_signature") == 1
+    handled = "buildsheriff_handler_seconds_count"
+    assert metric(samples, handled, event="check_run", outcome="ok") == 1
+    assert metric(samples, "buildsheriff_queue_depth") == 0
+    assert metric(samples, "process_cpu_seconds_total") > 0  # process metrics are there
 
 
 async def test_shutdown_drains_pending_work_then_refuses_new_webhooks(

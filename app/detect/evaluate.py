@@ -133,7 +133,7 @@ class GitHubHead:
         ctx = self.ctx
         if (ctx.repo, head) in ctx.services.reruns:
             ctx.services.reruns.discard((ctx.repo, head))
-            ctx.services.metrics.count("flakes")
+            ctx.services.metrics.flakes.inc()
             ctx.log.info("flake: the re-run passed; no incident", extra={"sha": head})
         await record_flakes(ctx, self.config, head)
 

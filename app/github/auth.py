@@ -22,6 +22,7 @@ from cachetools import TLRUCache
 from app.clock import Clock, SystemClock
 from app.github.client import GitHubClient
 from app.logs import register_secret
+from app.metrics import Metrics
 
 REFRESH_MARGIN = 5 * 60.0
 # A token whose expiry cannot be read is treated as short-lived rather than trusted.
@@ -61,6 +62,7 @@ class GitHubApp:
         private_key: str,
         api_url: str = "https://api.github.com",
         clock: Clock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         # PyJWT >= 2.10 rejects a non-string `iss`: keep the id a string throughout.
         self.app_id = str(app_id)
@@ -68,6 +70,7 @@ class GitHubApp:
         self._session = session
         self.api_url = api_url.rstrip("/")
         self.clock: Clock = clock or SystemClock()
+        self.metrics = metrics
         self._tokens: TLRUCache[int, _CachedToken] = TLRUCache(
             maxsize=MAX_CACHED_INSTALLATIONS,
             ttu=lambda _key, value, _now: value.refresh_at,
@@ -86,6 +89,7 @@ class GitHubApp:
             clock=self.clock,
             app_id=self.app_id,
             private_key=self._private_key,
+            metrics=self.metrics,
         )
 
     async def installation_client(self, installation_id: int) -> GitHubClient:
@@ -121,7 +125,12 @@ class GitHubApp:
             extra={"installation_id": installation_id, "expires_at": answer.get("expires_at")},
         )
         client = GitHubClient(
-            self._session, api_url=self.api_url, oauth_token=token, clock=self.clock
+            self._session,
+            api_url=self.api_url,
+            oauth_token=token,
+            clock=self.clock,
+            metrics=self.metrics,
+            installation=str(installation_id),
         )
         return _CachedToken(token=token, refresh_at=expires_at - REFRESH_MARGIN, client=client)
 
@@ -132,10 +141,13 @@ def token_client_factory(
     token: str,
     api_url: str = "https://api.github.com",
     clock: Clock | None = None,
+    metrics: Metrics | None = None,
 ) -> GitHubFactory:
     """For GITHUB_TOKEN deployments: every installation id gets the same plain-token client."""
     register_secret(token)
-    client = GitHubClient(session, api_url=api_url, oauth_token=token, clock=clock)
+    client = GitHubClient(
+        session, api_url=api_url, oauth_token=token, clock=clock, metrics=metrics
+    )
 
     async def github_for_installation(installation_id: int) -> GitHubClient:
         return client

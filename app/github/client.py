@@ -41,6 +41,7 @@ from gidgethub import (
 from gidgethub.aiohttp import GitHubAPI
 
 from app.clock import Clock, SystemClock
+from app.metrics import Metrics
 
 USER_AGENT = "buildsheriff"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -129,6 +130,8 @@ class GitHubClient(GitHubAPI):
         clock: Clock | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         max_wait: float = DEFAULT_MAX_WAIT,
+        metrics: Metrics | None = None,
+        installation: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -139,6 +142,9 @@ class GitHubClient(GitHubAPI):
         self.clock: Clock = clock or SystemClock()
         self.max_attempts = max(1, max_attempts)
         self.max_wait = max_wait
+        self.metrics = metrics
+        # whose rate limit this client spends: an installation id, "app" (JWT) or "token"
+        self.installation = installation or ("app" if kwargs.get("app_id") else "token")
 
     def __repr__(self) -> str:
         # gidgethub keeps the token on the instance; a repr must never show it.
@@ -214,11 +220,13 @@ class GitHubClient(GitHubAPI):
         attempt = 0
         while True:
             attempt += 1
+            started = self.metrics.timer() if self.metrics else 0.0
             try:
                 status, response_headers, data = await super()._request(
                     method, url, headers, body
                 )
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                self._measure(url, "error", started, {})
                 # A refused connection sent nothing; other drops may follow a sent request.
                 sent_nothing = isinstance(exc, aiohttp.ClientConnectorError)
                 if not (sent_nothing or method in IDEMPOTENT_METHODS):
@@ -239,7 +247,19 @@ class GitHubClient(GitHubAPI):
                 await self.sleep(wait)
                 continue
             _last_response.set((status, response_headers))
+            self._measure(url, status, started, response_headers)
             return status, response_headers, data
+
+    def _measure(
+        self, url: str, status: int | str, started: float, headers: Mapping[str, str]
+    ) -> None:
+        if self.metrics is None:
+            return
+        path = url.removeprefix(self.api_url) if url.startswith(self.api_url) else url
+        if url == self.graphql_url:
+            path = "/graphql"
+        seconds = self.metrics.timer() - started
+        self.metrics.github_answer(path, status, seconds, headers, self.installation)
 
     async def graphql(self, query: str, *, endpoint: str | None = None, **variables: Any) -> Any:
         """gidgethub's graphql() bypasses the retry hook: the same policy is applied here.

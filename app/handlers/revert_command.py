@@ -111,9 +111,13 @@ async def revert_by_hand(
         ctx.log.warning("manual revert failed", extra={"sha": sha, "status": exc.status_code})
         await reply(reply_failed(f"GitHub answered {exc.status_code}: {exc}"))
         return None
+    reverts = ctx.services.metrics.reverts
     if isinstance(result, RevertPR):
+        if result.created:
+            reverts.labels(outcome="opened", reason="command").inc()
         await reply(reply_opened(result.url, created=result.created))
     elif isinstance(result, RevertConflict):
+        reverts.labels(outcome="conflict", reason="command").inc()
         await reply(result.explain())
     else:
         await reply(empty_text(result.culprit_sha, branch, result.reason))

@@ -28,7 +28,7 @@ from app.core.incident import (
     StartRevert,
     Unpage,
 )
-from app.core.render import announcement, postmortem
+from app.core.render import announcement, durations, postmortem
 from app.core.render_slack import incident_people, postmortem_slack, slack_top, to_mrkdwn
 from app.incident.mitigate import GitHubMitigation, Mitigation
 from app.incident.store import IncidentIssues, IncidentStore
@@ -36,6 +36,19 @@ from app.services import EventContext, Services
 
 if TYPE_CHECKING:
     from app.notify.slack import SlackMessage
+
+
+# timeline moment -> the phase it ends (the incident_phase_seconds histogram)
+_PHASES = {"acknowledged": "acknowledge", "mitigated": "mitigate", "resolved": "resolve"}
+
+
+def _milestones(before: Incident | None, after: Incident) -> list[str]:
+    """The phases `after` reached for the first time since `before`."""
+    return [
+        kind
+        for kind in _PHASES
+        if after.first(kind) is not None and (before is None or before.first(kind) is None)
+    ]
 
 
 def slack_key(repo: str, number: int) -> str:
@@ -79,6 +92,7 @@ class IncidentRunner:
         incident = decision.incident
         if incident is None:
             return None
+        reached = _milestones(before, incident)
         saved = before
         for effect in decision.effects:
             if isinstance(effect, OpenIssue):
@@ -90,7 +104,7 @@ class IncidentRunner:
                     # create: theirs stands (it runs the effects), ours closes as a duplicate.
                     await self.store.close_as_duplicate(incident, twin)
                     return twin
-                self.ctx.services.metrics.count("incidents_opened")
+                self.ctx.services.metrics.incidents.labels(transition="opened").inc()
                 self._start_slack_thread(incident)
             elif isinstance(effect, Announce):
                 await self.announce(incident, effect.kind, effect.data)
@@ -111,11 +125,10 @@ class IncidentRunner:
                 if outcome.note is not None:
                     await self.announce(incident, "note", {"text": outcome.note})
                 if outcome.event is not None:
-                    self.ctx.services.metrics.count(
-                        "reverts_opened"
-                        if isinstance(outcome.event, RevertOpened)
-                        else "revert_conflicts"
-                    )
+                    opened = isinstance(outcome.event, RevertOpened)
+                    self.ctx.services.metrics.reverts.labels(
+                        outcome="opened" if opened else "conflict", reason="automatic"
+                    ).inc()
                     incident = await self.handle(incident, outcome.event) or incident
                 saved = incident
             elif isinstance(effect, Page):
@@ -139,7 +152,18 @@ class IncidentRunner:
         if incident != saved:
             await self.persist(incident)
         self._track(incident)
+        self._measure(reached, incident)
         return incident
+
+    def _measure(self, reached: list[str], incident: Incident) -> None:
+        """Count the transitions this decision made, and time them from detection."""
+        metrics = self.ctx.services.metrics
+        spans = durations(incident)
+        for kind in reached:
+            metrics.incidents.labels(transition=kind).inc()
+            seconds = spans.get(_PHASES[kind])
+            if seconds is not None:
+                metrics.incident_phase(_PHASES[kind], seconds)
 
     # ------------------------------------------------------------ writing
 
@@ -152,6 +176,11 @@ class IncidentRunner:
         await self.store.comment(incident.number, text)
 
     async def announce(self, incident: Incident, kind: str, data: dict[str, Any]) -> None:
+        if kind == "revert_merged":
+            self.ctx.services.metrics.reverts.labels(outcome="merged", reason="").inc()
+        elif kind == "revert_refused":
+            rule = str(data.get("rule") or "unknown")
+            self.ctx.services.metrics.reverts.labels(outcome="refused", reason=rule).inc()
         text = announcement(kind, data, incident, self.store.repo_url)
         await self.comment(incident, text)
         self._slack_reply(incident, text)
@@ -238,7 +267,7 @@ class IncidentRunner:
             return
         link = f"{self.store.repo_url}/issues/{incident.number}"
         summary = f"{self.ctx.repo}: {incident.branch} is broken ({reason})"
-        self.ctx.services.metrics.count("pages")
+        self.ctx.services.metrics.pages.inc()
         await pager.trigger(
             self.page_key(incident),
             summary,

@@ -1,5 +1,5 @@
 """The aiohttp application: POST /webhooks (app.server.webhooks), GET /healthz and
-GET /metrics (Prometheus text), the dispatcher's workers and the background loops.
+GET /metrics (app.metrics, Prometheus), the dispatcher's workers and the background loops.
 """
 
 from __future__ import annotations
@@ -38,34 +38,6 @@ def dispatcher_of(application: web.Application) -> Dispatcher:
     dispatcher = application[DISPATCHER_KEY]
     assert isinstance(dispatcher, Dispatcher)
     return dispatcher
-
-
-def _metrics_text(dispatcher: Dispatcher, services: Services) -> str:
-    counters = dispatcher.counters
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, value: float) -> None:
-        lines.extend(
-            [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value:g}"]
-        )
-
-    metric("buildsheriff_webhooks_received_total", "counter",
-           "Verified webhook deliveries.", counters["received"])
-    metric("buildsheriff_webhooks_rejected_total", "counter",
-           "Webhook requests refused (bad signature, bad input, too large, busy).",
-           counters["rejected"])
-    metric("buildsheriff_webhooks_duplicate_total", "counter",
-           "Redeliveries dropped by delivery id.", counters["dropped_duplicates"])
-    metric("buildsheriff_webhooks_ignored_total", "counter",
-           "Deliveries of events no handler subscribes to.", counters["ignored"])
-    metric("buildsheriff_jobs_handled_total", "counter",
-           "Queued jobs that finished.", counters["handled"])
-    metric("buildsheriff_jobs_failed_total", "counter",
-           "Queued jobs whose handler raised.", counters["failed"])
-    metric("buildsheriff_queue_depth", "gauge", "Jobs waiting in the queue.", dispatcher.depth)
-    metric("buildsheriff_jobs_running", "gauge", "Jobs running now.", dispatcher.running)
-    lines += services.metrics.render()
-    return "\n".join(lines) + "\n"
 
 
 def create_app(
@@ -110,11 +82,18 @@ def create_app(
             {"status": "ok", "version": app_package.__version__, "queue_depth": dispatcher.depth}
         )
 
+    # Read when scraped: the queue as it is at that moment.
+    services.metrics.queue_depth.set_function(lambda: dispatcher.depth)
+    services.metrics.jobs_running.set_function(lambda: dispatcher.running)
+
     async def metrics(request: web.Request) -> web.Response:
+        # prometheus_client's own exposition and the content type it announces with it
         return web.Response(
-            text=_metrics_text(dispatcher, services),
-            content_type="text/plain",
-            headers={"X-Content-Type-Options": "nosniff"},
+            body=services.metrics.render(),
+            headers={
+                "Content-Type": services.metrics.content_type,
+                "X-Content-Type-Options": "nosniff",
+            },
         )
 
     async def on_startup(_: web.Application) -> None:

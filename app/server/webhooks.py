@@ -28,6 +28,7 @@ RETRY_AFTER_S = 10
 _EVENT_HEADERS = ("content-type", "x-github-event", "x-github-delivery", "x-hub-signature-256")
 
 log = logging.getLogger(__name__)
+UNVERIFIED = "unverified"  # a refused request's event label: its headers are not trusted
 
 
 def _error(status: int, message: str, *, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -52,8 +53,18 @@ class WebhookReceiver:
         self.max_body = max_body
         self.dedupe: DeliveryDedupe = dedupe if dedupe is not None else MemoryDedupe()
 
-    def _reject(self, status: int, message: str, request: web.Request, **kw: Any) -> web.Response:
+    def _reject(
+        self,
+        status: int,
+        message: str,
+        request: web.Request,
+        *,
+        outcome: str,
+        event: str = UNVERIFIED,
+        **kw: Any,
+    ) -> web.Response:
         self.dispatcher.counters["rejected"] += 1
+        self.services.metrics.webhooks.labels(event=event, outcome=outcome).inc()
         log.warning(
             "webhook rejected",
             extra={
@@ -70,43 +81,57 @@ class WebhookReceiver:
     async def handle(self, request: web.Request) -> web.Response:
         if not self.dispatcher.accepting:
             return self._reject(
-                503, "shutting down", request, headers={"Retry-After": str(RETRY_AFTER_S)}
+                503,
+                "shutting down",
+                request,
+                outcome="shutting_down",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
             )
+        too_large = {"outcome": "too_large"}
         if request.content_length is not None and request.content_length > self.max_body:
-            return self._reject(413, "payload too large", request)
+            return self._reject(413, "payload too large", request, **too_large)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._reject(413, "payload too large", request)
+            return self._reject(413, "payload too large", request, **too_large)
         if len(body) > self.max_body:
-            return self._reject(413, "payload too large", request)
+            return self._reject(413, "payload too large", request, **too_large)
 
         if not request.headers.get("X-Hub-Signature-256"):
-            return self._reject(401, "missing signature", request)
+            return self._reject(401, "missing signature", request, outcome="bad_signature")
         headers = {h: request.headers[h] for h in _EVENT_HEADERS if h in request.headers}
         try:
             # Always with the secret: without one gidgethub would skip verification.
             event = Event.from_http(headers, body, secret=self._secret)
         except ValidationFailure:
-            return self._reject(401, "bad signature", request)
+            return self._reject(401, "bad signature", request, outcome="bad_signature")
         except KeyError:
-            return self._reject(400, "missing X-GitHub-Event or X-GitHub-Delivery", request)
+            return self._reject(
+                400, "missing X-GitHub-Event or X-GitHub-Delivery", request, outcome="malformed"
+            )
         except (BadRequest, ValueError, LookupError):
-            return self._reject(400, "body must be JSON (application/json)", request)
+            return self._reject(
+                400, "body must be JSON (application/json)", request, outcome="malformed"
+            )
         if not isinstance(event.data, dict):
-            return self._reject(400, "body must be a JSON object", request)
+            return self._reject(400, "body must be a JSON object", request, outcome="malformed")
         if not event.event or not event.delivery_id:
-            return self._reject(400, "missing X-GitHub-Event or X-GitHub-Delivery", request)
+            return self._reject(
+                400, "missing X-GitHub-Event or X-GitHub-Delivery", request, outcome="malformed"
+            )
 
         counters = self.dispatcher.counters
         counters["received"] += 1
         if event.event == "ping":
+            self._count(event, "pong")
             return web.json_response({"msg": "pong"}, status=200)
         if await self.dedupe.seen(event.delivery_id):
             counters["dropped_duplicates"] += 1
+            self._count(event, "duplicate")
             return web.json_response({"status": "duplicate"}, status=202)
         if not self.router.fetch(event):
             counters["ignored"] += 1
+            self._count(event, "ignored")
             return web.json_response({"status": "ignored"}, status=202)
 
         repo = _repo_of(event.data)
@@ -122,15 +147,29 @@ class WebhookReceiver:
             )
         except QueueFull:
             return self._reject(
-                503, "queue full", request, headers={"Retry-After": str(RETRY_AFTER_S)}
+                503,
+                "queue full",
+                request,
+                outcome="busy",
+                event=_event_label(event),
+                headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         except NotAccepting:
             return self._reject(
-                503, "shutting down", request, headers={"Retry-After": str(RETRY_AFTER_S)}
+                503,
+                "shutting down",
+                request,
+                outcome="shutting_down",
+                event=_event_label(event),
+                headers={"Retry-After": str(RETRY_AFTER_S)},
             )
+        self._count(event, "queued")
         await self.dedupe.mark_done(event.delivery_id)
         event_log.debug("webhook queued", extra={"queue_depth": self.dispatcher.depth})
         return web.json_response({"status": "queued"}, status=202)
+
+    def _count(self, event: Event, outcome: str) -> None:
+        self.services.metrics.webhooks.labels(event=_event_label(event), outcome=outcome).inc()
 
     async def _dispatch(
         self,
@@ -155,7 +194,20 @@ class WebhookReceiver:
             installation_id=installation_id or 0,
             log=event_log,
         )
-        await self.router.dispatch(event, ctx)
+        metrics = self.services.metrics
+        started, outcome = metrics.timer(), "error"
+        try:
+            await self.router.dispatch(event, ctx)
+            outcome = "ok"
+        finally:
+            metrics.handler_seconds.labels(event=_event_label(event), outcome=outcome).observe(
+                metrics.timer() - started
+            )
+
+
+def _event_label(event: Event) -> str:
+    """GitHub's event name (signed, so a bounded set), for a metric's label."""
+    return event.event[:40]
 
 
 def _repo_of(data: Mapping[str, Any]) -> str:

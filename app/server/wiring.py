@@ -11,6 +11,7 @@ from app.github.auth import GitHubApp, GitHubFactory, token_client_factory
 from app.github.client import GitHubClient
 from app.github.config_loader import RepoConfigLoader
 from app.logs import register_secret
+from app.metrics import Metrics
 from app.notify.oncall import pager_from_settings
 from app.notify.slack import SlackNotifier
 from app.services import Services
@@ -34,6 +35,7 @@ def build_services(
         register_secret(secret)
     github_app: GitHubApp | None = None
     default_github: GitHubClient | None = None
+    metrics = Metrics()  # this process's registry: /metrics shows it
 
     if github_for_installation is None:
         if settings.app_id and settings.private_key:
@@ -43,11 +45,16 @@ def build_services(
                 private_key=settings.private_key,
                 api_url=settings.github_api_url,
                 clock=clock,
+                metrics=metrics,
             )
             github_for_installation = github_app.installation_client
         elif settings.github_token:
             github_for_installation = token_client_factory(
-                session, token=settings.github_token, api_url=settings.github_api_url, clock=clock
+                session,
+                token=settings.github_token,
+                api_url=settings.github_api_url,
+                clock=clock,
+                metrics=metrics,
             )
             # With one token there is no installation: events without one still have a client.
             default_github = GitHubClient(
@@ -55,6 +62,7 @@ def build_services(
                 api_url=settings.github_api_url,
                 oauth_token=settings.github_token,
                 clock=clock,
+                metrics=metrics,
             )
         else:
             github_for_installation = _no_credentials
@@ -89,4 +97,5 @@ def build_services(
         github_app=github_app,
         default_github=default_github,
         config_loader=RepoConfigLoader(),
+        metrics=metrics,
     )

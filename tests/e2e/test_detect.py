@@ -16,6 +16,7 @@ from tests.e2e.scenarios import (
     labels_of,
     new_repo,
 )
+from tests.harness import metric, metric_samples
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,9 +37,10 @@ async def test_red_head_via_check_run_opens_one_incident(stack_factory) -> None:
         assert "@mona (author of" in body
         assert "<!-- buildsheriff: " in body
         async with s.session.get(s.app_url + "/metrics") as response:
-            metrics = await response.text()
-        assert "buildsheriff_incidents_opened_total 1" in metrics
-        assert "buildsheriff_reverts_opened_total 1" in metrics
+            samples = metric_samples(await response.text())
+        assert metric(samples, "buildsheriff_incidents_total", transition="opened") == 1
+        opened = {"outcome": "opened", "reason": "automatic"}
+        assert metric(samples, "buildsheriff_reverts_total", **opened) == 1
 
 
 async def _single_signal(s, event: str, make) -> None:  # type: ignore[no-untyped-def]
@@ -159,7 +161,7 @@ async def test_flake_under_confirm_rerun_opens_nothing(stack_factory) -> None:
         repo.add_workflow_run(bad, "CI", "failure")
         await s.settle()
         assert incident_issues(repo) == []
-        assert s.services.metrics["flakes"] == 1
+        assert s.services.metrics.registry.get_sample_value("buildsheriff_flakes_total") == 1
         runs = [r for r in repo.workflow_runs if r["head_sha"] == bad]
         assert max(r["run_attempt"] for r in runs) == 2
 
