@@ -56,6 +56,15 @@ async def _metrics(session: aiohttp.ClientSession, url: str) -> dict[str, float]
     return out
 
 
+def _failed_handlers(metrics: dict[str, float]) -> float:
+    """Events whose handler raised: the `error` samples of the handler histogram."""
+    return sum(
+        value
+        for name, value in metrics.items()
+        if name.startswith("buildsheriff_handler_seconds_count{") and 'outcome="error"' in name
+    )
+
+
 async def _settle(sim: GitHubSim, slack: SlackSim, session: aiohttp.ClientSession,
                   url: str) -> dict[str, float]:
     """Until nothing moves for a while: the app's queue, the simulators' deliveries."""
@@ -185,7 +194,7 @@ async def run(workdir: Path, quick: bool) -> list[Section]:
     storm.notes.append(
         f"{issues} incident issue, {pulls} revert PR, {threads} Slack thread (1 each is right);"
         f" {usage.statuses[403]} calls refused 403 (rate limit),"
-        f" {metrics['buildsheriff_jobs_failed_total']:.0f} jobs failed"
+        f" {_failed_handlers(metrics):.0f} events failed"
     )
     top = ", ".join(f"{n}× {op}" for op, n in usage.operations.most_common(3))
     storm.notes.append(f"most called: {top}; {len(follow_ups)} follow-up webhooks")
