@@ -112,6 +112,15 @@ def runner(
     )
 
 
+AUTO_OPENED = {"outcome": "opened", "reason": "automatic"}
+
+
+def sample(the_runner: IncidentRunner, name: str, **labels: str) -> float:
+    """A metric's value in this runner's process (0 until it moved)."""
+    value = the_runner.ctx.services.metrics.registry.get_sample_value(name, labels)
+    return value or 0.0
+
+
 def opened(**changes: Any) -> Incident:
     base = Incident(State.TRIAGE, "main", "c2", "c2", NOW - 60, suspects=("c2",), number=1)
     return replace(base, **changes)
@@ -125,8 +134,8 @@ async def test_a_new_incident_reverts_its_culprit_and_records_the_pr() -> None:
     assert after is not None and after.revert_pr == 12 and issues.issues[1].revert_pr == 12
     assert mitigation.asked == [("c2",)]
     assert any("Revert opened: [#12](u)" in c for c in issues.comments[1])
-    metrics = the_runner.ctx.services.metrics
-    assert (metrics["incidents_opened"], metrics["reverts_opened"]) == (1, 1)
+    assert sample(the_runner, "buildsheriff_incidents_total", transition="opened") == 1
+    assert sample(the_runner, "buildsheriff_reverts_total", **AUTO_OPENED) == 1
 
 
 async def test_a_live_culprit_is_rolled_back_before_the_revert_is_announced() -> None:
@@ -149,7 +158,7 @@ async def test_nothing_to_revert_is_said_and_no_pr_is_recorded() -> None:
     after = await the_runner.handle(None, RED)
     assert after is not None and after.revert_pr is None
     assert "ℹ️ Nothing reverted: empty." in issues.comments[1]
-    assert the_runner.ctx.services.metrics["reverts_opened"] == 0
+    assert sample(the_runner, "buildsheriff_reverts_total", **AUTO_OPENED) == 0
 
 
 async def test_a_conflicting_revert_is_announced_with_its_files() -> None:
@@ -159,7 +168,8 @@ async def test_a_conflicting_revert_is_announced_with_its_files() -> None:
     after = await the_runner.handle(None, RED)
     assert after is not None and after.timeline[-1].kind == "revert_conflict"
     assert any("src/a.py" in c for c in issues.comments[1])
-    assert the_runner.ctx.services.metrics["revert_conflicts"] == 1
+    conflict_label = {"outcome": "conflict", "reason": "automatic"}
+    assert sample(the_runner, "buildsheriff_reverts_total", **conflict_label) == 1
 
 
 async def test_a_twin_opened_first_wins_and_ours_closes_as_its_duplicate() -> None:
