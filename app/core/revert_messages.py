@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.core.culprit import CulpritFacts
+from app.core.revert_moves import Followed
 
 BRANCH_PREFIX = "buildsheriff/revert-"
 _REVERT_MARKER = re.compile(r"<!--\s*buildsheriff-revert:\s*(\{.*?\})\s*-->", re.DOTALL)
@@ -117,10 +118,19 @@ def revert_pr_body(
     incident_number: int | None,
     mention: str | None = None,
     merge: Merger = Merger.AUTO,
+    followed: Sequence[Followed] = (),
 ) -> str:
     """`culprit_pr`: the pull request that brought the culprit in, if any."""
     parts = [_culprit_line(culprit, culprit_pr), ""]
     parts += ["### Why", why_markdown.strip() or "_No reason was given._", ""]
+    if followed:
+        parts += [
+            "### Files that moved",
+            "Files the reverted commit changed have moved since; the revert follows them, "
+            "as `git revert` does:",
+            *(f"- `{f.old}` → `{f.new}`" for f in followed),
+            "",
+        ]
     if incident_number is not None:
         parts += [f"Incident: #{incident_number}", ""]
     if mention:
@@ -192,14 +202,19 @@ def conflict_text(
     *,
     is_merge: bool,
     conflicts: Sequence[tuple[str, str]],
+    complete: bool = True,
 ) -> str:
-    """Why no revert PR could be opened, and the exact commands to do it by hand."""
+    """Why no revert PR could be opened, and the exact commands to do it by hand.
+
+    `complete` False: these conflicts stopped the revert early, git may find more."""
     lines = [
         f"`{short(culprit_sha)}` cannot be reverted automatically on `{base_branch}`: "
         "files it changed were changed again since.",
         "",
     ]
     lines += [f"- `{path}`: {reason}" for path, reason in conflicts]
+    if not complete:
+        lines += ["- other files it changed may conflict as well; `git revert` lists them all."]
     lines += ["", "To revert it by hand:", ""]
     lines.append(
         manual_revert_commands(

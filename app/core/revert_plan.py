@@ -25,6 +25,7 @@ REGULAR_MODE = "100644"
 EXECUTABLE_MODE = "100755"
 SYMLINK_MODE = "120000"
 GITLINK_MODE = "160000"
+ALREADY_UNDONE = "the branch already undoes every change of the commit (already reverted?)"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ class MergeJob:
 class Conflict:
     path: str
     reason: str
+    # False for a conflict git reports without leaving a file unmerged (it cannot tell
+    # where a directory went): `path` then names what the conflict is about.
+    unmerged: bool = True
 
 
 @dataclass(frozen=True)
@@ -302,8 +306,5 @@ def assemble(
     if not effective:
         if not plan.touched:
             return NothingToRevert("the commit changes no files", plan.touched)
-        return NothingToRevert(
-            "the branch already undoes every change of the commit (already reverted?)",
-            plan.touched,
-        )
+        return NothingToRevert(ALREADY_UNDONE, plan.touched)
     return RevertTree(effective)

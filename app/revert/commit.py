@@ -7,26 +7,35 @@ need a content merge (bounded in parallel), merges them with git's merge-ort
 (app.revert.git_merge), then writes ONE tree (base_tree = H's tree), ONE commit
 whose parent is H. The ref is left to the caller (app.revert.pr): creating it
 is the lock that keeps two processes from opening two PRs.
+
+When a path the culprit touched may have moved (app.core.revert_moves), the path-by-path
+plan is not git's answer: the culprit's and the head's trees are then read where they
+differ and git's merge-ort merges the real trees, following renames itself
+(app.revert.tree_merge). A revert where nothing moved never takes that road.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from app.core.culprit import CulpritFacts, culprit_from_commit
-from app.core.revert_messages import conflict_text, revert_commit_message
+from app.core.revert_messages import conflict_text, revert_commit_message, short
+from app.core.revert_moves import Followed, moved_suspects
 from app.core.revert_plan import (
+    ALREADY_UNDONE,
     EMPTY_TREE,
     Conflict,
     FlatTree,
     MergeJob,
     NothingToRevert,
     RevertConflicts,
+    RevertTree,
     assemble,
     changed_paths,
     flatten,
@@ -34,9 +43,11 @@ from app.core.revert_plan import (
     plan_revert,
 )
 from app.github.client import GitHubClient
-from app.revert.git_merge import merge_contents
+from app.revert.git_merge import merge_contents, scratch_dir
+from app.revert.tree_merge import merge_trees
 
 DEFAULT_CONCURRENCY = 8
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class RevertCommit:
     message: str
     paths: tuple[str, ...]  # the paths the revert writes
     merged_paths: tuple[str, ...]  # those that needed a content merge
+    followed: tuple[Followed, ...] = ()  # files changed where they moved to since
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,9 @@ class RevertConflict:
     branch: str
     head_sha: str
     conflicts: tuple[Conflict, ...]
+    # False when a conflict settled by the trees' shape stopped the revert before the
+    # content merges: git may then list more files than these.
+    complete: bool = True
 
     @property
     def culprit_sha(self) -> str:
@@ -66,6 +81,11 @@ class RevertConflict:
     def paths(self) -> tuple[str, ...]:
         return tuple(sorted({c.path for c in self.conflicts}))
 
+    @property
+    def unmerged_paths(self) -> tuple[str, ...]:
+        """The files `git revert` would leave unmerged (what `git status` lists)."""
+        return tuple(sorted({c.path for c in self.conflicts if c.unmerged}))
+
     def explain(self) -> str:
         """What to post: which files clash and the exact commands to revert by hand."""
         return conflict_text(
@@ -73,6 +93,7 @@ class RevertConflict:
             self.branch,
             is_merge=self.culprit.is_merge,
             conflicts=[(c.path, c.reason) for c in self.conflicts],
+            complete=self.complete,
         )
 
 
@@ -111,7 +132,15 @@ class TreeReader:
     parallel (bounded), and trees shared by P, C and H are read once.
     """
 
+    @property
+    def levels(self) -> Mapping[str, list[dict[str, Any]]]:
+        """Every directory listing read so far, by tree sha."""
+        return self._levels
+
     def __init__(self, gh: GitHubClient, repo: str, limit: asyncio.Semaphore) -> None:
+        # Read a directory that only one side has in one recursive request. Off for the
+        # plain revert, whose reads stay one level at a time as they always were.
+        self.whole_subtrees = False
         self._gh = gh
         self._repo = repo
         self._limit = limit
@@ -141,7 +170,31 @@ class TreeReader:
         finally:
             del self._inflight[tree_sha]
 
+    async def _read_whole(self, tree_sha: str) -> None:
+        """A whole subtree in one request (`recursive=1`), kept as the levels it holds.
+
+        A truncated answer (too big for GitHub) is dropped: the walk then reads one
+        level at a time, as GitHub's docs say to."""
+        async with self._limit:
+            data = await self._gh.getitem(
+                f"/repos/{self._repo}/git/trees/{tree_sha}?recursive=1"
+            )
+        if data.get("truncated"):
+            return
+        by_dir: dict[str, list[dict[str, Any]]] = {"": []}
+        sha_of = {"": tree_sha}
+        for item in data.get("tree") or ():
+            parent, _, name = str(item["path"]).rpartition("/")
+            by_dir.setdefault(parent, []).append({**item, "path": name})
+            if item.get("type") == "tree":
+                sha_of[item["path"]] = item["sha"]
+                by_dir.setdefault(item["path"], [])
+        for path, items in by_dir.items():
+            self._levels.setdefault(sha_of[path], items)
+
     async def everything_under(self, tree_sha: str, prefix: str) -> FlatTree:
+        if self.whole_subtrees and tree_sha not in self._levels:
+            await self._read_whole(tree_sha)
         items = await self.level(tree_sha)
         parts = [flatten(items, prefix)]
         subtrees = [i for i in items if i.get("type") == "tree"]
@@ -272,9 +325,16 @@ async def build_revert_commit(
         parent_tree = parent["tree"]["sha"]
     reader = TreeReader(gh, repo, limit)
     p, c, h = await read_three_trees(reader, parent_tree, culprit.tree_sha, head_tree)
+    if moved_suspects(p, c, h):
+        return await _revert_following_moves(
+            gh, repo, culprit, branch, reader, (parent_tree, head_sha, head_tree), (p, c, h),
+            limit, incident_url,
+        )  # fmt: skip
     plan = plan_revert(p, c, h)
     if plan.conflicts:  # settled by shape: no download is worth it
-        return RevertConflict(culprit, branch, head_sha, plan.conflicts)
+        return RevertConflict(
+            culprit, branch, head_sha, plan.conflicts, complete=not plan.merges
+        )
     blobs = await _download(gh, repo, _blobs_to_fetch(plan.merges), limit)
     outcomes, new_blobs = await merge_contents(plan.merges, blobs)
     result = assemble(plan, outcomes, h)
@@ -283,9 +343,35 @@ async def build_revert_commit(
     if isinstance(result, NothingToRevert):
         return RevertEmpty(culprit, branch, head_sha, result.reason)
     await _upload(gh, repo, new_blobs, limit)
+    return await _write_commit(
+        gh, repo, culprit, branch, head_sha, head_tree, result, incident_url,
+        merged_paths=tuple(j.path for j in plan.merges),
+    )  # fmt: skip
+
+
+async def _write_commit(
+    gh: GitHubClient,
+    repo: str,
+    culprit: CulpritFacts,
+    branch: str,
+    head_sha: str,
+    head_tree: str,
+    result: RevertTree,
+    incident_url: str | None,
+    *,
+    merged_paths: tuple[str, ...],
+    followed: tuple[Followed, ...] = (),
+    expected_tree: str | None = None,
+) -> RevertCommit:
+    """ONE tree on top of the head's, ONE commit whose parent is the head."""
     tree = await gh.post(
         f"/repos/{repo}/git/trees", data={"base_tree": head_tree, "tree": result.as_github()}
     )
+    if expected_tree is not None and tree["sha"] != expected_tree:
+        log.warning(
+            "revert tree %s differs from git's merged tree %s (culprit %s)",
+            tree["sha"], expected_tree, culprit.sha,
+        )  # fmt: skip
     message = revert_commit_message(
         culprit.subject,
         culprit.sha,
@@ -304,5 +390,57 @@ async def build_revert_commit(
         branch=branch,
         message=message,
         paths=result.paths,
-        merged_paths=tuple(j.path for j in plan.merges),
+        merged_paths=merged_paths,
+        followed=followed,
     )
+
+
+async def _revert_following_moves(
+    gh: GitHubClient,
+    repo: str,
+    culprit: CulpritFacts,
+    branch: str,
+    reader: TreeReader,
+    shas: tuple[str | None, str, str],
+    trees: tuple[FlatTree, FlatTree, FlatTree],
+    limit: asyncio.Semaphore,
+    incident_url: str | None,
+) -> RevertCommit | RevertConflict | RevertEmpty:
+    """A path the culprit touched may have moved: merge-ort decides on the real trees.
+
+    Reads the culprit's and the head's trees where they differ (every path added or
+    deleted since, with its blob sha); git then asks for the contents it needs."""
+    parent_tree, head_sha, head_tree = shas
+    p, c, h = trees
+    reader.whole_subtrees = True  # a moved package is one request per side, not one a level
+    await reader.diff(culprit.tree_sha, head_tree)
+    touched = changed_paths(p, c)
+    merged = await merge_trees(
+        scratch=scratch_dir(0),
+        levels=reader.levels,
+        base=culprit.tree_sha,
+        ours=head_tree,
+        theirs=parent_tree,
+        theirs_label=short(culprit.sha),
+        blobs=lambda wanted: _download(gh, repo, wanted, limit),
+        trees=reader.level,
+        touched=touched,
+        gone=[t for t in touched if t in c.entries and t not in h.entries],
+    )
+    log.info(
+        "revert of %s followed moves: %d objects downloaded for git, %d conflicts",
+        culprit.sha, merged.downloaded, len(merged.conflicts),
+    )  # fmt: skip
+    if merged.conflicts:
+        return RevertConflict(culprit, branch, head_sha, merged.conflicts)
+    if not merged.writes:
+        return RevertEmpty(culprit, branch, head_sha, ALREADY_UNDONE)
+    await _upload(gh, repo, merged.new_blobs, limit)
+    return await _write_commit(
+        gh, repo, culprit, branch, head_sha, head_tree, RevertTree(merged.writes), incident_url,
+        merged_paths=tuple(
+            w.path for w in merged.writes if w.entry is not None and w.entry.sha in merged.new_blobs
+        ),
+        followed=merged.followed,
+        expected_tree=merged.tree,
+    )  # fmt: skip

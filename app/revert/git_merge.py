@@ -57,7 +57,7 @@ class GitMergeError(RuntimeError):
     """git itself failed (not a conflict): missing binary, corrupt input."""
 
 
-def _hermetic_env(git_dir: str) -> dict[str, str]:
+def hermetic_env(git_dir: str) -> dict[str, str]:
     # No user or system config may change how the merge behaves (renames, drivers, ...).
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(
@@ -71,6 +71,16 @@ def _hermetic_env(git_dir: str) -> dict[str, str]:
 
 
 async def _git(env: Mapping[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, bytes]:
+    code, out, err = await run_git(env, *args, stdin=stdin)
+    if code not in (0, 1):
+        raise GitMergeError(f"git {args[0]} failed ({code}): {err.decode(errors='replace')[:300]}")
+    return code, out
+
+
+async def run_git(
+    env: Mapping[str, str], *args: str, stdin: bytes | None = None
+) -> tuple[int, bytes, bytes]:
+    """(exit code, stdout, stderr) of one git command; raises only when git is missing."""
     executable = shutil.which(GIT)
     if executable is None:
         raise GitMergeError("git is not installed; it is needed to merge file contents")
@@ -87,26 +97,27 @@ async def _git(env: Mapping[str, str], *args: str, stdin: bytes | None = None) -
         close_fds=False,
     )
     out, err = await proc.communicate(stdin)
-    code = proc.returncode if proc.returncode is not None else -1
-    if code not in (0, 1):
-        raise GitMergeError(f"git {args[0]} failed ({code}): {err.decode(errors='replace')[:300]}")
-    return code, out
+    return (proc.returncode if proc.returncode is not None else -1), out, err
 
 
-class _ObjectWriter:
+class ObjectWriter:
     """Loose objects into a bare repository's object directory."""
 
     def __init__(self, git_dir: Path) -> None:
         self.objects = git_dir / "objects"
 
-    def write(self, kind: bytes, body: bytes) -> str:
+    def write(self, kind: bytes, body: bytes, name: str | None = None) -> str:
+        """Store an object; `name` stores it under a sha known from elsewhere (GitHub's)."""
         data = b"%s %d\0" % (kind, len(body)) + body
-        sha = hashlib.sha1(data).hexdigest()
+        sha = name or hashlib.sha1(data).hexdigest()
         path = self.objects / sha[:2] / sha[2:]
         if not path.exists():
             path.parent.mkdir(exist_ok=True)
             path.write_bytes(zlib.compress(data, 1))
         return sha
+
+    def has(self, sha: str) -> bool:
+        return (self.objects / sha[:2] / sha[2:]).exists()
 
     def tree(self, entries: Mapping[str, Entry]) -> str:
         root: dict[str, object] = {}
@@ -129,10 +140,7 @@ class _ObjectWriter:
             else:
                 assert isinstance(value, dict)
                 items.append((raw, _TREE_MODE, self._write_level(value)))
-        # git orders a tree's entries by name, a subtree's name counting as "name/".
-        items.sort(key=lambda i: i[0] + b"/" if i[1] == _TREE_MODE else i[0])
-        body = b"".join(m + b" " + name + b"\0" + bytes.fromhex(sha) for name, m, sha in items)
-        return self.write(b"tree", body)
+        return self.write(b"tree", tree_body(items))
 
     def commit(self, tree: str, parents: Sequence[str]) -> str:
         body = b"tree %s\n" % tree.encode()
@@ -141,7 +149,14 @@ class _ObjectWriter:
         return self.write(b"commit", body)
 
 
-def _bare_repo(git_dir: Path) -> None:
+def tree_body(items: list[tuple[bytes, bytes, str]]) -> bytes:
+    """A tree object's body from (name, mode without leading zeros, sha) entries."""
+    # git orders a tree's entries by name, a subtree's name counting as "name/".
+    items = sorted(items, key=lambda i: i[0] + b"/" if i[1] == _TREE_MODE else i[0])
+    return b"".join(m + b" " + name + b"\0" + bytes.fromhex(sha) for name, m, sha in items)
+
+
+def bare_repo(git_dir: Path) -> None:
     """The minimal repository layout git accepts (gitrepository-layout)."""
     (git_dir / "objects").mkdir(parents=True)
     (git_dir / "refs").mkdir()
@@ -179,15 +194,15 @@ async def merge_contents(
     scratch = scratch_dir(sum(len(d) for d in blobs.values()))
     with tempfile.TemporaryDirectory(prefix="buildsheriff-merge-", dir=scratch) as tmp:
         git_dir = Path(tmp) / "repo.git"
-        _bare_repo(git_dir)
-        writer = _ObjectWriter(git_dir)
+        bare_repo(git_dir)
+        writer = ObjectWriter(git_dir)
         for sha, data in blobs.items():
             if writer.write(b"blob", data) != sha:
                 raise GitMergeError(f"blob {sha} does not hash to its name")
         base = writer.commit(writer.tree({j.path: j.base for j in jobs if j.base is not None}), [])
         ours = writer.commit(writer.tree({j.path: j.ours for j in jobs}), [base])
         theirs = writer.commit(writer.tree({j.path: j.theirs for j in jobs}), [base])
-        env = _hermetic_env(str(git_dir))
+        env = hermetic_env(str(git_dir))
         code, out = await _git(env, "merge-tree", "--write-tree", "--name-only", "-z", ours, theirs)
         fields = out.split(b"\0")
         tree = fields[0].decode()
@@ -209,18 +224,18 @@ async def merge_contents(
             _git(env, "ls-tree", "-r", "-z", tree),
             _git(env, "cat-file", "--batch", stdin=wanted),
         )
-    merged = _parse_ls_tree(listing[1])
+    merged = parse_ls_tree(listing[1])
     outcomes = {
         j.path: MergeOutcome(j.path, merged[j.path])
         if j.path in merged
         else MergeOutcome(j.path, None, "deleted by the merge")
         for j in jobs
     }
-    fresh = {sha: data for sha, data in _parse_batch(contents[1]).items() if sha not in blobs}
+    fresh = {sha: data for sha, data in parse_batch(contents[1]).items() if sha not in blobs}
     return outcomes, fresh
 
 
-def _parse_ls_tree(out: bytes) -> dict[str, Entry]:
+def parse_ls_tree(out: bytes) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     for record in out.split(b"\0"):
         if not record:
@@ -231,7 +246,7 @@ def _parse_ls_tree(out: bytes) -> dict[str, Entry]:
     return entries
 
 
-def _parse_batch(out: bytes) -> dict[str, bytes]:
+def parse_batch(out: bytes) -> dict[str, bytes]:
     """`git cat-file --batch` answers: "<sha> <type> <size>\\n<content>\\n" each."""
     contents: dict[str, bytes] = {}
     pos = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from app.core.revert_messages import (
     revert_pr_body,
     revert_title,
 )
+from app.core.revert_moves import Followed
 from app.github.client import GitHubClient
 from app.github.comments import comment_on_issue_once
 from app.revert.commit import (
@@ -187,6 +188,7 @@ class _Revert:
     incident_number: int | None
     why_markdown: str
     app_login: str
+    followed: tuple[Followed, ...] = ()  # files the revert followed to their new paths
 
     def body(self, *, mention: str | None = None, merge: Merger = Merger.AUTO) -> str:
         return revert_pr_body(
@@ -196,6 +198,7 @@ class _Revert:
             incident_number=self.incident_number,
             mention=mention,
             merge=merge,
+            followed=self.followed,
         )
 
 
@@ -281,6 +284,7 @@ async def open_revert_pr(
     )
     if not isinstance(built, RevertCommit):
         return built
+    job = replace(job, followed=built.followed)
     if not await _create_ref(gh, repo, branch, built.sha):
         # Someone got there first: continue their PR, or open it if they have not yet.
         existing = await find_revert_pr(gh, repo, branch)
@@ -361,6 +365,7 @@ async def open_range_revert_pr(
             return RevertEmpty(newest, base_branch, head["object"]["sha"], "already being reverted")
         return await _finish(gh, job, existing, created=False)
     made = 0
+    followed: list[Followed] = []
     for sha in reversed(suspects):
         built = await build_revert_commit(gh, repo, sha, branch=branch, incident_url=incident_url)
         if isinstance(built, RevertConflict):
@@ -368,10 +373,12 @@ async def open_range_revert_pr(
             return built
         if isinstance(built, RevertCommit):
             await gh.patch(f"/repos/{repo}/git/refs/heads/{quote(branch)}", data={"sha": built.sha})
+            followed += [f for f in built.followed if f not in followed]
             made += 1
     if made == 0:
         await gh.delete(f"/repos/{repo}/git/refs/heads/{quote(branch)}")
         return RevertEmpty(newest, base_branch, head["object"]["sha"], "nothing left to revert")
     title = f"{revert_title(newest.subject)} and {len(suspects) - 1} commit(s) before it"
+    job = replace(job, followed=tuple(followed))
     pr, created = await _open_pull(gh, repo, branch, base_branch, title, job.body())
     return await _finish(gh, job, pr, created=created)

@@ -62,8 +62,13 @@ def get_blob(ctx: Ctx) -> Reply:
 def tree_shape(ctx: Ctx, repo: SimRepo, sha: str, recursive: bool) -> dict[str, Any]:
     api = f"{ctx.sim.url}/repos/{repo.full_name}"
     entries: list[dict[str, Any]] = []
+    truncated = False
     if recursive:
         listing = [(e, path, size) for e, path, size in repo.store.ls_tree_recursive(sha)]
+        # GitHub answers part of a tree past its limit and says so; callers must then
+        # read one subtree at a time.
+        truncated = len(listing) > ctx.sim.recursive_tree_limit
+        listing = listing[: ctx.sim.recursive_tree_limit]
     else:
         listing = []
         for entry in repo.store.read_tree(sha) or []:
@@ -78,7 +83,7 @@ def tree_shape(ctx: Ctx, repo: SimRepo, sha: str, recursive: bool) -> dict[str, 
         elif entry.type == "tree":
             shaped["url"] = f"{api}/git/trees/{entry.sha}"
         entries.append(shaped)
-    return {"sha": sha, "url": f"{api}/git/trees/{sha}", "tree": entries, "truncated": False}
+    return {"sha": sha, "url": f"{api}/git/trees/{sha}", "tree": entries, "truncated": truncated}
 
 
 def _tree_entry(repo: SimRepo, item: Any) -> tuple[str, TreeEntry | None]:

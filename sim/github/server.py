@@ -134,6 +134,8 @@ class GitHubSim:
         self.rerun_gate: asyncio.Event | None = None
         # Requests per hour per token (GitHub's installation tokens get 5,000).
         self.rate_limit = 5000
+        # A recursive tree listing stops here and says `truncated` (GitHub: 100,000 entries).
+        self.recursive_tree_limit = 100_000
         self.html_url = "https://github.com"
         self.url = "http://127.0.0.1"
         # GitHub Enterprise Server: REST under /api/v3, GraphQL at /api/graphql, the web at /.
