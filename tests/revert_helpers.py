@@ -2,9 +2,11 @@
 
 Histories are written with one `git fast-import` into the simulator's bare repository
 (fast: one process per history). Each file's lines carry the file's own token, so
-git's rename detection never pairs two different files (the app calls a deleted file
-a conflict by design; git might follow a rename) while lines within a file repeat
-a lot, which is where Myers and histogram diffs part ways.
+git's rename detection pairs a file with its own renamed self (kept token) and never
+with another file, while lines within a file repeat a lot, which is where Myers and
+histogram diffs part ways. Histories rename files (in place, to another directory,
+with and without edits) and move whole directories or the top-level files into a
+new directory, so reverts meet merge-ort's rename and directory-rename handling.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,15 +148,61 @@ class HistoryMaker:
                 elif roll < 0.15 and files[name].mode != "120000":
                     flipped = "100755" if files[name].mode == "100644" else "100644"
                     files[name] = FileState(flipped, files[name].lines, files[name].binary)
+                elif roll < 0.3:
+                    self._rename(files, name, gone)
                 else:
                     files[name] = self._edit(files[name])
+            if rng.random() < 0.07:
+                self._move_into_directory(files)
             if rng.random() < 0.12:
                 if gone and rng.random() < 0.5:
-                    files[gone.pop(rng.randrange(len(gone)))] = self._new_file()
+                    back = gone.pop(rng.randrange(len(gone)))
+                    if _fits(files, back, leaving=[]):
+                        files[back] = self._new_file()
                 else:
                     files[f"new/{self._token()}.txt"] = self._new_file()
             history.commits.append((files, rng.random() < 0.1))
         return history
+
+    def _rename(self, files: dict[str, FileState], name: str, gone: list[str]) -> None:
+        """Rename in place, to another directory or to a new one; sometimes with edits."""
+        rng = self.rng
+        folder, _, base = name.rpartition("/")
+        dirs = sorted({p.rpartition("/")[0] for p in files} | {"", f"d{self._token()}"})
+        roll = rng.random()
+        if roll < 0.35:
+            target = _join(folder, f"r{self._token()}.txt")
+        elif roll < 0.7:
+            target = _join(rng.choice(dirs), base)
+        else:
+            target = _join(rng.choice(dirs), f"r{self._token()}.txt")
+        if not _fits(files, target, leaving=[name]):
+            return
+        state = files.pop(name)
+        files[target] = self._edit(state) if rng.random() < 0.4 else state
+        if rng.random() < 0.3:
+            gone.append(name)
+
+    def _move_into_directory(self, files: dict[str, FileState]) -> None:
+        """A directory (or every top-level file) moves into a new directory, as a package
+        moving into `src/` does; sometimes one of the moved files is edited too."""
+        rng = self.rng
+        tops = sorted({p.split("/")[0] for p in files if "/" in p})
+        group = rng.choice([*tops, ""])
+        moving = [p for p in files if (p.split("/")[0] == group if group else "/" not in p)]
+        root = rng.choice(["src", "lib", "pkg", f"m{self._token()}"])
+        if not moving or group == root:
+            return
+        targets = {p: f"{root}/{p}" for p in moving}
+        rest = {p: s for p, s in files.items() if p not in targets}
+        if not all(_fits(rest, t, leaving=[]) for t in targets.values()):
+            return
+        edited = rng.choice(moving) if rng.random() < 0.3 else None
+        for old, new in targets.items():
+            state = files[old]
+            rest[new] = self._edit(state) if old == edited else state
+        files.clear()
+        files.update(rest)
 
     @staticmethod
     def _undo(history: History, k: int, files: dict[str, FileState]) -> dict[str, FileState]:
@@ -170,6 +219,18 @@ class HistoryMaker:
             else:
                 del result[path]
         return result if changed else {}
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
+
+
+def _fits(files: dict[str, FileState], path: str, *, leaving: list[str]) -> bool:
+    """`path` can be added: no file there or above it, no directory there."""
+    others = [p for p in files if p not in leaving]
+    parts = path.split("/")
+    above = {"/".join(parts[:i]) for i in range(1, len(parts))}
+    return path not in others and not any(p in above or p.startswith(path + "/") for p in others)
 
 
 def fast_import_stream(history: History, ref: str, start: str, side_ref: str) -> bytes:
@@ -226,6 +287,19 @@ async def write_history(git_dir: Path, history: History, start: str, name: str) 
 class Oracle:
     clean: bool
     tree: str | None  # the index's tree after a clean revert
+    conflicts: frozenset[str] = frozenset()  # unmerged paths, without "~label" suffixes
+    # git revert died instead of answering (git 2.39's merge-ort hits a BUG() on some
+    # directory-rename tangles that `git merge-tree` reports as conflicts).
+    crashed: bool = False
+
+
+# merge-ort moves a file out of a directory's way to "path~<label>" (HEAD, or the
+# revert's "parent of <sha> (<subject>)"), '/' in the label written as '_'.
+_LABEL_SUFFIX = re.compile(r"~(HEAD|parent of .*)$")
+
+
+def strip_label(path: str) -> str:
+    return _LABEL_SUFFIX.sub("", path)
 
 
 async def checkout(clone: Path, head: str) -> None:
@@ -239,7 +313,53 @@ async def git_revert(clone: Path, head: str, culprit: str, *, merge: bool) -> Or
     args = ["revert", "--no-commit", *(["-m", "1"] if merge else []), culprit]
     code, _ = await git(clone, *args, check=False)
     tree = None
+    unmerged: frozenset[str] = frozenset()
+    if code not in (0, 1):
+        (clone / ".git" / "index.lock").unlink(missing_ok=True)  # left by the abort
+        await git(clone, "reset", "-q", "--hard", head)
+        return Oracle(False, None, crashed=True)
     if code == 0:
         _, tree = await git(clone, "write-tree")
+    else:
+        _, listing = await git(clone, "ls-files", "-u", "-z")
+        unmerged = frozenset(
+            strip_label(record.split("\t", 1)[1]) for record in listing.split("\0") if record
+        )
     await git(clone, "reset", "-q", "--hard", head)
-    return Oracle(code == 0, tree.strip() if tree else None)
+    return Oracle(code == 0, tree.strip() if tree else None, unmerged)
+
+
+def _name_status(out: str) -> list[tuple[str, list[str]]]:
+    """`diff-tree -z --name-status` records: status, then one path (two for R and C)."""
+    fields, records, i = out.split("\0"), [], 0
+    while i < len(fields) - 1:
+        status = fields[i]
+        width = 2 if status.startswith(("R", "C")) else 1
+        records.append((status, fields[i + 1 : i + 1 + width]))
+        i += 1 + width
+    return records
+
+
+async def moves_around(clone: Path, parent: str, culprit: str, head: str) -> set[str]:
+    """What git's rename detection sees around a culprit: "renamed by the culprit";
+    for paths the culprit touched, "renamed since" (same content), "moved into a
+    directory" (a new directory above the same path) and "renamed with edits"."""
+    kinds: set[str] = set()
+    _, own = await git(clone, "diff-tree", "-r", "-z", "-M", "--name-status", parent, culprit)
+    touched: set[str] = set()
+    for status, paths in _name_status(own):
+        touched.update(paths)
+        if status.startswith("R"):
+            kinds.add("renamed by the culprit")
+    _, later = await git(clone, "diff-tree", "-r", "-z", "-M", "--name-status", culprit, head)
+    for status, paths in _name_status(later):
+        if not status.startswith("R") or paths[0] not in touched:
+            continue
+        old, new = paths
+        if new.endswith("/" + old):
+            kinds.add("moved into a directory")
+        elif status == "R100":
+            kinds.add("renamed since")
+        else:
+            kinds.add("renamed with edits")
+    return kinds

@@ -32,13 +32,16 @@ from tests.revert_helpers import (
     checkout,
     git,
     git_revert,
+    moves_around,
     write_history,
 )
 
-SEED = 20_260_611
-HISTORIES = 64
-CULPRITS = 5  # per history: 312 cases in all (some histories are short)
+SEEDS = (20_260_611, 20_260_612, 20_260_613)
+HISTORIES = 40
+CULPRITS = 5  # per history: about 190 cases a seed (some histories are short)
 SLOTS = 3  # histories in flight at once, each with its own clone
+MOVES = ("renamed by the culprit", "renamed since", "moved into a directory", "renamed with edits")
+MIN_CASES_PER_MOVE = 5  # per seed: the histories must really exercise each kind of move
 REPO = "octo/agree"
 
 # Found by a search over random triples: `git merge-file` (Myers, git < 2.44) merges this
@@ -125,7 +128,11 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-async def test_revert_agrees_with_git_revert(fast_tmp: Path) -> None:
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_revert_agrees_with_git_revert(fast_tmp: Path, seed: int) -> None:
+    """Same tree when git's revert is clean; a conflict on the same paths when it is not;
+    including culprits whose files were renamed, moved into a directory or renamed with
+    edits since, and culprits that renamed files themselves."""
     from sim.github.server import GitHubSim
 
     tmp_path = fast_tmp
@@ -136,7 +143,7 @@ async def test_revert_agrees_with_git_revert(fast_tmp: Path) -> None:
         repo = sim.create_repo(REPO)
         token = sim.create_token(repo.owner)
         git_dir = Path(repo.git_dir)
-        rng = random.Random(SEED)
+        rng = random.Random(seed)
         maker = HistoryMaker(rng)
         # Everything random is drawn up front, so the cases do not depend on scheduling.
         plans = []
@@ -157,34 +164,52 @@ async def test_revert_agrees_with_git_revert(fast_tmp: Path) -> None:
 
             async def one_history(n: int, history: History, picks: list[int]) -> None:
                 branch = f"h{n}"
-                shas = await write_history(git_dir, history, repo.head(), branch)
+                start = repo.head()
+                shas = await write_history(git_dir, history, start, branch)
                 head = shas[-1]
                 repo.move_ref(f"refs/heads/{branch}", head, repo.owner, notify=False)
                 clone = await clones.get()
                 try:
                     _, head_tree = await git(clone, "rev-parse", f"{head}^{{tree}}")
 
-                    async def oracles() -> list[Oracle]:
+                    async def oracles() -> list[tuple[Oracle, set[str]]]:
                         await checkout(clone, head)
-                        return [
-                            await git_revert(clone, head, shas[i], merge=history.commits[i][1])
-                            for i in picks
-                        ]
+                        found = []
+                        for i in picks:
+                            parent = shas[i - 1] if i else start
+                            oracle = await git_revert(
+                                clone, head, shas[i], merge=history.commits[i][1]
+                            )
+                            found.append((oracle, await moves_around(clone, parent, shas[i], head)))
+                        return found
 
-                    found, *apps = await asyncio.gather(
+                    # Every task finishes before the clone goes back to the pool.
+                    results = await asyncio.gather(
                         oracles(),
                         *(build_revert_commit(gh, REPO, shas[i], branch=branch) for i in picks),
+                        return_exceptions=True,
                     )
                 finally:
                     clones.put_nowait(clone)
-                for i, oracle, app in zip(picks, found, apps, strict=True):
-                    verdict = _compare(oracle.clean, oracle.tree, head_tree.strip(), app)
+                for outcome in results:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                found, *apps = results
+                for i, (oracle, moves), app in zip(picks, found, apps, strict=True):
+                    verdict = _compare(oracle, head_tree.strip(), app)
                     tally[verdict] += 1
                     tally["merge commits"] += history.commits[i][1]
+                    for move in moves:
+                        tally[move] += 1
+                        tally[f"{move}: {verdict}"] += 1
                     if isinstance(app, RevertCommit) and app.merged_paths:
                         tally["needed a content merge"] += 1
+                    if isinstance(app, RevertCommit) and app.followed:
+                        tally["followed to a new path"] += 1
                     if verdict.startswith("DISAGREE"):
-                        disagreements.append(f"{verdict}: culprit {shas[i]} on {branch}")
+                        disagreements.append(
+                            f"{verdict}: culprit {shas[i]} on {branch} {sorted(moves)}"
+                        )
 
             pending = [one_history(*plan) for plan in plans]
             for batch in range(0, len(pending), SLOTS):
@@ -192,30 +217,39 @@ async def test_revert_agrees_with_git_revert(fast_tmp: Path) -> None:
         total = sum(v for k, v in tally.items() if k.startswith(("agree", "DISAGREE")))
         agreed = sum(v for k, v in tally.items() if k.startswith("agree"))
         print(
-            f"\nrevert agreement with git: {agreed}/{total} = {agreed / total:.1%} "
+            f"\nseed {seed}: revert agreement with git: {agreed}/{total} = {agreed / total:.1%} "
             f"in {time.monotonic() - started:.1f}s; {dict(sorted(tally.items()))}"
         )
         assert not disagreements, "\n".join(disagreements[:10])
-        assert total >= 300
+        assert total >= 150
+        assert {m: tally[m] for m in MOVES} == {
+            m: max(tally[m], MIN_CASES_PER_MOVE) for m in MOVES
+        }, "too few cases of some kind of move"
         assert sim.violations == []
     finally:
         await sim.close()
 
 
 def _compare(
-    git_clean: bool,
-    git_tree: str | None,
-    head_tree: str,
-    app: RevertCommit | RevertConflict | RevertEmpty,
+    oracle: Oracle, head_tree: str, app: RevertCommit | RevertConflict | RevertEmpty
 ) -> str:
     got = type(app).__name__
-    if not git_clean:
+    if oracle.crashed:
         ok = isinstance(app, RevertConflict)
-        return "agree: conflict" if ok else f"DISAGREE: git conflict, app {got}"
-    if git_tree == head_tree:
+        return "agree: conflict (git revert crashed)" if ok else f"DISAGREE: git crashed, app {got}"
+    if not oracle.clean:
+        if not isinstance(app, RevertConflict):
+            return f"DISAGREE: git conflict, app {got}"
+        files = set(app.unmerged_paths)
+        if files == oracle.conflicts and app.paths:
+            return "agree: conflict"
+        if not app.complete and files and files < oracle.conflicts:
+            return "agree: conflict, listed in part (stopped early, and says so)"
+        return f"DISAGREE: conflicts differ (git {sorted(oracle.conflicts)}, app {app.paths})"
+    if oracle.tree == head_tree:
         return "agree: empty" if isinstance(app, RevertEmpty) else f"DISAGREE: git empty, app {got}"
     if not isinstance(app, RevertCommit):
         return f"DISAGREE: git clean, app {got}"
-    if app.tree_sha != git_tree:
-        return f"DISAGREE: trees differ (git {git_tree}, app {app.tree_sha})"
+    if app.tree_sha != oracle.tree:
+        return f"DISAGREE: trees differ (git {oracle.tree}, app {app.tree_sha})"
     return "agree: same tree"
