@@ -243,8 +243,6 @@ def _compare(
         files = set(app.unmerged_paths)
         if files == oracle.conflicts and app.paths:
             return "agree: conflict"
-        if not app.complete and files and files < oracle.conflicts:
-            return "agree: conflict, listed in part (stopped early, and says so)"
         return f"DISAGREE: conflicts differ (git {sorted(oracle.conflicts)}, app {app.paths})"
     if oracle.tree == head_tree:
         return "agree: empty" if isinstance(app, RevertEmpty) else f"DISAGREE: git empty, app {got}"

@@ -167,7 +167,7 @@ CASES = [
         {},
         {"d": B},
         writes={"d/f": A},
-        conflicts=("d/f",),
+        conflicts=("d",),  # as git names it: the file it moves out of the way
     ),
     Case(
         "culprit turned a file into a directory: revert swaps back",

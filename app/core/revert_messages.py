@@ -202,19 +202,14 @@ def conflict_text(
     *,
     is_merge: bool,
     conflicts: Sequence[tuple[str, str]],
-    complete: bool = True,
 ) -> str:
-    """Why no revert PR could be opened, and the exact commands to do it by hand.
-
-    `complete` False: these conflicts stopped the revert early, git may find more."""
+    """Why no revert PR could be opened, and the exact commands to do it by hand."""
     lines = [
         f"`{short(culprit_sha)}` cannot be reverted automatically on `{base_branch}`: "
         "files it changed were changed again since.",
         "",
     ]
     lines += [f"- `{path}`: {reason}" for path, reason in conflicts]
-    if not complete:
-        lines += ["- other files it changed may conflict as well; `git revert` lists them all."]
     lines += ["", "To revert it by hand:", ""]
     lines.append(
         manual_revert_commands(

@@ -250,21 +250,24 @@ def _plan_content_merge(
 
 
 def _file_directory_clashes(writes: list[TreeWrite], head: FlatTree) -> list[Conflict]:
-    """Re-adding a file where the branch now has a directory, or under a path now a file."""
+    """Re-adding a file where the branch now has a directory, or under a path now a file.
+
+    Named as git names them: the file git moves out of the directory's way."""
     deleted = {w.path for w in writes if w.entry is None}
-    clashes: list[Conflict] = []
+    clashes: dict[str, Conflict] = {}
     for w in writes:
         if w.entry is None or w.path in head.entries:
             continue
         if w.path in head.dirs and any(
             p.startswith(w.path + "/") and p not in deleted for p in head.entries
         ):
-            clashes.append(Conflict(w.path, "a directory now stands where the file was"))
+            clashes[w.path] = Conflict(w.path, "a directory now stands where the file was")
         for ancestor in _ancestors(w.path):
             if ancestor in head.entries and ancestor not in deleted:
-                clashes.append(Conflict(w.path, f"{ancestor} is now a file"))
+                reason = f"now a file, where the revert would bring back {w.path}"
+                clashes.setdefault(ancestor, Conflict(ancestor, reason))
                 break
-    return clashes
+    return list(clashes.values())
 
 
 def _implied_deletion(write: TreeWrite, sets: set[str]) -> bool:

@@ -69,9 +69,6 @@ class RevertConflict:
     branch: str
     head_sha: str
     conflicts: tuple[Conflict, ...]
-    # False when a conflict settled by the trees' shape stopped the revert before the
-    # content merges: git may then list more files than these.
-    complete: bool = True
 
     @property
     def culprit_sha(self) -> str:
@@ -93,7 +90,6 @@ class RevertConflict:
             self.branch,
             is_merge=self.culprit.is_merge,
             conflicts=[(c.path, c.reason) for c in self.conflicts],
-            complete=self.complete,
         )
 
 
@@ -331,10 +327,8 @@ async def build_revert_commit(
             limit, incident_url,
         )  # fmt: skip
     plan = plan_revert(p, c, h)
-    if plan.conflicts:  # settled by shape: no download is worth it
-        return RevertConflict(
-            culprit, branch, head_sha, plan.conflicts, complete=not plan.merges
-        )
+    # Merged even when a conflict by shape already sinks the revert: the list of files
+    # to resolve by hand must be git's whole list.
     blobs = await _download(gh, repo, _blobs_to_fetch(plan.merges), limit)
     outcomes, new_blobs = await merge_contents(plan.merges, blobs)
     result = assemble(plan, outcomes, h)
