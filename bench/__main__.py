@@ -34,7 +34,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "red_to_revert": ("P1",),
     "ingest": ("P2",),
     "storm": ("P3", "P5"),
-    "revert_size": ("P4", "P4'"),
+    "revert_size": ("P4", "P4'", "P4 moved"),
     "revert_command": ("P6",),
     "revert_corpus": ("corpus",),
     "dedupe_memory": ("dedupe",),

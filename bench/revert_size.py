@@ -12,6 +12,10 @@ issue measures it); best of ROUNDS on each side.
 
 P4': a culprit touching 3 files of BIG_FILES files, against the same culprit in a
 SMALL_FILES-file repository: calls and bytes should stay flat as the repository grows.
+
+P4 moved: every package moved into src/ after the culprit; the revert follows the moves
+as `git revert` does (git's merge on the real trees). Against git clone + git revert, and
+its calls against the same story without the move.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ import aiohttp
 from app.github.client import GitHubClient
 from app.revert.commit import RevertCommit, build_revert_commit
 from bench import Section, human_bytes
+from bench.history import Change, append, source_text, tree_paths
 from bench.scenarios import large_repo
 from sim.github.metering import Usage
+from sim.github.repo import SimRepo
 from sim.github.server import GitHubSim
 
 FILES, CULPRIT_FILES, MERGES = 4_000, 2_000, 20
@@ -37,6 +43,7 @@ QUICK_FILES, QUICK_CULPRIT_FILES = 1_000, 500
 BIG_FILES, SMALL_FILES, FEW = 20_000, 500, 3
 QUICK_BIG_FILES = 5_000
 LATER = 20
+MOVED_FILES, QUICK_MOVED_FILES, MOVED_CULPRIT_FILES, MOVED_MERGES = 2_000, 500, 20, 5
 ROUNDS = 2
 GIT = shutil.which("git") or "git"
 HERMETIC = {
@@ -163,13 +170,89 @@ async def _p4_flat(sim: GitHubSim, gh: GitHubClient, quick: bool) -> Section:
     return section
 
 
+async def _moved_story(repo: SimRepo, files: int, *, move: bool) -> tuple[str, int]:
+    """MOVED_CULPRIT_FILES of `files` edited by the culprit; LATER commits by others, the
+    first MOVED_MERGES also editing a culprit file far from its line; halfway, when `move`,
+    every package moves into src/ (as one commit). Returns (culprit, content merges)."""
+    paths = tree_paths(files)
+    touched = paths[:: max(1, len(paths) // MOVED_CULPRIT_FILES)][:MOVED_CULPRIT_FILES]
+    others = [p for p in paths if p not in set(touched)]
+    edits: dict[str, dict[int, str]] = {}
+    where = {p: p for p in paths}
+
+    def edit(path: str, line: int, text: str) -> bytes:
+        edits.setdefault(path, {})[line] = text
+        return source_text(path, edits[path])
+
+    changes = [Change("Import the monolith", {p: source_text(p) for p in paths})]
+    culprit_files = {p: edit(p, 3, f"# {p}: made faster (and broken)") for p in touched}
+    changes.append(Change("Make everything faster", culprit_files, author="mona"))
+    for k in range(LATER):
+        if move and k == LATER // 2:
+            moves: dict[str, bytes | None] = {}
+            for p in paths:
+                where[p] = f"src/{p}"
+                moves[p], moves[where[p]] = None, source_text(p, edits.get(p))
+            changes.append(Change("Move every package into src/", moves, author="bob"))
+        later = {where[p]: edit(p, 10 + k % 20, f"# later {k}") for p in others[2 * k : 2 * k + 2]}
+        if k < MOVED_MERGES:
+            later[where[touched[k]]] = edit(touched[k], 35, f"# later edit {k} of a culprit file")
+        changes.append(Change(f"Later change {k}", later, author="bob"))
+    shas = await append(repo, changes)
+    return shas[1], MOVED_MERGES
+
+
+async def _p4_moved(sim: GitHubSim, gh: GitHubClient, workdir: Path, quick: bool) -> Section:
+    """The culprit's package moved into src/ since: the revert follows the moves."""
+    files = QUICK_MOVED_FILES if quick else MOVED_FILES
+    section = Section(f"revert after every package moved into src/ ({files:,} files)",
+                      key="P4 moved")
+    measured: dict[bool, AppRevert] = {}
+    tree = ""
+    gits: list[float] = []
+    pack = 0
+    for move in (False, True):
+        repo = sim.create_repo(f"bench/{'moved' if move else 'unmoved'}")
+        culprit, merges = await _moved_story(repo, files, move=move)
+        runs = [await app_revert(sim, gh, repo.full_name, culprit) for _ in range(ROUNDS)]
+        measured[move] = min(runs, key=lambda r: r.seconds)
+        if len(measured[move].result.merged_paths) != merges:
+            raise RuntimeError(f"{measured[move].result.merged_paths} merges, expected {merges}")
+        if move:
+            for index in range(ROUNDS):
+                elapsed, tree, pack = await clone_and_revert(
+                    Path(repo.git_dir), workdir / f"m{index}", culprit
+                )
+                gits.append(elapsed)
+    moved, unmoved = measured[True], measured[False]
+    if moved.result.tree_sha != tree:
+        raise RuntimeError(f"app tree {moved.result.tree_sha} != git revert tree {tree}")
+    section.add("time, no latency", moved.seconds, "git clone + git revert", min(gits), "s")
+    section.add("GitHub calls", moved.usage.calls, "the same revert, nothing moved",
+                unmoved.usage.calls, "calls")
+    section.add("bytes served (JSON bodies)", moved.usage.bytes_out, "the clone's pack", pack,
+                "B")
+    section.notes.append(
+        f"{files:,} files; the culprit edits {MOVED_CULPRIT_FILES}; {LATER} later commits, one"
+        f" of them moving everything into src/; {len(moved.result.followed)} files followed;"
+        f" {MOVED_MERGES} content merges; the tree is git's; best of {ROUNDS} each"
+    )
+    section.notes.append(f"moved: {moved.usage.calls} calls: {_kinds(moved.usage)}")
+    section.notes.append(f"nothing moved: {unmoved.usage.calls} calls: {_kinds(unmoved.usage)}")
+    return section
+
+
 async def run(workdir: Path, quick: bool) -> list[Section]:
     async with GitHubSim(workdir / "github") as sim, aiohttp.ClientSession() as session:
         # Five reverts of the large culprit would spend an hour's budget: the budget is
         # not what this measures (the calls are), so it is lifted here.
         sim.rate_limit = 1_000_000
         gh = GitHubClient(session, api_url=sim.url, oauth_token=sim.create_token("bench"))
-        sections = [await _p4(sim, gh, workdir, quick), await _p4_flat(sim, gh, quick)]
+        sections = [
+            await _p4(sim, gh, workdir, quick),
+            await _p4_flat(sim, gh, quick),
+            await _p4_moved(sim, gh, workdir, quick),
+        ]
         if sim.violations:
             raise RuntimeError(f"simulator saw violations: {sim.violations[:3]}")
     return sections

@@ -188,8 +188,18 @@ class TreeReader:
         for path, items in by_dir.items():
             self._levels.setdefault(sha_of[path], items)
 
+    def _known_whole(self, tree_sha: str) -> bool:
+        """Every level below `tree_sha` is already read."""
+        pending = [tree_sha]
+        while pending:
+            items = self._levels.get(pending.pop())
+            if items is None:
+                return False
+            pending += [i["sha"] for i in items if i.get("type") == "tree"]
+        return True
+
     async def everything_under(self, tree_sha: str, prefix: str) -> FlatTree:
-        if self.whole_subtrees and tree_sha not in self._levels:
+        if self.whole_subtrees and not self._known_whole(tree_sha):
             await self._read_whole(tree_sha)
         items = await self.level(tree_sha)
         parts = [flatten(items, prefix)]
