@@ -92,6 +92,14 @@ def manifest_permissions() -> dict[str, str]:
     return {str(k): str(v) for k, v in data["default_permissions"].items()}
 
 
+def manifest_events() -> list[str]:
+    """`default_events` of the App manifest: GitHub delivers only these (and installations)."""
+    import yaml
+
+    manifest = Path(__file__).resolve().parents[1] / "app.yml"
+    return [str(e) for e in yaml.safe_load(manifest.read_text())["default_events"]]
+
+
 def _default_router() -> Router:
     handlers = importlib.import_module("app.handlers")
     router = getattr(handlers, "router", None)
@@ -224,6 +232,7 @@ async def stack(
         # The installation gets exactly what app.yml asks for, so a missing
         # permission shows here as GitHub's 403, not in production.
         sim.app_permissions = manifest_permissions()
+        sim.app_events = manifest_events()
         await sim.start()
         exits.push_async_callback(sim.close)
         env: dict[str, str] = {

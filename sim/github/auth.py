@@ -85,7 +85,8 @@ def verify_app_jwt(token: str, *, public_key: bytes, app_id: int, now: float) ->
         raise ApiError(401, (
             "'Expiration time' claim ('exp') must be a numeric value representing the future "
             "time at which the assertion expires"))
-    if exp > now + _MAX_JWT_LIFETIME + _SKEW:
+    # GitHub: "no more than 10 minutes into the future"; the skew allowance is for `iat` only.
+    if exp > now + _MAX_JWT_LIFETIME:
         raise ApiError(401, "'Expiration time' claim ('exp') is too far in the future")
     if not isinstance(iat, int | float) or iat > now + _SKEW:
         raise ApiError(401, "'Issued at' claim ('iat') must be an Integer representing the "

@@ -334,6 +334,10 @@ def _error(message: str, kind: str, error: graphql.GraphQLError | None = None) -
     return shaped
 
 
+def is_mutation(query: str, operation_name: str | None) -> bool:
+    return _root_fields(graphql.parse(query), operation_name)[0] == "mutation"
+
+
 def execute_graphql(sim: GitHubSim, actor: str, installation_id: int | None, query: str,
                     variables: dict[str, Any], operation_name: str | None,
                     permissions: dict[str, str] | None = None) -> dict[str, Any]:

@@ -81,6 +81,9 @@ class RepoBase:
         self.created_at = sim.now()
         self.updated_at = self.created_at
         self.pushed_at = self.created_at
+        # Every state change (each one sends a webhook, subscribed or not): for lagging reads.
+        self.changes = 0
+        self.changed_at = self.created_at
         self.rerun_outcomes: dict[str, str] = {}
         # GitHub Actions, when a test turns it on (SimRepo.use_ci): builds pushes by itself.
         self.ci: ActionsCI | None = None

@@ -51,11 +51,13 @@ from sim.github.auth import (
     test_key_pair,
     verify_app_jwt,
 )
+from sim.github.delivery_faults import DeliveryFaults
 from sim.github.git_store import TreeEntry
-from sim.github.graphql import execute_graphql
+from sim.github.graphql import execute_graphql, is_mutation
 from sim.github.manifests import ManifestFlow, new_app_key
 from sim.github.metering import Meter
 from sim.github.permissions import ALL_WRITE, check_installation, check_person
+from sim.github.rate_limits import SECONDARY_LIMIT_MESSAGE, SecondaryLimit
 from sim.github.repo import SimRepo
 from sim.github.routes import DOCS, ROUTES, ApiError, Ctx, Reply, call_handler
 from sim.github.shapes import Shapes
@@ -81,6 +83,10 @@ _ID_BASES = {
     "deployment_status": 12_000_000, "review": 13_000_000, "ruleset": 14_000, "app": 900_000,
 }
 _ANON_RATE_LIMIT = 60
+
+# GitHub sends these to every App, subscribed or not.
+ALWAYS_DELIVERED = frozenset({"installation", "installation_repositories", "ping",
+                              "github_app_authorization"})
 
 DEFAULT_APP_EVENTS = [
     "check_run", "check_suite", "commit_comment", "deployment", "deployment_status",
@@ -143,7 +149,14 @@ class GitHubSim:
         self.webhook_url: str | None = None
         # What the App was granted; installation tokens carry these (see gh_permissions).
         self.app_permissions = dict(ALL_WRITE)
+        # Only these events are delivered (plus installation events, which every App gets);
+        # the demo stack sets them from app.yml's default_events.
         self.app_events = list(DEFAULT_APP_EVENTS)
+        # Off by default; tests switch them on (all on the injectable clock):
+        self.secondary_limit: SecondaryLimit | None = None  # content-creating requests
+        self.delivery_faults: DeliveryFaults | None = None  # drop/duplicate/reorder/delay
+        self.read_lag = 0.0  # seconds REST reads keep answering what they saw before a change
+        self._read_cache: dict[str, tuple[int, Reply]] = {}
         self.app_owner = "octo-apps"
 
         self.users: dict[str, User] = {}
@@ -389,6 +402,13 @@ class GitHubSim:
              **objects: Any) -> dict[str, Any]:
         payload = build_payload(self, event, action, repo, sender=actor, **objects)
         record = new_delivery(event, payload)
+        if repo is not None:
+            repo.changes += 1
+            repo.changed_at = self.now()
+        if event not in self.app_events and event not in ALWAYS_DELIVERED:
+            record["status"] = None
+            record["unsubscribed"] = True
+            return record  # the App did not subscribe: GitHub sends nothing
         self.deliveries.append(record)
         self._unchecked.append(record)
         if self.webhook_url is not None and self._deliverer is not None:
@@ -423,6 +443,8 @@ class GitHubSim:
         while True:
             if self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                continue
+            if self._deliverer is not None and self._deliverer.release_held():
                 continue
             if self._deliverer is not None and not self._deliverer.idle:
                 await self._deliverer.wait_idle()
@@ -574,6 +596,7 @@ class GitHubSim:
             caller = self._caller(request, template)
             rate = self._rate_headers(caller.key, self.rate_limit if caller.key[:5] != "anon:"
                                       else _ANON_RATE_LIMIT)
+            self._secondary_limit(method, caller)
             injected = self._injected(method, template)
             if injected is not None:
                 return self._respond(method, path, self._injection_reply(injected), rate)
@@ -595,6 +618,8 @@ class GitHubSim:
                       caller.actor, caller.installation_id, str(request.url))
             self._authorize(ctx, caller)
             reply = self._as_documented(method, template, path, await call_handler(handler, ctx))
+            if method == "GET" and self.read_lag > 0:
+                reply = self._lagging(f"{caller.key} {request.path_qs}", match.params, reply)
         except ApiError as error:
             reply = Reply(error.status, error.body(), error.headers)
         except Exception as error:  # a simulator bug must be loud, not a hang or a 200
@@ -603,6 +628,28 @@ class GitHubSim:
                                    f"{type(error).__name__}: {error}")
             reply = Reply(500, {"message": "Server Error", "documentation_url": DOCS})
         return self._respond(method, path, reply, rate)
+
+    def _secondary_limit(self, method: str, caller: _Caller) -> None:
+        """403/429 with retry-after once content-creating requests come too fast."""
+        if self.secondary_limit is None or method in ("GET", "HEAD") or caller.key[:4] == "app:":
+            return
+        wait = self.secondary_limit.retry_after(caller.key, self.now())
+        if wait is not None:
+            raise ApiError(self.secondary_limit.status, SECONDARY_LIMIT_MESSAGE,
+                           headers={"retry-after": str(wait)})
+
+    def _lagging(self, key: str, params: dict[str, str], reply: Reply) -> Reply:
+        """A read made within `read_lag` of a change answers what the same read answered
+        before it (a lagging replica), so the webhook can arrive before the REST view."""
+        repo = self.repos.get(f"{params.get('owner')}/{params.get('repo')}".lower())
+        if repo is None or reply.status >= 300:
+            return reply
+        cached = self._read_cache.get(key)
+        if (cached is not None and cached[0] < repo.changes
+                and self.now() - repo.changed_at < self.read_lag):
+            return cached[1]
+        self._read_cache[key] = (repo.changes, reply)
+        return reply
 
     def _as_documented(self, method: str, template: str, path: str, reply: Reply) -> Reply:
         """The handler's answer checked against GitHub's response schema and trimmed to it."""
@@ -682,6 +729,12 @@ class GitHubSim:
                 self._violations.append(f"graphql: {problem}")
             return self._respond("POST", path, Reply(200, {"errors": [
                 {"message": p, "type": "INVALID"} for p in problems]}), rate)
+        if is_mutation(query, body.get("operationName")):
+            try:
+                self._secondary_limit("POST", caller)
+            except ApiError as error:
+                return self._respond("POST", path, Reply(error.status, error.body(),
+                                                         error.headers), rate)
         pages = pagination_problems(query, variables)
         if pages:
             self._violations += [f"graphql: {message}" for _, message in pages]

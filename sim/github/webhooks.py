@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -98,7 +99,8 @@ def sign(secret: str, body: bytes) -> str:
 
 
 class Deliverer:
-    """Sends queued deliveries one at a time, in order, from one background task."""
+    """Sends queued deliveries one at a time, in order, from one background task; with
+    `sim.delivery_faults` set, some are dropped, duplicated, held back or delayed."""
 
     def __init__(self, sim: GitHubSim) -> None:
         self.sim = sim
@@ -108,6 +110,8 @@ class Deliverer:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        # A delivery held back to go out after the next one (reordering).
+        self._held: dict[str, Any] | None = None
 
     def start(self) -> None:
         # GitHub gives up on a delivery after 10 seconds.
@@ -127,25 +131,72 @@ class Deliverer:
             self._session = None
 
     def enqueue(self, record: dict[str, Any], body: bytes) -> None:
-        self._queue.append({"record": record, "body": body})
+        item: dict[str, Any] = {"record": record, "body": body, "due": self.sim.now(),
+                                "copies": 1}
+        faults = self.sim.delivery_faults
+        if faults is not None and faults.applies(record["event"]):
+            if faults.roll(faults.drop):
+                record["dropped"] = True  # GitHub gave up on it; nobody will hear of it
+                return
+            item["due"] += faults.delay
+            if faults.roll(faults.duplicate):
+                record["duplicated"] = True
+                item["copies"] = 2  # a redelivery: same X-GitHub-Delivery
+            if self._held is None and faults.roll(faults.reorder):
+                record["reordered"] = True
+                self._held = item
+                return
+        self._queue.extend([item] * item["copies"])
+        self.release_held()
         self._idle.clear()
         self._wake.set()
 
+    def release_held(self) -> bool:
+        """Queue the delivery held back for reordering; True if there was one."""
+        held, self._held = self._held, None
+        if held is None:
+            return False
+        self._queue.extend([held] * held["copies"])
+        self._idle.clear()
+        self._wake.set()
+        return True
+
+    def _has_due(self) -> bool:
+        now = self.sim.now()
+        return any(item["due"] <= now for item in self._queue)
+
+    def _take_due(self) -> dict[str, Any] | None:
+        now = self.sim.now()
+        for index, item in enumerate(self._queue):
+            if item["due"] <= now:
+                del self._queue[index]
+                return item
+        return None
+
     @property
     def idle(self) -> bool:
-        return not self._queue and self._idle.is_set()
+        """Nothing to send now (delayed deliveries wait for the simulator's clock)."""
+        return self._idle.is_set() and not self._has_due()
 
     async def wait_idle(self) -> None:
+        if self._has_due():
+            self._idle.clear()
+            self._wake.set()
         await self._idle.wait()
 
     async def _run(self) -> None:
         while True:
-            if not self._queue:
+            item = self._take_due()
+            if item is None:
                 self._idle.set()
                 self._wake.clear()
-                await self._wake.wait()
+                if self._queue:  # only delayed ones: look at the clock again soon
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), 0.05)
+                else:
+                    await self._wake.wait()
                 continue
-            item = self._queue.popleft()
+            self._idle.clear()  # a delivery is on its way: not idle until it is answered
             record = item["record"]
             try:
                 record["status"] = await self.post(record["event"], record["delivery_id"],
