@@ -53,9 +53,7 @@ class Services:
     default_github: GitHubClient | None = None
     # `.github/buildsheriff.yml`, cached; None (some tests): the defaults apply.
     config_loader: RepoConfigLoader | None = None
-    # repository -> the errors of its config's last load (the `buildsheriff/config` status)
-    config_errors: dict[str, list[str]] = field(default_factory=dict)
-    # (repository, sha) whose failing `buildsheriff/config` status is already posted
+    # (repository, sha) whose failing `buildsheriff/config` check run is already posted
     config_reported: set[tuple[str, str]] = field(default_factory=set)
     metrics: Metrics = field(default_factory=Metrics)
     # repository -> installation, for those believed to have an active incident (a hint:
@@ -96,22 +94,19 @@ def context_for(
 
 async def load_config(ctx: EventContext, ref: str = "") -> RepoConfig:
     """The repository's `.github/buildsheriff.yml` at `ref` (default branch when empty),
-    through the process's cached loader. Errors never stop anything: they are logged,
-    kept for the `buildsheriff/config` status, and the defaults apply to the bad keys."""
+    through the process's cached loader (the organization's and `_extends` included).
+    Errors never stop anything: they are logged, the `buildsheriff/config` check run shows
+    them, and the defaults apply to the bad keys."""
     from app.core.config import RepoConfig
 
     loader = ctx.services.config_loader
     if loader is None:  # a process wired without one (some tests): defaults
         return RepoConfig()
-    config, errors = await loader.load(ctx.gh, ctx.repo, ref)
-    known = ctx.services.config_errors
-    if errors:
+    loaded = await loader.load(ctx.gh, ctx.repo, ref)
+    if loaded.errors:
         ctx.log.warning(
             "invalid repository config; using defaults for the bad keys",
-            extra={"config_errors": [str(e) for e in errors]},
+            extra={"config_errors": [str(e) for e in loaded.errors]},
         )
-        known[ctx.repo] = [str(e) for e in errors]
-    else:
-        known.pop(ctx.repo, None)
-    return config
+    return loaded.config
 

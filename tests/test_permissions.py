@@ -56,8 +56,8 @@ def _rollback(s: Stack) -> Any:
 #  the request GitHub then refuses)
 CASES: list[tuple[str, str | None, Callable[[Stack], Any], str]] = [
     ("actions", "read", _rerun, "POST /repos/octo/widgets/actions/runs/"),
-    ("checks", None, _red_main, "GET /repos/octo/widgets/commits/"),
-    ("statuses", "read", _bad_config, "POST /repos/octo/widgets/statuses/"),
+    ("checks", "read", _bad_config, "POST /repos/octo/widgets/check-runs"),
+    ("statuses", None, _red_main, "GET /repos/octo/widgets/commits/"),
     ("contents", "read", _red_main, "POST /repos/octo/widgets/git/"),
     ("pull_requests", "read", _red_main, "POST /repos/octo/widgets/pulls"),
     # Labels open with issues OR pull_requests write (GitHub's table); the incident issue

@@ -16,16 +16,22 @@ from gidgethub.aiohttp import GitHubAPI
 
 from app.core.config import (
     CONFIG_PATH,
+    MAX_EXTENDS_DEPTH,
     TOP_LEVEL_KEYS,
     ConfigError,
+    ConfigSource,
     Labels,
     OncallConfig,
     RepoConfig,
+    build_config,
+    chain_error,
     example_config,
     parse_duration,
+    parse_extends,
     parse_repo_config,
+    read_config_file,
 )
-from app.github.config_loader import RepoConfigLoader
+from app.github.config_loader import LoadedConfig, RepoConfigLoader
 
 DEFAULTS = RepoConfig()
 
@@ -310,7 +316,9 @@ def test_error_str_is_the_sentence() -> None:
     _, errors = parse_repo_config("max_reverts_per_day: lots")
     assert errors == [
         ConfigError(
-            "max_reverts_per_day", "`max_reverts_per_day` must be a whole number >= 0, got 'lots'"
+            "max_reverts_per_day",
+            "`max_reverts_per_day` must be a whole number >= 0, got 'lots'",
+            line=1,
         )
     ]
     assert str(errors[0]) == "`max_reverts_per_day` must be a whole number >= 0, got 'lots'"
@@ -461,6 +469,10 @@ async def fake() -> AsyncIterator[tuple[FakeRepo, GitHubAPI]]:
     await server.close()
 
 
+def pair(loaded: LoadedConfig) -> tuple[RepoConfig, list[ConfigError]]:
+    return loaded.config, list(loaded.errors)
+
+
 class Timer:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -475,8 +487,9 @@ Fake = tuple[FakeRepo, GitHubAPI]
 async def test_missing_file_means_defaults(fake: Fake) -> None:
     state, gh = fake
     loader = RepoConfigLoader()
-    assert await loader.load(gh, "octo/repo", "main") == (RepoConfig(), [])
-    assert state.asked == [("octo/repo", "main")]
+    assert pair(await loader.load(gh, "octo/repo", "main")) == (RepoConfig(), [])
+    # and none in the organization's `.github` repository either (asked at the same time)
+    assert sorted(state.asked) == [("octo/.github", ""), ("octo/repo", "main")]
 
 
 async def test_file_is_read_at_the_given_ref(fake: Fake) -> None:
@@ -484,8 +497,8 @@ async def test_file_is_read_at_the_given_ref(fake: Fake) -> None:
     state.files[("octo/repo", "main")] = "max_walk: 10\n"
     state.files[("octo/repo", "feature/x")] = "max_walk: 20\nauto_revert: false\n"
     loader = RepoConfigLoader()
-    assert await loader.load(gh, "octo/repo", "main") == (RepoConfig(max_walk=10), [])
-    assert await loader.load(gh, "octo/repo", "feature/x") == (
+    assert pair(await loader.load(gh, "octo/repo", "main")) == (RepoConfig(max_walk=10), [])
+    assert pair(await loader.load(gh, "octo/repo", "feature/x")) == (
         RepoConfig(max_walk=20, auto_revert=False),
         [],
     )
@@ -495,11 +508,11 @@ async def test_errors_come_back_as_values(fake: Fake) -> None:
     state, gh = fake
     state.files[("octo/repo", "main")] = "max_walk: lots\nrollback: true\n"
     loader = RepoConfigLoader()
-    config, errors = await loader.load(gh, "octo/repo", "main")
+    config, errors = pair(await loader.load(gh, "octo/repo", "main"))
     assert config == RepoConfig(rollback=True)
     assert [e.key for e in errors] == ["max_walk"]
     errors.clear()  # the caller's list is its own; the cache keeps the errors
-    assert [e.key for e in (await loader.load(gh, "octo/repo", "main"))[1]] == ["max_walk"]
+    assert [e.key for e in (pair(await loader.load(gh, "octo/repo", "main")))[1]] == ["max_walk"]
 
 
 @pytest.mark.parametrize(
@@ -512,7 +525,7 @@ async def test_errors_come_back_as_values(fake: Fake) -> None:
 async def test_unreadable_files_are_error_values(fake: Fake, served: Any, says: str) -> None:
     state, gh = fake
     state.files[("octo/repo", "main")] = served
-    config, errors = await RepoConfigLoader().load(gh, "octo/repo", "main")
+    config, errors = pair(await RepoConfigLoader().load(gh, "octo/repo", "main"))
     assert config == RepoConfig()
     assert [e.key for e in errors] == ["<file>"] and says in errors[0].message
 
@@ -520,7 +533,8 @@ async def test_unreadable_files_are_error_values(fake: Fake, served: Any, says: 
 async def test_a_bom_is_tolerated(fake: Fake) -> None:
     state, gh = fake
     state.files[("octo/repo", "main")] = "\ufeffmax_walk: 3\n".encode()
-    assert await RepoConfigLoader().load(gh, "octo/repo", "main") == (RepoConfig(max_walk=3), [])
+    loaded = await RepoConfigLoader().load(gh, "octo/repo", "main")
+    assert pair(loaded) == (RepoConfig(max_walk=3), [])
 
 
 async def test_cached_until_the_ttl_passes(fake: Fake) -> None:
@@ -528,14 +542,15 @@ async def test_cached_until_the_ttl_passes(fake: Fake) -> None:
     timer = Timer()
     loader = RepoConfigLoader(timer=timer)  # the default TTL: 300 s
     state.files[("octo/repo", "main")] = "max_walk: 1\n"
-    assert (await loader.load(gh, "octo/repo", "main"))[0].max_walk == 1
+    assert (pair(await loader.load(gh, "octo/repo", "main")))[0].max_walk == 1
     state.files[("octo/repo", "main")] = "max_walk: 2\n"
     timer.now += 299
-    assert (await loader.load(gh, "octo/repo", "main"))[0].max_walk == 1
-    assert (await loader.load(gh, "OCTO/Repo", "main"))[0].max_walk == 1  # same repo
+    assert (pair(await loader.load(gh, "octo/repo", "main")))[0].max_walk == 1
+    assert (pair(await loader.load(gh, "OCTO/Repo", "main")))[0].max_walk == 1  # same repo
     timer.now += 2
-    assert (await loader.load(gh, "octo/repo", "main"))[0].max_walk == 2
-    assert state.asked == [("octo/repo", "main")] * 2
+    assert (pair(await loader.load(gh, "octo/repo", "main")))[0].max_walk == 2
+    # the organization's file is asked for once per TTL too (with the first look)
+    assert sorted(state.asked) == sorted([("octo/repo", "main"), ("octo/.github", "")] * 2)
 
 
 async def test_invalidate_forgets_only_that_repo(fake: Fake) -> None:
@@ -545,24 +560,24 @@ async def test_invalidate_forgets_only_that_repo(fake: Fake) -> None:
     state.files[("octo/repo", "dev")] = "max_walk: 1\n"
     state.files[("octo/other", "main")] = "max_walk: 1\n"
     for repo, ref in [("octo/repo", "main"), ("octo/repo", "dev"), ("octo/other", "main")]:
-        await loader.load(gh, repo, ref)
+        pair(await loader.load(gh, repo, ref))
     for key in list(state.files):
         state.files[key] = "max_walk: 2\n"
     loader.invalidate("Octo/Repo")
-    assert (await loader.load(gh, "octo/repo", "main"))[0].max_walk == 2
-    assert (await loader.load(gh, "octo/repo", "dev"))[0].max_walk == 2
-    assert (await loader.load(gh, "octo/other", "main"))[0].max_walk == 1
+    assert (pair(await loader.load(gh, "octo/repo", "main")))[0].max_walk == 2
+    assert (pair(await loader.load(gh, "octo/repo", "dev")))[0].max_walk == 2
+    assert (pair(await loader.load(gh, "octo/other", "main")))[0].max_walk == 1
     loader.invalidate("nobody/here")  # harmless
 
 
 async def test_a_missing_file_is_cached_too_and_invalidated(fake: Fake) -> None:
     state, gh = fake
     loader = RepoConfigLoader(timer=Timer())
-    assert (await loader.load(gh, "octo/repo", "main"))[0] == RepoConfig()
+    assert (pair(await loader.load(gh, "octo/repo", "main")))[0] == RepoConfig()
     state.files[("octo/repo", "main")] = "rollback: true\n"
-    assert (await loader.load(gh, "octo/repo", "main"))[0] == RepoConfig()
+    assert (pair(await loader.load(gh, "octo/repo", "main")))[0] == RepoConfig()
     loader.invalidate("octo/repo")
-    assert (await loader.load(gh, "octo/repo", "main"))[0] == RepoConfig(rollback=True)
+    assert (pair(await loader.load(gh, "octo/repo", "main")))[0] == RepoConfig(rollback=True)
 
 
 async def test_other_failures_propagate_and_are_not_cached(fake: Fake) -> None:
@@ -572,6 +587,152 @@ async def test_other_failures_propagate_and_are_not_cached(fake: Fake) -> None:
     state.broken = True
     loader = RepoConfigLoader(timer=Timer())
     with pytest.raises(GitHubBroken):
-        await loader.load(gh, "octo/repo", "main")
+        pair(await loader.load(gh, "octo/repo", "main"))
     state.broken = False
-    assert (await loader.load(gh, "octo/repo", "main"))[0].auto_revert is False
+    assert (pair(await loader.load(gh, "octo/repo", "main")))[0].auto_revert is False
+
+
+# ---------------------------------------------------------------- lines, files, _extends
+
+
+def test_every_error_has_the_line_of_its_key() -> None:
+    text = (
+        "# comment\n"
+        "confirm: maybe\n"
+        "labels:\n"
+        "  triage: ''\n"
+        "  colour: red\n"
+        "oncall:\n"
+        "  provider: pagerdoodie\n"
+        "max_walk: 5\n"
+        "max_walk: 0\n"
+        "slack_users:\n"
+        "  mona: nope\n"
+    )
+    _config, errors = parse_repo_config(text)
+    assert sorted((e.line, e.key) for e in errors) == [
+        (2, "confirm"),
+        (4, "labels.triage"),
+        (5, "labels.colour"),
+        (7, "oncall.provider"),
+        (9, "max_walk"),  # set twice: the repeat
+        (9, "max_walk"),  # and its value (0) is out of range
+        (11, "slack_users.mona"),
+    ]
+    assert all(e.source == "" for e in errors)
+
+
+def test_a_yaml_error_has_its_line_and_a_file_too_large_the_first() -> None:
+    (error,) = parse_repo_config("max_walk: 3\nchecks: [a\nrollback: true\n")[1]
+    assert error.key == "<file>" and error.line is not None and error.line >= 2
+    (error,) = parse_repo_config("#" * 70_000)[1]
+    assert error.line == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "source"),
+    [
+        ("base", ConfigSource("octo/base")),
+        ("other/base", ConfigSource("other/base")),
+        (".github", ConfigSource("octo/.github")),
+        ("base:.github/team.yml", ConfigSource("octo/base", ".github/team.yml")),
+        ("other/base:conf/x.yaml", ConfigSource("other/base", "conf/x.yaml")),
+        ("a/b/c", None),
+        ("base:notes.txt", None),
+        ("", None),
+        ("-bad/base", None),
+        ("..", None),
+    ],
+)
+def test_extends_names_a_repository_as_probot_does(value: str, source: Any) -> None:
+    assert parse_extends(value, "octo") == source
+
+
+def test_an_extends_that_names_nothing_is_an_error_on_its_line() -> None:
+    config_file = read_config_file("max_walk: 3\n_extends: [a, b]\n")
+    assert config_file.extends is None
+    (error,) = config_file.errors
+    assert (error.key, error.line) == ("_extends", 2)
+    assert "`owner/repo`" in error.message
+
+
+def test_a_chain_merges_shallowly_the_nearest_file_winning() -> None:
+    own = read_config_file("_extends: base\nmax_walk: 5\nlabels:\n  triage: own/triage\n")
+    base = read_config_file(
+        "max_walk: 50\nrollback: true\nlabels:\n  mitigated: base/mitigated\nbisect: sometimes\n",
+        "octo/base",
+    )
+    config, errors = build_config([own, base])
+    assert own.extends == "base"
+    assert config.max_walk == 5 and config.rollback is True
+    # nested mappings are not merged: the own file's `labels` replaces the base's
+    assert config.labels.triage == "own/triage"
+    assert config.labels.mitigated == Labels().mitigated
+    (error,) = errors
+    assert (error.key, error.source, error.line) == ("bisect", "octo/base", 5)
+
+
+def test_loops_and_depth_are_named_with_the_chain() -> None:
+    chain = [ConfigSource("octo/a"), ConfigSource("octo/b")]
+    loop = chain_error(chain, ConfigSource("OCTO/A"))
+    assert loop is not None and "loop (octo/a → octo/b → OCTO/A)" in loop
+    assert chain_error(chain, ConfigSource("octo/a", "other.yml")) is None
+    deep = [ConfigSource(f"octo/r{n}") for n in range(MAX_EXTENDS_DEPTH + 1)]
+    too_deep = chain_error(deep, ConfigSource("octo/last"))
+    assert too_deep is not None and f"deeper than {MAX_EXTENDS_DEPTH}" in too_deep
+
+
+async def test_without_a_file_the_organizations_applies(fake: Fake) -> None:
+    state, gh = fake
+    state.files[("octo/.github", "")] = "max_walk: 7\n"
+    loaded = await RepoConfigLoader().load(gh, "octo/repo", "main")
+    assert loaded.config == RepoConfig(max_walk=7)
+    assert loaded.sources == ("octo/.github",)
+    assert sorted(state.asked) == [("octo/.github", ""), ("octo/repo", "main")]
+
+
+async def test_the_org_repository_does_not_fall_back_on_itself(fake: Fake) -> None:
+    state, gh = fake
+    loaded = await RepoConfigLoader().load(gh, "octo/.github", "main")
+    assert loaded.config == RepoConfig() and state.asked == [("octo/.github", "main")]
+
+
+async def test_the_organizations_file_is_asked_once_for_all_its_repositories(
+    fake: Fake,
+) -> None:
+    state, gh = fake
+    loader = RepoConfigLoader(timer=Timer())
+    state.files[("octo/b", "main")] = "max_walk: 2\n"
+    for repo in ("octo/a", "octo/b", "octo/c"):
+        await loader.load(gh, repo, "main")
+    assert state.asked.count(("octo/.github", "")) == 1
+
+
+async def test_extends_follows_the_chain_and_reports_a_loop(fake: Fake) -> None:
+    state, gh = fake
+    state.files[("octo/repo", "main")] = "_extends: base\nmax_walk: 5\n"
+    state.files[("octo/base", "")] = "_extends: other/shared\nrollback: true\nmax_walk: 9\n"
+    state.files[("other/shared", "")] = "_extends: octo/base\nbisect: probe\n"
+    loaded = await RepoConfigLoader().load(gh, "octo/repo", "main")
+    assert loaded.config == RepoConfig(max_walk=5, rollback=True, bisect="probe")
+    assert loaded.sources == ("octo/repo", "octo/base", "other/shared")
+    (error,) = loaded.errors
+    assert error.key == "_extends" and error.source == "other/shared" and error.line == 1
+    assert "loop (octo/repo → octo/base → other/shared → octo/base)" in error.message
+
+
+async def test_a_push_to_a_base_or_the_org_repository_drops_who_read_it(fake: Fake) -> None:
+    state, gh = fake
+    loader = RepoConfigLoader(timer=Timer())
+    state.files[("octo/repo", "main")] = "_extends: base\n"
+    state.files[("octo/base", "")] = "max_walk: 1\n"
+    state.files[("octo/.github", "")] = "max_walk: 1\n"
+    state.files[("elsewhere/x", "main")] = "max_walk: 1\n"
+    for repo in ("octo/repo", "octo/plain", "elsewhere/x"):
+        await loader.load(gh, repo, "main")
+    assert loader.invalidate("octo/base") == 1  # octo/repo read it
+    assert loader.invalidate("octo/base") == 0
+    await loader.load(gh, "octo/repo", "main")
+    assert loader.invalidate("Octo/.github") == 2  # the whole organization
+    assert (await loader.load(gh, "elsewhere/x", "main")).config.max_walk == 1
+    assert state.asked.count(("elsewhere/x", "main")) == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from fnmatch import fnmatchcase
 from typing import Any
@@ -95,6 +95,8 @@ class RepoConfig:
 class ConfigError:
     key: str  # dotted ("confirm", "oncall.provider") or "<file>" for the file as a whole
     message: str  # a sentence naming the key, what was found and what is allowed
+    line: int | None = None  # where the key is written (1-based), when known
+    source: str = ""  # "" for the repository's own file; else the file it extends
 
     def __str__(self) -> str:
         return self.message
@@ -460,24 +462,50 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _load_yaml(text: str) -> tuple[Any, list[ConfigError]]:
+def _key_lines(node: yaml.Node | None) -> dict[str, int]:
+    """Dotted key -> the line it is written on (1-based), two levels deep; a key written
+    twice is at its later line, whose value applies."""
+    lines: dict[str, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = str(key_node.value)
+        lines[key] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.MappingNode):
+            for sub_key, _ in value_node.value:
+                if isinstance(sub_key, yaml.ScalarNode):
+                    lines[f"{key}.{sub_key.value}"] = sub_key.start_mark.line + 1
+    return lines
+
+
+def _load_yaml(text: str) -> tuple[Any, dict[str, int], list[ConfigError]]:
     loader = _Loader(text)
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
-        return None, [ConfigError(FILE_KEY, f"`{CONFIG_PATH}` is not valid YAML{where}: {problem}")]
+        error = ConfigError(
+            FILE_KEY,
+            f"`{CONFIG_PATH}` is not valid YAML{where}: {problem}; the defaults apply",
+            line=mark.line + 1 if mark else None,
+        )
+        return None, {}, [error]
     except yaml.YAMLError as exc:
-        return None, [ConfigError(FILE_KEY, f"`{CONFIG_PATH}` is not valid YAML: {exc}")]
+        return None, {}, [ConfigError(FILE_KEY, f"`{CONFIG_PATH}` is not valid YAML: {exc}")]
     finally:
         loader.dispose()
     errors = [
-        ConfigError(key, f"`{key}` is set twice (lines {a} and {b}); the later value applies")
+        ConfigError(
+            key, f"`{key}` is set twice (lines {a} and {b}); the later value applies", line=b
+        )
         for key, a, b in loader.duplicates
     ]
-    return data, errors
+    return data, _key_lines(node), errors
 
 
 # `slack_channel: #build-cops` (a channel name, not a `# comment`): YAML drops it silently.
@@ -486,44 +514,165 @@ _UNQUOTED_CHANNEL = re.compile(
 )
 
 
-def parse_repo_config(text: str | None) -> tuple[RepoConfig, list[ConfigError]]:
-    """The config a repository asked for, plus every problem found on the way.
+@dataclass(frozen=True)
+class ConfigFile:
+    """One YAML file of a repository's config chain, read but not yet validated."""
 
-    Never raises: whatever is wrong with one key costs only that key.
-    """
+    source: str = ""  # "" for the repository's own file; else "owner/repo" (and ":path")
+    data: dict[str, Any] = field(default_factory=dict)  # its settings, `_extends` removed
+    lines: dict[str, int] = field(default_factory=dict)  # dotted key -> line
+    errors: tuple[ConfigError, ...] = ()  # what is wrong with the file as a whole
+    extends: str | None = None  # its `_extends`, when it names a repository
+    unquoted_channel: bool = False  # `slack_channel: #name` that YAML read as a comment
+
+
+def read_config_file(text: str | None, source: str = "") -> ConfigFile:
+    """A file's settings, the line of each key, and its file-level errors. Never raises."""
     if text is None or not text.strip():
-        return RepoConfig(), []
+        return ConfigFile(source)
     if len(text) > MAX_CONFIG_CHARS:
-        return RepoConfig(), [
-            ConfigError(
-                FILE_KEY,
-                f"`{CONFIG_PATH}` is {len(text)} characters long, more than the "
-                f"{MAX_CONFIG_CHARS} allowed; the defaults apply",
-            )
-        ]
-    data, errors = _load_yaml(text)
+        error = ConfigError(
+            FILE_KEY,
+            f"`{CONFIG_PATH}` is {len(text)} characters long, more than the "
+            f"{MAX_CONFIG_CHARS} allowed; the defaults apply",
+            line=1,
+        )
+        return ConfigFile(source, errors=_from(source, [error]))
+    data, lines, errors = _load_yaml(text)
     if data is None:
-        return RepoConfig(), errors
+        return ConfigFile(source, lines=lines, errors=_from(source, errors))
     if not isinstance(data, dict):
         errors.append(
             ConfigError(
                 FILE_KEY,
                 f"`{CONFIG_PATH}` must be a mapping of settings (`key: value` lines), "
                 f"got {_shape(data)}; the defaults apply",
+                line=1,
             )
         )
-        return RepoConfig(), errors
+        return ConfigFile(source, lines=lines, errors=_from(source, errors))
+    settings = {str(k): v for k, v in data.items()}
+    extends: str | None = None
+    if EXTENDS_KEY in settings:
+        raw = settings.pop(EXTENDS_KEY)
+        if isinstance(raw, str) and parse_extends(raw) is not None:
+            extends = raw.strip()
+        else:
+            errors.append(
+                ConfigError(
+                    EXTENDS_KEY,
+                    f"`{EXTENDS_KEY}` must name a repository: `other-repo`, `owner/repo`, "
+                    f"or either with `:path/file.yml`; got {_shape(raw)}; nothing is inherited",
+                    line=lines.get(EXTENDS_KEY),
+                )
+            )
+    return ConfigFile(
+        source,
+        data=settings,
+        lines=lines,
+        errors=_from(source, errors),
+        extends=extends,
+        unquoted_channel=bool(_UNQUOTED_CHANNEL.search(text)),
+    )
 
+
+def _from(source: str, errors: list[ConfigError]) -> tuple[ConfigError, ...]:
+    return tuple(replace(e, source=source) for e in errors)
+
+
+# --------------------------------------------------------------------------- _extends
+
+EXTENDS_KEY = "_extends"
+MAX_EXTENDS_DEPTH = 5  # files a chain may inherit from, beyond the repository's own
+_EXTENDS = re.compile(
+    r"(?:(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38})/)?"
+    r"(?P<repo>[A-Za-z0-9_.-]{1,100})"
+    r"(?::(?P<path>[A-Za-z0-9_./-]+\.ya?ml))?"
+)
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where a config file lives: a repository (owner/name) and a path in it."""
+
+    repo: str
+    path: str = CONFIG_PATH
+
+    def __str__(self) -> str:
+        return self.repo if self.path == CONFIG_PATH else f"{self.repo}:{self.path}"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.repo.casefold(), self.path
+
+
+def parse_extends(value: str, owner: str = "") -> ConfigSource | None:
+    """`other-repo`, `owner/repo`, `repo:path.yml`: what Probot's `_extends` accepts."""
+    match = _EXTENDS.fullmatch(value.strip())
+    if match is None or match.group("repo") in (".", ".."):
+        return None
+    repo_owner = match.group("owner") or owner
+    return ConfigSource(f"{repo_owner}/{match.group('repo')}", match.group("path") or CONFIG_PATH)
+
+
+def chain_error(chain: list[ConfigSource], target: ConfigSource) -> str | None:
+    """Why `target` may not be read next in `chain` (a loop, or too deep), or None."""
+    if any(source.key == target.key for source in chain):
+        path = " → ".join(str(s) for s in [*chain, target])
+        return f"`{EXTENDS_KEY}` makes a loop ({path}); the chain stops before repeating"
+    if len(chain) > MAX_EXTENDS_DEPTH:
+        return (
+            f"`{EXTENDS_KEY}` goes deeper than {MAX_EXTENDS_DEPTH} files "
+            f"({' → '.join(str(s) for s in chain)} → …); the rest is ignored"
+        )
+    return None
+
+
+def parse_repo_config(text: str | None) -> tuple[RepoConfig, list[ConfigError]]:
+    """The config one file asks for (no `_extends` followed), plus every problem found."""
+    return build_config([read_config_file(text)])
+
+
+def build_config(files: Sequence[ConfigFile]) -> tuple[RepoConfig, list[ConfigError]]:
+    """The config of a chain of files, the repository's own first, each `_extends`-ed one
+    after: a key takes the value of the first file that sets it (Probot's shallow merge),
+    and an error names the file and line the bad value came from. Never raises: whatever
+    is wrong with one key costs only that key."""
+    merged: dict[str, Any] = {}
+    origin: dict[str, ConfigFile] = {}
+    for config_file in reversed(files):
+        for key, value in config_file.data.items():
+            merged[key] = value
+            origin[key] = config_file
+    errors: list[ConfigError] = []
+    values = _validated(merged, origin, errors)
+    placed = [_placed(e, origin) for e in errors]
+    file_errors = [e for f in files for e in f.errors]
+    return replace(RepoConfig(), **values), file_errors + placed
+
+
+def _placed(error: ConfigError, origin: Mapping[str, ConfigFile]) -> ConfigError:
+    """The error, with the file and line of the key it is about."""
+    top = error.key.split(".", 1)[0]
+    config_file = origin.get(top)
+    if config_file is None:
+        return error
+    line = config_file.lines.get(error.key) or config_file.lines.get(top)
+    return replace(error, line=line, source=config_file.source)
+
+
+def _validated(
+    data: Mapping[str, Any], origin: Mapping[str, ConfigFile], errors: list[ConfigError]
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for raw_key, value in data.items():
-        key = str(raw_key)
+    for key, value in data.items():
         if key not in TOP_LEVEL_KEYS:
             errors.append(_unknown(key, TOP_LEVEL_KEYS))
             continue
         if value is None:
             # `key:` with nothing after it means "the default", but `slack_channel: #x`
             # also reads as nothing because YAML takes `#x` for a comment.
-            if key == "slack_channel" and _UNQUOTED_CHANNEL.search(text):
+            if key == "slack_channel" and origin[key].unquoted_channel:
                 errors.append(_unquoted_channel_error())
             continue
         try:
@@ -549,7 +698,7 @@ def parse_repo_config(text: str | None) -> tuple[RepoConfig, list[ConfigError]]:
                 "time",
             )
         )
-    return replace(RepoConfig(), **values), errors
+    return values
 
 
 def _unquoted_channel_error() -> ConfigError:
@@ -590,7 +739,7 @@ revert_range: {str(d.revert_range).lower()}
 # At most this many automatic reverts per repository per day.
 max_reverts_per_day: {d.max_reverts_per_day}
 # Never auto-revert a commit older than this ("30s", "90m", "24h", "2d" or seconds).
-max_culprit_age: {_human_config_duration(d.max_culprit_age)}
+max_culprit_age: {human_config_duration(d.max_culprit_age)}
 # How the revert pull request is merged: merge, squash or rebase.
 merge_method: {d.merge_method}
 # How many commits to walk back looking for the last green one.
@@ -625,7 +774,7 @@ slack_channel:        # e.g. "#build-cops"
 # the name is written without a ping.
 slack_users: {{}}       # e.g. {{mona: U012AB3CD}}
 # Page on-call when nobody acknowledges an incident within this time.
-escalate_after: {_human_config_duration(d.escalate_after)}
+escalate_after: {human_config_duration(d.escalate_after)}
 oncall:
   provider:           # pagerduty, jsm (Jira Service Management Ops) or opsgenie
   schedule:           # the schedule id that says who is on call
@@ -637,7 +786,7 @@ rollback: {str(d.rollback).lower()}
 """
 
 
-def _human_config_duration(seconds: float) -> str:
+def human_config_duration(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0 and not (unit == "d" and seconds < 172800):
             return f"{int(seconds // size)}{unit}"

@@ -27,6 +27,7 @@ from app.detect.facts import (
 )
 from app.detect.flaky import record_flakes
 from app.detect.judge import judge_head
+from app.github.config_check import publish_config_check
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
 from app.services import EventContext, load_config
@@ -37,37 +38,38 @@ def awaiting_rerun(ctx: EventContext) -> bool:
     return any(repo == ctx.repo for repo, _sha in ctx.services.reruns)
 
 
-async def report_config_errors(ctx: EventContext, sha: str) -> None:
-    """A bad config never stops the flow; it shows as a failing `buildsheriff/config` status."""
-    errors = ctx.services.config_errors.get(ctx.repo)
+async def report_config_errors(ctx: EventContext, ref: str, sha: str) -> None:
+    """A bad config never stops the flow; on a red head it shows as a failing
+    `buildsheriff/config` check run (once per commit), as on a push that touched it."""
+    loader = ctx.services.config_loader
     reported = ctx.services.config_reported
-    if not errors or (ctx.repo, sha) in reported:
+    if loader is None or (ctx.repo, sha) in reported:
+        return
+    loaded = await loader.load(ctx.gh, ctx.repo, ref)  # cached: judging the head read it
+    if not loaded.errors:
         return
     reported.add((ctx.repo, sha))
-    text = "; ".join(errors)
-    await ctx.gh.post(
-        f"/repos/{ctx.repo}/statuses/{sha}",
-        data={
-            "state": "failure",
-            "context": "buildsheriff/config",
-            "description": text[:140],
-        },
+    await publish_config_check(
+        ctx.gh, ctx.repo, sha, loaded, app_id=ctx.services.settings.app_id
     )
 
 
 async def evaluate_head(ctx: EventContext, branch: str) -> None:
     """Judge the head of `branch` and move incidents accordingly."""
     config = await load_config(ctx, branch)
-    github = GitHubHead(ctx, config, IncidentRunner(ctx, config))
+    github = GitHubHead(ctx, config, IncidentRunner(ctx, config), ref=branch)
     await judge_head(github, github, branch, config, ctx.log)
 
 
 class GitHubHead:
     """HeadReads and HeadWrites (app.detect.judge) for one repository and one look at it."""
 
-    def __init__(self, ctx: EventContext, config: RepoConfig, runner: IncidentRunner) -> None:
+    def __init__(
+        self, ctx: EventContext, config: RepoConfig, runner: IncidentRunner, *, ref: str = ""
+    ) -> None:
         self.ctx = ctx
         self.config = config
+        self.ref = ref  # where `config` was read: the default branch
         self.runner = runner
         self.app_login = f"{ctx.services.settings.app_slug}[bot]"
         self._listed: list[dict[str, Any]] = []  # the walked history, for already_reverted
@@ -124,7 +126,7 @@ class GitHubHead:
         self.runner.remember_slack(incident)
 
     async def report_config_errors(self, sha: str) -> None:
-        await report_config_errors(self.ctx, sha)
+        await report_config_errors(self.ctx, self.ref, sha)
 
     async def rerun_first(self, head: str) -> bool:
         return await _rerun_first(self.ctx, head)

@@ -22,8 +22,6 @@ from app.core.revert_messages import BRANCH_PREFIX
 from app.github.checks import commit_checks
 from app.github.client import GitHubClient
 
-OWN_CONTEXT_PREFIX = "buildsheriff/"
-
 
 @dataclass(frozen=True)
 class BranchInfo:
@@ -63,13 +61,8 @@ async def branch_info(gh: GitHubClient, repo: str, branch: str) -> BranchInfo:
 
 
 async def commit_results(gh: GitHubClient, repo: str, sha: str) -> list[CheckResult]:
-    """Every check run and commit status on `sha` but our own statuses."""
-    return [
-        r
-        for r in await commit_checks(gh, repo, sha)
-        # our own buildsheriff/config status says nothing about the build
-        if not (r.kind == "status" and r.name.startswith(OWN_CONTEXT_PREFIX))
-    ]
+    """Every check run and commit status on `sha` but our own (commit_checks drops them)."""
+    return await commit_checks(gh, repo, sha)
 
 
 async def walk_history(

@@ -8,10 +8,14 @@ from app.core.bisect import is_probe_branch
 from app.core.builds import CheckResult, from_check_run, from_status
 from app.github.client import GitHubClient
 
+# Build Sheriff's own checks (`buildsheriff/config`): they say nothing about the build, so
+# they never make a commit red, nor hold a revert PR back.
+OWN_CONTEXT_PREFIX = "buildsheriff/"
+
 
 async def commit_checks(gh: GitHubClient, repo: str, sha: str) -> list[CheckResult]:
-    """Check runs (all pages), then the combined status's contexts; never the checks of a
-    bisection's probe ref (the same sha, built again in its own check suite)."""
+    """Check runs (all pages), then the combined status's contexts; never our own, nor the
+    checks of a bisection's probe ref (the same sha, built again in its own check suite)."""
     runs = [
         run
         async for run in gh.getiter(
@@ -20,7 +24,8 @@ async def commit_checks(gh: GitHubClient, repo: str, sha: str) -> list[CheckResu
     ]
     results = [from_check_run(run) for run in await without_probe_suites(gh, repo, sha, runs)]
     combined = await gh.getitem(f"/repos/{repo}/commits/{sha}/status")
-    return results + [from_status(s) for s in combined.get("statuses") or ()]
+    results += [from_status(s) for s in combined.get("statuses") or ()]
+    return [r for r in results if not r.name.startswith(OWN_CONTEXT_PREFIX)]
 
 
 def _suite_id(run: dict[str, Any]) -> int:

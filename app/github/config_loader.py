@@ -1,21 +1,53 @@
-"""Reads `.github/buildsheriff.yml` through the contents API, cached per (repository, ref).
+"""Reads a repository's `.github/buildsheriff.yml` as Probot's config plugin does, cached.
 
-Parsing and validation are app.core.config's; this is only the fetch and the cache.
+- The repository's own file at the ref asked for; when it has none, the organization's
+  `.github` repository's file applies (when the App is installed there: otherwise GitHub
+  answers 404 and the defaults apply).
+- `_extends: other-repo`, `owner/repo` or `repo:path.yml` inherits from that file (on its
+  default branch), which may extend another, up to MAX_EXTENDS_DEPTH files; a loop or a
+  missing base is reported as an error of the file that names it. Keys merge shallowly:
+  the first file that sets a key wins.
+
+Parsing and validation are app.core.config's; this is the fetching and the cache.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 
 from cachetools import TTLCache
 from gidgethub import BadRequest
 
-from app.core.config import CONFIG_PATH, FILE_KEY, ConfigError, RepoConfig, parse_repo_config
+from app.core.config import (
+    CONFIG_PATH,
+    EXTENDS_KEY,
+    FILE_KEY,
+    ConfigError,
+    ConfigFile,
+    ConfigSource,
+    RepoConfig,
+    build_config,
+    chain_error,
+    parse_extends,
+    read_config_file,
+)
 from app.github.client import GitHubClient
+
+ORG_CONFIG_REPO = ".github"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: RepoConfig
+    errors: tuple[ConfigError, ...] = ()
+    sources: tuple[str, ...] = ()  # files read, the repository's own (or the org's) first
+    asked: frozenset[str] = frozenset()  # repositories asked (lower case), found or not
 
 
 def _decode_contents(item: object) -> tuple[str | None, list[ConfigError]]:
@@ -37,38 +69,109 @@ def _decode_contents(item: object) -> tuple[str | None, list[ConfigError]]:
 
 
 class RepoConfigLoader:
-    """Reads a repository's config through the contents API, cached per (repo, ref).
+    """Loads and caches per (repository, ref).
 
     Only "not found" means defaults: any other failure propagates, because guessing
     defaults for a repo that set `auto_revert: false` could revert against its wishes.
     """
 
     def __init__(self, *, ttl: float = 300.0, timer: Callable[[], float] = time.monotonic) -> None:
-        self._cache: TTLCache[tuple[str, str], tuple[RepoConfig, tuple[ConfigError, ...]]] = (
-            TTLCache(maxsize=1024, ttl=ttl, timer=timer)
+        self._cache: TTLCache[tuple[str, str], LoadedConfig] = TTLCache(
+            maxsize=1024, ttl=ttl, timer=timer
+        )
+        # owner -> its `.github` repository's file (None: none): every repository of an
+        # organization without a file of its own asks for it, so it is asked once
+        self._org_files: TTLCache[str, tuple[str | None, list[ConfigError]] | None] = TTLCache(
+            maxsize=256, ttl=ttl, timer=timer
         )
 
-    async def load(
-        self, gh: GitHubClient, repo: str, ref: str
-    ) -> tuple[RepoConfig, list[ConfigError]]:
+    async def load(self, gh: GitHubClient, repo: str, ref: str) -> LoadedConfig:
+        """The config of `repo` at `ref` (its default branch when empty)."""
         key = (repo.lower(), ref)  # GitHub treats owner/name case-insensitively
         cached = self._cache.get(key)
         if cached is None:
-            cached = await self._fetch(gh, repo, ref)
+            cached = await self._load(gh, repo, ref)
             self._cache[key] = cached
-        config, errors = cached
-        return config, list(errors)
+        return cached
 
-    def invalidate(self, repo: str) -> None:
-        """Forget every ref of `repo` (a push touched the config file)."""
+    def invalidate(self, repo: str) -> int:
+        """Forget every config that read `repo`'s file (a push changed it); for an
+        organization's `.github` repository, every config of the organization. Returns
+        how many were dropped."""
         wanted = repo.lower()
-        for key in [k for k in list(self._cache.keys()) if k[0] == wanted]:
+        owner, _, name = wanted.partition("/")
+        whole_org = name == ORG_CONFIG_REPO
+        stale = [
+            key
+            for key, loaded in list(self._cache.items())
+            if key[0] == wanted
+            or wanted in loaded.asked
+            or (whole_org and key[0].partition("/")[0] == owner)
+        ]
+        for key in stale:
             self._cache.pop(key, None)
+        if whole_org:
+            self._org_files.pop(owner, None)
+        return len(stale)
 
-    async def _fetch(
-        self, gh: GitHubClient, repo: str, ref: str
-    ) -> tuple[RepoConfig, tuple[ConfigError, ...]]:
-        url = f"/repos/{repo}/contents/{CONFIG_PATH}"
+    async def _load(self, gh: GitHubClient, repo: str, ref: str) -> LoadedConfig:
+        owner, _, name = repo.partition("/")
+        asked = {repo.lower()}
+        source = ConfigSource(repo)
+        org = ConfigSource(f"{owner}/{ORG_CONFIG_REPO}")
+        key = owner.lower()
+        if name.lower() == ORG_CONFIG_REPO or key in self._org_files:
+            read = await self._read(gh, source, ref)
+        else:
+            # Asked together: a repository without a file waits no longer for the org's.
+            read, self._org_files[key] = await asyncio.gather(
+                self._read(gh, source, ref), self._read(gh, org, "")
+            )
+        if read is None and name.lower() != ORG_CONFIG_REPO:
+            source = org
+            asked.add(org.repo.lower())
+            read = self._org_files.get(key)
+        if read is None:
+            return LoadedConfig(RepoConfig(), asked=frozenset(asked))
+        files: list[ConfigFile] = []
+        chain: list[ConfigSource] = []
+        while read is not None:
+            label = "" if source == ConfigSource(repo) else str(source)
+            text, read_errors = read
+            config_file = read_config_file(text, label)
+            problems = [replace(e, source=label) for e in read_errors]
+            chain.append(source)
+            target = None
+            if config_file.extends is not None:
+                target = parse_extends(config_file.extends, source.repo.partition("/")[0])
+            read = None
+            if target is not None:
+                problem = chain_error(chain, target)
+                if problem is None:
+                    asked.add(target.repo.lower())
+                    read = await self._read(gh, target, "")
+                    if read is None:
+                        problem = (
+                            f"`{EXTENDS_KEY}: {config_file.extends}` names a file that cannot "
+                            f"be read: {target.repo} has no `{target.path}`, or the App is not "
+                            "installed on it; nothing is inherited from it"
+                        )
+                if problem is not None:
+                    line = config_file.lines.get(EXTENDS_KEY)
+                    problems.append(ConfigError(EXTENDS_KEY, problem, line=line, source=label))
+                else:
+                    source = target
+            files.append(replace(config_file, errors=config_file.errors + tuple(problems)))
+        config, errors = build_config(files)
+        return LoadedConfig(
+            config, tuple(errors), tuple(str(s) for s in chain), frozenset(asked)
+        )
+
+    async def _read(
+        self, gh: GitHubClient, source: ConfigSource, ref: str
+    ) -> tuple[str | None, list[ConfigError]] | None:
+        """The file's text (or why it cannot be read); None when it does not exist."""
+        url = f"/repos/{source.repo}/contents/{source.path}"
         try:
             if ref:
                 item = await gh.getitem(url + "{?ref}", {"ref": ref})
@@ -76,10 +179,6 @@ class RepoConfigLoader:
                 item = await gh.getitem(url)
         except BadRequest as exc:
             if exc.status_code == HTTPStatus.NOT_FOUND:
-                return RepoConfig(), ()
+                return None
             raise
-        text, errors = _decode_contents(item)
-        if text is None:
-            return RepoConfig(), tuple(errors)
-        config, parse_errors = parse_repo_config(text)
-        return config, tuple(parse_errors)
+        return _decode_contents(item)

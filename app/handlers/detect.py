@@ -13,7 +13,7 @@ from gidgethub.sansio import Event
 from app.core.bisect import is_probe_branch
 from app.core.builds import RED_CONCLUSIONS, RED_STATUS_STATES
 from app.detect.evaluate import awaiting_rerun, continue_bisection, evaluate_head
-from app.detect.facts import OWN_CONTEXT_PREFIX
+from app.github.checks import OWN_CONTEXT_PREFIX
 from app.incident.runner import active_repos
 from app.services import EventContext
 
@@ -32,6 +32,8 @@ def _signal(outcome: str | None, *, red: frozenset[str]) -> str:
 @router.register("check_run", action="completed")
 async def on_check_run(event: Event, ctx: EventContext) -> None:
     run = event.data["check_run"]
+    if str(run.get("name", "")).startswith(OWN_CONTEXT_PREFIX):
+        return  # our own config check says nothing about the build
     branch = (run.get("check_suite") or {}).get("head_branch")
     await _maybe_evaluate(event, ctx, branch, _signal(run.get("conclusion"), red=RED_CONCLUSIONS))
 
@@ -39,6 +41,8 @@ async def on_check_run(event: Event, ctx: EventContext) -> None:
 @router.register("check_suite", action="completed")
 async def on_check_suite(event: Event, ctx: EventContext) -> None:
     suite = event.data["check_suite"]
+    if _is_ours(ctx, suite):
+        return  # the suite of our own config check
     if is_probe_branch(suite.get("head_branch")):
         # A bisection's probe ref answered; never an event about the default branch.
         await continue_bisection(ctx, event.data["repository"]["default_branch"])
@@ -68,6 +72,16 @@ async def on_status(event: Event, ctx: EventContext) -> None:
     # An empty or full (truncated) list says nothing: evaluate_head judges the head by sha.
     signal = "red" if state in RED_STATUS_STATES else "green"
     await _maybe_evaluate(event, ctx, default, signal)
+
+
+def _is_ours(ctx: EventContext, suite: dict[str, object]) -> bool:
+    app = suite.get("app")
+    settings = ctx.services.settings
+    if not isinstance(app, dict):
+        return False
+    if settings.app_id:
+        return str(app.get("id")) == str(settings.app_id)
+    return app.get("slug") == settings.app_slug
 
 
 async def _maybe_evaluate(event: Event, ctx: EventContext, branch: str | None, signal: str) -> None:

@@ -80,8 +80,7 @@ async def run(
         gh = GitHubClient(session, api_url=api_url, oauth_token=token)
         if base is None:
             base = str((await gh.getitem(f"/repos/{repo}"))["default_branch"])
-        config: RepoConfig
-        config, _errors = await RepoConfigLoader().load(gh, repo, base)
+        config: RepoConfig = (await RepoConfigLoader().load(gh, repo, base)).config
         return await open_revert_pr(
             gh,
             repo,

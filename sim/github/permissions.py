@@ -44,6 +44,7 @@ REST_PERMISSIONS: dict[tuple[str, str], Need] = {
     ("POST", _R + "/check-runs"): ("checks", "write"),
     ("GET", _R + "/check-runs/{check_run_id}"): ("checks", "read"),
     ("PATCH", _R + "/check-runs/{check_run_id}"): ("checks", "write"),
+    ("GET", _R + "/check-runs/{check_run_id}/annotations"): ("checks", "read"),
     ("GET", _R + "/check-suites/{check_suite_id}"): ("checks", "read"),
     ("GET", _R + "/check-suites/{check_suite_id}/check-runs"): ("checks", "read"),
     ("GET", _R + "/commits/{ref}/check-runs"): ("checks", "read"),

@@ -259,6 +259,11 @@ class SimRepo(MergingMixin):
     def check_runs(self) -> list[dict[str, Any]]:
         return [self.sim.shapes.check_run(self, r) for r in self.check_run_records.values()]
 
+    def check_run_annotations(self, run_id: int) -> list[dict[str, Any]]:
+        """Every annotation of a check run, in the order they were sent."""
+        run = self.check_run_records[run_id]
+        return [self.sim.shapes.check_annotation(self, run, n) for n in run.annotations]
+
     @property
     def statuses(self) -> list[dict[str, Any]]:
         return [self.sim.shapes.status(self, s) for s in self.status_records]

@@ -74,6 +74,8 @@ class ChecksMixin(RepoBase):
                 "resource": "CheckRun", "code": "missing_field", "field": "conclusion"}])
         now = self.now()
         suite = suite or self.suite_for(sha, app_slug)
+        output = dict(output or {})
+        annotations = _annotations(output)
         run = CheckRun(
             id=self.sim.next_id("check_run"),
             name=name,
@@ -84,9 +86,10 @@ class ChecksMixin(RepoBase):
             conclusion=conclusion,
             started_at=now if started_at is None else started_at,
             completed_at=now if status == "completed" else None,
-            output=dict(output or {}),
+            output=output,
             details_url=details_url,
             external_id=external_id,
+            annotations=annotations,
         )
         self.check_run_records[run.id] = run
         suite.run_ids.append(run.id)
@@ -105,6 +108,8 @@ class ChecksMixin(RepoBase):
         if details_url is not None:
             run.details_url = details_url
         if output:
+            output = dict(output)
+            run.annotations.extend(_annotations(output))
             run.output.update(output)
         if conclusion is not None:
             run.conclusion = conclusion
@@ -402,3 +407,17 @@ class ChecksMixin(RepoBase):
 def _slug(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
     return cleaned or "workflow"
+
+
+def _annotations(output: dict[str, Any]) -> list[dict[str, Any]]:
+    """A request's annotations, taken out of its output (GitHub appends them to the run's).
+
+    Columns only on one line, as GitHub requires."""
+    found = list(output.pop("annotations", None) or [])
+    for note in found:
+        columns = "start_column" in note or "end_column" in note
+        if columns and note.get("start_line") != note.get("end_line"):
+            raise ApiError(422, "Validation Failed", errors=[{
+                "resource": "CheckRun", "code": "invalid", "field": "annotations",
+                "message": "start_column and end_column need start_line == end_line"}])
+    return [dict(n) for n in found]

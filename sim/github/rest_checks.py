@@ -78,6 +78,17 @@ def update_check_run(ctx: Ctx) -> Reply:
     return Reply(200, _check_run(ctx, repo, run))
 
 
+@route("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations")
+def list_check_run_annotations(ctx: Ctx) -> Reply:
+    repo = ctx.repo
+    run = repo.check_run_records.get(_int_param(ctx, "check_run_id"))
+    if run is None:
+        raise not_found()
+    notes = [ctx.sim.shapes.check_annotation(repo, run, n) for n in run.annotations]
+    page, links = ctx.paginate(notes)
+    return Reply(200, page, links)
+
+
 @route("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs")
 def list_check_runs_for_ref(ctx: Ctx) -> Reply:
     repo = ctx.repo

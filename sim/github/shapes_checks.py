@@ -58,6 +58,19 @@ class CheckShapes(BaseShapes):
                 "before", "after", "pull_requests", "app", "created_at", "updated_at")
         return {k: full[k] for k in keep}
 
+    def check_annotation(self, repo: SimRepo, run: CheckRun,
+                         note: dict[str, Any]) -> dict[str, Any]:
+        keys = ("start_column", "end_column", "title", "raw_details")
+        return {
+            "path": note["path"],
+            "blob_href": f"{self.web}/{repo.full_name}/blob/{run.head_sha}/{note['path']}",
+            "start_line": note["start_line"],
+            "end_line": note["end_line"],
+            "annotation_level": note["annotation_level"],
+            "message": note["message"],
+            **{k: note.get(k) for k in keys},
+        }
+
     def check_run(self, repo: SimRepo, run: CheckRun) -> dict[str, Any]:
         a = self.repo_api(repo)
         suite = repo.check_suite_records[run.suite_id]
@@ -66,7 +79,7 @@ class CheckShapes(BaseShapes):
             "title": run.output.get("title"),
             "summary": run.output.get("summary"),
             "text": run.output.get("text"),
-            "annotations_count": 0,
+            "annotations_count": len(run.annotations),
             "annotations_url": f"{url}/annotations",
         }
         return {

@@ -171,6 +171,8 @@ class CheckRun:
     output: dict[str, Any] = field(default_factory=dict)
     details_url: str | None = None
     external_id: str = ""
+    # every request's annotations, appended (GitHub never replaces them)
+    annotations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def node_id(self) -> str:

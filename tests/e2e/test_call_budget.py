@@ -33,11 +33,14 @@ CREATE_ISSUE = "POST /repos/{owner}/{repo}/issues"
 
 # Today's figures (the same in every run). Issue 12's optimization task tightens them to
 # the targets: P1_ROUND_TRIPS <= 10, P1_CALLS <= 25, STORM_CALLS <= 30.
+# The calls grew by one with organization defaults (issue 13): the config's first look also
+# asks the organization's `.github` repository (once per cache period and owner), in
+# parallel with the repository's own file, so no round trip was added.
 P1_ROUND_TRIPS = 43
-P1_CALLS = 45
-P1_CALLS_BEFORE_ISSUE = 26
+P1_CALLS = 46
+P1_CALLS_BEFORE_ISSUE = 27
 STORM_EVENTS = 50
-STORM_CALLS = 300
+STORM_CALLS = 301
 STORM_ROUND_TRIPS = 298
 
 

@@ -190,13 +190,20 @@ async def test_required_checks_decide_what_counts(stack_factory) -> None:
 async def test_invalid_config_names_the_key_and_defaults_apply(stack_factory) -> None:
     async with stack_factory() as s:
         repo = new_repo(s, config="max_reverts_per_day: lots\nconfirm: sometimes\n")
+        setup = repo.head()
         bad = break_it(repo)
         repo.add_check_run(bad, "build", conclusion="failure")
         await s.settle()
         assert len(incident_issues(repo)) == 1  # the flow went on with defaults
-        statuses = [st for st in repo.statuses if st["context"] == "buildsheriff/config"]
-        assert statuses and statuses[-1]["state"] == "failure"
-        assert "max_reverts_per_day" in statuses[-1]["description"]
+        # the failing buildsheriff/config check run names both keys, on the commit that
+        # added the file and on the red head
+        for sha in (setup, bad):
+            (run,) = [r for r in repo.check_runs
+                      if r["name"] == "buildsheriff/config" and r["head_sha"] == sha]
+            assert run["conclusion"] == "failure"
+            assert "`max_reverts_per_day`" in run["output"]["summary"]
+            assert "`confirm`" in run["output"]["summary"]
+        assert not [st for st in repo.statuses if st["context"].startswith("buildsheriff/")]
 
 
 @pytest.mark.parametrize(
