@@ -88,7 +88,8 @@ async def run(workdir: Path, quick: bool) -> list[Section]:
     section.notes.append(
         f"{flow.to_issue.round_trips} round trips before the issue exists;"
         f" {flow.settled.calls} calls, {flow.settled.round_trips} round trips until the"
-        f" stack settles (follow-up webhooks included)"
+        f" stack settles (follow-up webhooks included); at most"
+        f" {flow.to_auto_merge.max_in_flight} calls in flight"
     )
     top = ", ".join(f"{n}× {op}" for op, n in flow.to_auto_merge.operations.most_common(4))
     section.notes.append(f"most called: {top}")

@@ -141,7 +141,8 @@ async def _p4(sim: GitHubSim, gh: GitHubClient, workdir: Path, quick: bool) -> S
         f"{files:,} files; the culprit + {LATER} later commits; {len(merged)} content merges;"
         f" the tree is git's; best of {ROUNDS} each"
     )
-    section.notes.append(f"{usage.calls} calls: {_kinds(usage)}")
+    section.notes.append(f"{usage.calls} calls: {_kinds(usage)}; at most {usage.max_in_flight}"
+                         " in flight")
     section.notes.append(
         f"gzip-ed as GitHub serves them: {human_bytes(usage.bytes_out_gzip or 0)};"
         f" uploaded {human_bytes(usage.bytes_in)}; writing the history took {setup_s:.1f} s"

@@ -38,8 +38,8 @@ def met(fig: Figure) -> bool | None:
     target = fig.target.strip()
     if not target:
         return None
-    if target == "0":
-        return fig.value == 0
+    if re.fullmatch(r"[\d.]+", target):
+        return fig.value <= float(target)  # a bare number is a ceiling ("0", "1")
     if target.startswith("flat"):
         return fig.ratio <= 1.0
     found = _BOUND.match(target)

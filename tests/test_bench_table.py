@@ -52,7 +52,10 @@ def test_three_runs_give_medians_ranges_ratios_and_verdicts(tmp_path: Path) -> N
         (1.4, 1.0, "s", "≤ 1×", False),
         (99.0, 55.0, "MB", "≤ 100 MB", True),
         (4954, 59, "calls", "≤ 1,000", False),
+        (1, 1, "rounds", "1", True),
+        (2, 1, "rounds", "1", False),
         (1, 1, "calls", "", None),
+        (3, 3, "rounds", "≤ ⌈log2 N⌉", None),
     ],
 )
 def test_targets_are_read_as_bounds_on_the_value_or_the_ratio(

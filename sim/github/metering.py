@@ -62,6 +62,9 @@ class Usage:
     bytes_in: int
     bytes_out: int
     bytes_out_gzip: int | None
+    # The most calls in flight at once: GitHub refuses more than 100 concurrent requests
+    # (a secondary rate limit the simulator does not enforce; this shows how close a flow is).
+    max_in_flight: int = 0
     operations: collections.Counter[str] = field(default_factory=collections.Counter)
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
 
@@ -74,6 +77,7 @@ class Usage:
             bytes_in=sum(c.bytes_in for c in calls),
             bytes_out=sum(c.bytes_out for c in calls),
             bytes_out_gzip=None if None in gzipped else sum(g or 0 for g in gzipped),
+            max_in_flight=max_in_flight(calls),
             operations=collections.Counter(c.operation for c in calls),
             statuses=collections.Counter(c.status for c in calls),
         )
@@ -101,6 +105,16 @@ def chain_depths(calls: Sequence[ApiCall]) -> list[int]:
         else:
             done = max(done, depth[index])
     return depth
+
+
+def max_in_flight(calls: Iterable[ApiCall]) -> int:
+    """The most calls that were in flight at one moment (a tie counts as overlapping)."""
+    events = sorted(e for c in calls for e in ((c.started, 0), (c.finished, 1)))
+    most = now = 0
+    for _, kind in events:
+        now += 1 if kind == 0 else -1
+        most = max(most, now)
+    return most
 
 
 def calls_until(calls: Sequence[ApiCall], matches: Callable[[ApiCall], bool]) -> list[ApiCall]:

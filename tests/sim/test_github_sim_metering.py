@@ -43,6 +43,21 @@ def test_round_trips_are_the_longest_chain_of_sequential_calls(
     assert round_trips(call(s, f) for s, f in intervals) == expected
 
 
+@pytest.mark.parametrize(
+    ("intervals", "expected"),
+    [
+        ([], 0),
+        ([(0, 1), (2, 3)], 1),
+        ([(0, 3), (1, 2), (1.5, 4), (3.5, 5)], 3),
+        ([(0, 1), (1, 2)], 2),  # a tie overlaps, as for round trips
+    ],
+)
+def test_max_in_flight_is_the_most_calls_overlapping(
+    intervals: list[tuple[float, float]], expected: int
+) -> None:
+    assert Usage.of([call(s, f) for s, f in intervals]).max_in_flight == expected
+
+
 def test_calls_until_cuts_a_flow_where_a_call_finished() -> None:
     calls = [call(0, 1), call(2, 3, "POST /issues"), call(2.5, 4), call(5, 6, "POST /issues")]
     cut = calls_until(calls, lambda c: c.operation == "POST /issues")
@@ -103,7 +118,7 @@ async def test_concurrent_calls_share_a_round_trip_sequential_ones_do_not(
     sim.meter.start(latency=LATENCY)
     await asyncio.gather(*(api.get("/repos/octo/widgets") for _ in range(4)))
     together = sim.meter.reset()
-    assert (together.calls, together.round_trips) == (4, 1)
+    assert (together.calls, together.round_trips, together.max_in_flight) == (4, 1, 4)
 
     for _ in range(3):
         await api.get(f"/repos/octo/widgets/commits/{repo.head()}")
