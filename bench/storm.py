@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import Section
+from bench import Deadline, Section
 from bench.process import Server, free_port, memory
 from bench.scenarios import incident_issues, small_repo
 from demo.stack import generate_app_key, manifest_permissions, public_key_of, webhook_headers
@@ -43,6 +43,7 @@ IN_FLIGHT = 64
 SAMPLE_S = 0.05
 MB = 1 << 20
 TARGET_CALLS = 30
+SETTLE_LIMIT_S = 600.0
 
 
 async def _metrics(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -70,11 +71,16 @@ async def _settle(sim: GitHubSim, slack: SlackSim, session: aiohttp.ClientSessio
     """Until nothing moves for a while: the app's queue, the simulators' deliveries."""
     quiet = 0
     before: tuple[Any, ...] = ()
+    deadline = Deadline(SETTLE_LIMIT_S)
     while quiet < 5:
+        if deadline.passed:
+            raise RuntimeError(f"the app did not settle in {SETTLE_LIMIT_S:.0f} s")
         await sim.drain()
         await asyncio.sleep(0.2)
         metrics = await _metrics(session, url)
-        now = (metrics, len(sim.deliveries), len(sim.meter.calls), len(slack.messages))
+        # The app's own figures only: process and GC metrics move on every scrape.
+        own = sorted((k, v) for k, v in metrics.items() if k.startswith("buildsheriff_"))
+        now = (own, len(sim.deliveries), len(sim.meter.calls), len(slack.messages))
         busy = metrics["buildsheriff_queue_depth"] or metrics["buildsheriff_jobs_running"]
         quiet = 0 if busy or now != before else quiet + 1
         before = now
