@@ -451,6 +451,8 @@ async def test_healthz_and_metrics(
         "status": "ok",
         "version": app_package.__version__,
         "queue_depth": 0,
+        "running": 0,
+        "busy": False,
     }
     metrics = await client.get("/metrics")
     # prometheus_client's own exposition, with the content type it announces for it

@@ -78,8 +78,16 @@ def create_app(
     async def healthz(request: web.Request) -> web.Response:
         if not dispatcher.accepting:
             return web.json_response({"status": "shutting down"}, status=503)
+        slack_pending = services.slack.pending() if services.slack is not None else 0
         return web.json_response(
-            {"status": "ok", "version": app_package.__version__, "queue_depth": dispatcher.depth}
+            {
+                "status": "ok",
+                "version": app_package.__version__,
+                "queue_depth": dispatcher.depth,
+                "running": dispatcher.running,
+                # Nothing queued, running or waiting to reach Slack (tests and drains poll it).
+                "busy": bool(dispatcher.depth or dispatcher.running or slack_pending),
+            }
         )
 
     # Read when scraped: the queue as it is at that moment.
