@@ -34,6 +34,43 @@ class JobSubmitter(Protocol):
     def submit_job(self, repo: str, name: str, fn: JobFn) -> Awaitable[bool]: ...
 
 
+class DeliveryDedupe(Protocol):
+    """What this app did with each webhook delivery, by GitHub's guid (X-GitHub-Delivery).
+
+    A delivery counts as processed when its work is done, not when it is queued: a
+    failed one redelivered (by hand or by the recovery job) is worked again. In process
+    by default; on Redis (REDIS_URL) so that replicas drop each other's repeats."""
+
+    async def claim(self, delivery_id: str) -> bool:
+        """True: nobody processed or is processing it, and now this caller is. False: a
+        duplicate (answer 202, do nothing)."""
+        ...
+
+    async def finish(self, delivery_id: str) -> None:
+        """Its work is done: a redelivery is dropped from now on."""
+        ...
+
+    async def release(self, delivery_id: str) -> None:
+        """Its work failed or never ran: a redelivery will be processed."""
+        ...
+
+    async def processed(self, delivery_id: str) -> bool:
+        """Finished (not merely claimed)."""
+        ...
+
+    async def ask_once(self, delivery_id: str, ttl: float) -> bool:
+        """True the first time in `ttl` seconds (asking GitHub for a redelivery)."""
+        ...
+
+
+class Lease(Protocol):
+    """A named lease held by one process at a time (one replica runs a periodic job)."""
+
+    async def acquire(self, name: str, ttl: float) -> bool: ...
+
+    async def release(self, name: str) -> None: ...
+
+
 @dataclass
 class Services:
     """Built once per process by the server (or the demo, or a test).

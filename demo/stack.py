@@ -151,6 +151,15 @@ class Stack:
         await self.settle()
         return visited
 
+    async def recover_deliveries(self) -> int:
+        """One pass of the delivery recovery job (as at start-up), then settle."""
+        from app.jobs.delivery_recovery import recover_once
+        from app.server.dedupe import LocalLease
+
+        asked = await recover_once(self.services, self.app["receiver"].dedupe, LocalLease())
+        await self.settle()
+        return asked
+
     @property
     def webhook_url(self) -> str:
         return self.app_url + "/webhooks"

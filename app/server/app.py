@@ -15,10 +15,9 @@ from gidgethub.routing import Router
 
 import app as app_package
 from app.jobs.slack_threads import wire_slack_threads
-from app.server.dedupe import DeliveryDedupe
 from app.server.dispatcher import Dispatcher
 from app.server.webhooks import MAX_BODY, WebhookReceiver
-from app.services import Services
+from app.services import DeliveryDedupe, Services
 
 DEFAULT_DRAIN_TIMEOUT = 25.0
 

@@ -1,37 +1,27 @@
-"""Drop redeliveries by GitHub's delivery id (`X-GitHub-Delivery`).
+"""Drop redeliveries by GitHub's delivery id (`X-GitHub-Delivery`), in this process.
 
-The receiver asks `seen` before queueing a delivery and calls `mark_done` once the
-queue took it. In process, the ids sit in a bounded TTL cache; a shared store (Redis)
-can implement the same two calls so that several replicas drop each other's repeats.
+The receiver `claim`s a delivery before queueing it; the job `finish`es it when its work
+is done or `release`s it when the work failed, so only a processed delivery is dropped
+as a duplicate. The shared version for several replicas is app.server.redis_store.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from cachetools import TTLCache
 
-DELIVERY_TTL = 3600.0
+# GitHub redelivers (by hand, or through the deliveries API) up to 3 days later.
+DELIVERY_TTL = 3 * 86400.0
 DELIVERY_CACHE_SIZE = 100_000
-
-
-class DeliveryDedupe(Protocol):
-    async def seen(self, delivery_id: str) -> bool:
-        """True when this delivery was already accepted: answer 202 and do nothing."""
-        ...
-
-    async def mark_done(self, delivery_id: str) -> None:
-        """The delivery is accepted (queued): from now on a redelivery of it is dropped."""
-        ...
+# A claim outlives any job; past it a stuck claim stops blocking redeliveries.
+CLAIM_TTL = 3600.0
 
 
 class MemoryDedupe:
-    """This process's delivery ids, forgotten after `ttl` seconds or past `maxsize`.
-
-    A redelivery comes minutes or hours after the original (GitHub never retries on
-    its own), so an hour is enough; the bound keeps a storm from growing memory."""
+    """This process's delivery ids: processed ones for `ttl` seconds (at most `maxsize`),
+    claimed ones while their job is queued or running."""
 
     def __init__(
         self,
@@ -41,9 +31,41 @@ class MemoryDedupe:
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ids: TTLCache[str, bool] = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
+        self.claims: TTLCache[str, bool] = TTLCache(maxsize=maxsize, ttl=CLAIM_TTL, timer=timer)
+        self._asked: TTLCache[str, float] = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
+        self._timer = timer
 
-    async def seen(self, delivery_id: str) -> bool:
+    async def claim(self, delivery_id: str) -> bool:
+        # No await between the test and the set: one event loop makes it atomic.
+        if delivery_id in self.ids or delivery_id in self.claims:
+            return False
+        self.claims[delivery_id] = True
+        return True
+
+    async def finish(self, delivery_id: str) -> None:
+        self.ids[delivery_id] = True
+        self.claims.pop(delivery_id, None)
+
+    async def release(self, delivery_id: str) -> None:
+        self.claims.pop(delivery_id, None)
+
+    async def processed(self, delivery_id: str) -> bool:
         return delivery_id in self.ids
 
-    async def mark_done(self, delivery_id: str) -> None:
-        self.ids[delivery_id] = True
+    async def ask_once(self, delivery_id: str, ttl: float) -> bool:
+        now = self._timer()
+        asked = self._asked.get(delivery_id)
+        if asked is not None and now - asked < ttl:
+            return False
+        self._asked[delivery_id] = now
+        return True
+
+
+class LocalLease:
+    """One process: every lease is ours."""
+
+    async def acquire(self, name: str, ttl: float) -> bool:
+        return True
+
+    async def release(self, name: str) -> None:
+        return None

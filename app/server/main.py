@@ -15,14 +15,16 @@ from gidgethub.routing import Router
 
 from app.clock import SystemClock
 from app.handlers import router as all_handlers
+from app.jobs.delivery_recovery import RECOVERY_INTERVAL, delivery_recovery_task
 from app.jobs.escalation import escalation_task
 from app.jobs.reconciler import reconciler_task
 from app.logs import configure_logging
 from app.server.app import create_app
+from app.server.dedupe import LocalLease, MemoryDedupe
 from app.server.dispatcher import Dispatcher
 from app.server.preflight import git_problem
 from app.server.wiring import build_services
-from app.services import JobSubmitter, Services
+from app.services import DeliveryDedupe, JobSubmitter, Lease, Services
 from app.settings import Settings, SettingsError, environment
 
 log = logging.getLogger("app.server.main")
@@ -36,12 +38,14 @@ ESCALATION_INTERVAL = 60.0
 
 
 def _background(
-    services: Services, jobs: JobSubmitter, interval: float
+    services: Services, jobs: JobSubmitter, interval: float, dedupe: DeliveryDedupe, lease: Lease
 ) -> list[Callable[[], Awaitable[None]]]:
-    """The reconciler (start-up and every `interval` s) and the escalation watch."""
+    """The reconciler (start-up and every `interval` s), the escalation watch and the
+    recovery of failed webhook deliveries."""
     return [
         reconciler_task(services, jobs, interval),
         escalation_task(services, jobs, min(ESCALATION_INTERVAL, interval)),
+        delivery_recovery_task(services, dedupe, lease, min(RECOVERY_INTERVAL, interval)),
     ]
 
 
@@ -68,16 +72,20 @@ async def run_server(
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             services = build_services(settings, session, clock=SystemClock())
             dispatcher = Dispatcher(workers=settings.workers, queue_size=settings.queue_size)
+            dedupe, lease = MemoryDedupe(), LocalLease()
             application = create_app(
                 services,
                 router if router is not None else all_handlers,
                 background=(
-                    _background(services, dispatcher, settings.reconcile_interval)
+                    _background(
+                        services, dispatcher, settings.reconcile_interval, dedupe, lease
+                    )
                     if reconcile
                     else ()
                 ),
                 drain_timeout=settings.shutdown_timeout,
                 dispatcher=dispatcher,
+                dedupe=dedupe,
             )
             runner = web.AppRunner(application, access_log=None, handle_signals=False)
             await runner.setup()

@@ -17,9 +17,9 @@ from gidgethub.sansio import Event
 
 from app.github.client import GitHubClient
 from app.logs import event_logger
-from app.server.dedupe import DeliveryDedupe, MemoryDedupe
+from app.server.dedupe import MemoryDedupe
 from app.server.dispatcher import Dispatcher, NotAccepting, QueueFull, repo_key
-from app.services import EventContext, Services
+from app.services import DeliveryDedupe, EventContext, JobFn, Services
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 RETRY_AFTER_S = 10
@@ -125,14 +125,14 @@ class WebhookReceiver:
         if event.event == "ping":
             self._count(event, "pong")
             return web.json_response({"msg": "pong"}, status=200)
-        if await self.dedupe.seen(event.delivery_id):
-            counters["dropped_duplicates"] += 1
-            self._count(event, "duplicate")
-            return web.json_response({"status": "duplicate"}, status=202)
         if not self.router.fetch(event):
             counters["ignored"] += 1
             self._count(event, "ignored")
             return web.json_response({"status": "ignored"}, status=202)
+        if not await self.dedupe.claim(event.delivery_id):
+            counters["dropped_duplicates"] += 1
+            self._count(event, "duplicate")
+            return web.json_response({"status": "duplicate"}, status=202)
 
         repo = _repo_of(event.data)
         installation_id = _installation_of(event.data)
@@ -142,34 +142,46 @@ class WebhookReceiver:
             self.dispatcher.submit(
                 key,
                 f"{event.event}.{event.data.get('action') or ''}".rstrip("."),
-                lambda: self._dispatch(event, repo, installation_id, event_log),
+                self.work(event, repo, installation_id, event_log),
                 logger=event_log,
             )
-        except QueueFull:
+        except (QueueFull, NotAccepting) as refused:
+            await self.dedupe.release(event.delivery_id)
+            reason = "queue full" if isinstance(refused, QueueFull) else "shutting down"
             return self._reject(
                 503,
-                "queue full",
+                reason,
                 request,
-                outcome="busy",
-                event=_event_label(event),
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
-        except NotAccepting:
-            return self._reject(
-                503,
-                "shutting down",
-                request,
-                outcome="shutting_down",
+                outcome="busy" if isinstance(refused, QueueFull) else "shutting_down",
                 event=_event_label(event),
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         self._count(event, "queued")
-        await self.dedupe.mark_done(event.delivery_id)
         event_log.debug("webhook queued", extra={"queue_depth": self.dispatcher.depth})
         return web.json_response({"status": "queued"}, status=202)
 
     def _count(self, event: Event, outcome: str) -> None:
         self.services.metrics.webhooks.labels(event=_event_label(event), outcome=outcome).inc()
+
+    def work(
+        self,
+        event: Event,
+        repo: str,
+        installation_id: int | None,
+        event_log: logging.LoggerAdapter[logging.Logger],
+    ) -> JobFn:
+        """The delivery's job: processed once it returns; released for a redelivery when
+        it fails (or is cancelled at shutdown)."""
+
+        async def run() -> None:
+            try:
+                await self._dispatch(event, repo, installation_id, event_log)
+            except BaseException:
+                await self.dedupe.release(event.delivery_id)
+                raise
+            await self.dedupe.finish(event.delivery_id)
+
+        return run
 
     async def _dispatch(
         self,

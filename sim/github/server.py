@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from sim.github import (  # noqa: F401  (imported for their @route registrations)
+    hook_deliveries,
     manifests,
     rest_checks,
     rest_git,
@@ -54,6 +56,7 @@ from sim.github.auth import (
 from sim.github.delivery_faults import DeliveryFaults
 from sim.github.git_store import TreeEntry
 from sim.github.graphql import execute_graphql, is_mutation
+from sim.github.hook_deliveries import Attempt, DeliveryLog
 from sim.github.manifests import ManifestFlow, new_app_key
 from sim.github.metering import Meter
 from sim.github.permissions import ALL_WRITE, check_installation, check_person
@@ -178,6 +181,8 @@ class GitHubSim:
         # milliseconds, so it happens when violations are read or the simulator drains.
         self._unchecked: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
+        # Every attempt to deliver them, as GitHub's App delivery log shows it.
+        self.hook_log = DeliveryLog(self)
         self._injections: list[_Injection] = []
         self._latency: dict[str, float] = {}
         # Injected latency on every call, and calls / round trips / bytes per phase.
@@ -385,6 +390,10 @@ class GitHubSim:
         self._injections.append(_Injection(method.upper(), template, status, times, headers,
                                            body))
 
+    def clear_injections(self) -> None:
+        """GitHub works again: no injected answer is left."""
+        self._injections.clear()
+
     def set_latency(self, template: str, seconds: float) -> None:
         self._latency[template] = seconds
 
@@ -419,12 +428,17 @@ class GitHubSim:
         """Sign and POST an arbitrary payload now; the app's HTTP status."""
         if self._deliverer is None:
             raise RuntimeError("start the simulator first")
-        delivery_id = str(uuid.uuid4())
-        status = await self._deliverer.post(event, delivery_id, encode(payload))
-        self.deliveries.append({"event": event, "action": payload.get("action"),
-                                "delivery_id": delivery_id, "status": status,
-                                "payload": payload})
+        record = new_delivery(event, payload)
+        self.deliveries.append(record)
+        status = await self._deliverer.attempt(record, encode(payload))
+        if status is None:
+            raise aiohttp.ClientConnectionError(record.get("error", "no answer"))
         return status
+
+    def redeliver(self, attempt: Attempt) -> None:
+        """Send a logged delivery again (same guid, same body), after what is queued."""
+        if self._deliverer is not None:
+            self._deliverer.enqueue(attempt.record, attempt.body, redelivery=True)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

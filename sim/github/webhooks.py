@@ -8,6 +8,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections import deque
 from functools import cache
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from sim.github.hook_deliveries import status_of
 from sim.paths import shared_github_dir
 from sim.validators.webhook_schemas import validate_webhook
 
@@ -130,11 +132,12 @@ class Deliverer:
             await self._session.close()
             self._session = None
 
-    def enqueue(self, record: dict[str, Any], body: bytes) -> None:
+    def enqueue(self, record: dict[str, Any], body: bytes, *, redelivery: bool = False) -> None:
         item: dict[str, Any] = {"record": record, "body": body, "due": self.sim.now(),
-                                "copies": 1}
+                                "copies": 1, "redelivery": redelivery}
         faults = self.sim.delivery_faults
-        if faults is not None and faults.applies(record["event"]):
+        # Faults shape GitHub's first attempt; a redelivery asked for is made as asked.
+        if faults is not None and not redelivery and faults.applies(record["event"]):
             if faults.roll(faults.drop):
                 record["dropped"] = True  # GitHub gave up on it; nobody will hear of it
                 return
@@ -197,13 +200,31 @@ class Deliverer:
                     await self._wake.wait()
                 continue
             self._idle.clear()  # a delivery is on its way: not idle until it is answered
-            record = item["record"]
-            try:
-                record["status"] = await self.post(record["event"], record["delivery_id"],
-                                                   item["body"])
-            except (TimeoutError, aiohttp.ClientError, OSError) as error:
-                record["status"] = None
-                record["error"] = f"{type(error).__name__}: {error}"
+            await self.attempt(item["record"], item["body"], redelivery=item["redelivery"])
+
+    async def attempt(self, record: dict[str, Any], body: bytes, *,
+                      redelivery: bool = False) -> int | None:
+        """POST one delivery now and log the attempt as GitHub does; the HTTP status, or
+        None when nothing answered."""
+        log = self.sim.hook_log
+        attempt = log.new_attempt(record, body, redelivery=redelivery)
+        started = time.monotonic()
+        headers = self.headers(record["event"], record["delivery_id"], body)
+        attempt.request_headers = {k: v for k, v in headers.items()
+                                   if not k.startswith("X-Hub-Signature")}
+        try:
+            status, answer_headers, text = await self._send(headers, body)
+        except TimeoutError as error:
+            log.finish(attempt, status_code=0, status="timed out", started=started)
+            record["error"] = f"{type(error).__name__}: {error}"
+        except (aiohttp.ClientError, OSError) as error:
+            log.finish(attempt, status_code=0, status="failed to connect", started=started)
+            record["error"] = f"{type(error).__name__}: {error}"
+        else:
+            log.finish(attempt, status_code=status, status=status_of(status), started=started,
+                       headers=answer_headers, body=text)
+        status_code: int | None = record["status"]
+        return status_code
 
     def headers(self, event: str, delivery_id: str, body: bytes) -> dict[str, str]:
         sim = self.sim
@@ -223,16 +244,16 @@ class Deliverer:
                 sim.webhook_secret.encode(), body, hashlib.sha1).hexdigest()
         return headers
 
-    async def post(self, event: str, delivery_id: str, body: bytes) -> int:
+    async def _send(self, headers: dict[str, str], body: bytes
+                    ) -> tuple[int, dict[str, str], str]:
         url = self.sim.webhook_url
         if url is None:
             raise aiohttp.InvalidURL("webhook_url is not set")
         if self._session is None:
             raise RuntimeError("the simulator is not started")
-        async with self._session.post(url, data=body,
-                                      headers=self.headers(event, delivery_id, body)) as resp:
-            await resp.read()
-            return resp.status
+        async with self._session.post(url, data=body, headers=headers) as resp:
+            text = (await resp.read()).decode(errors="replace")
+            return resp.status, dict(resp.headers), text
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -12,7 +12,7 @@ from tests.serve_process import serve_cluster
 async def test_a_serve_process_opens_the_incident_and_a_dead_one_fails_deliveries(
     tmp_path: Path, rsa_key: str
 ) -> None:
-    async with serve_cluster(tmp_path, rsa_key, AUTO_REVERT="false") as c:
+    async with serve_cluster(tmp_path, rsa_key) as c:
         repo = new_repo(c)
         await c.settle()
         (replica,) = c.replicas
