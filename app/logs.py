@@ -12,8 +12,9 @@ import json
 import logging
 import sys
 import threading
+import time
 import traceback
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +87,40 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class RepeatedErrors(logging.Filter):
+    """Warnings and errors that repeat are logged once per `window` seconds with a count:
+    the first with its traceback, then one line saying how many were left out. A flood
+    of bad requests cannot fill the disk with tracebacks nor drown the real lines."""
+
+    def __init__(self, window: float = 60.0, timer: Callable[[], float] | None = None) -> None:
+        super().__init__()
+        self.window = window
+        self._timer = timer or time.monotonic
+        self._seen: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+        key = (record.name, str(record.msg), error + str(getattr(record, "reason", "")))
+        now = self._timer()
+        with self._lock:
+            since, left_out = self._seen.get(key, (now - self.window - 1, 0))
+            if now - since < self.window:
+                self._seen[key] = (since, left_out + 1)
+                return False
+            self._seen[key] = (now, 0)
+            if len(self._seen) > 10_000:  # bounded: forget the oldest keys
+                for old in sorted(self._seen, key=lambda k: self._seen[k][0])[:5_000]:
+                    del self._seen[old]
+        if left_out:
+            record.repeated = left_out  # the JSON line gets "repeated": N
+            record.exc_info = None  # the first one had the traceback
+            record.exc_text = None
+        return True
+
+
 def _json_default(value: Any) -> str:
     return str(value)
 
@@ -141,6 +176,12 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     # aiohttp's access log repeats what our own lines say, with query strings we do not vet.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Bad requests come in floods: each kind of complaint once a minute, with a count.
+    for name in ("aiohttp.server", "aiohttp.web", "aiohttp.access", "app.server.webhooks"):
+        logger = logging.getLogger(name)
+        for old_filter in [f for f in logger.filters if isinstance(f, RepeatedErrors)]:
+            logger.removeFilter(old_filter)
+        logger.addFilter(RepeatedErrors())
 
 
 class EventLogger(logging.LoggerAdapter[logging.Logger]):

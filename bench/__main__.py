@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "revert_corpus": ("corpus",),
     "dedupe_memory": ("dedupe",),
     "bisect_cost": ("bisect",),
+    "abuse": ("abuse",),
 }
 
 

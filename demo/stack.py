@@ -33,6 +33,7 @@ from gidgethub.routing import Router
 from app.clock import ManualClock
 from app.server.app import create_app, dispatcher_of
 from app.server.dispatcher import Dispatcher
+from app.server.limits import Limits, runner_for, start_site
 from app.server.wiring import build_services
 from app.services import Services
 from app.settings import Settings
@@ -133,7 +134,7 @@ class Stack:
         """
         await _stop_app(self.services, self.runner)
         services, application, runner, app_url = await _start_app(
-            self.settings, self.session, self.clock, self.router
+            self.settings, self.session, self.clock, self.router, self.extras.get("limits")
         )
         self.exits.push_async_callback(_stop_app, services, runner)
         self.services, self.app, self.runner, self.app_url = services, application, runner, app_url
@@ -223,6 +224,7 @@ async def stack(
     pager: str | None = None,
     router: Router | None = None,
     private_key: str | None = None,
+    limits: Limits | None = None,
     **settings_overrides: str,
 ) -> AsyncIterator[Stack]:
     """The app on 127.0.0.1:0 with the sims; `pager` is None, "pagerduty", "jsm" or "opsgenie"."""
@@ -295,7 +297,7 @@ async def stack(
         exits.push_async_callback(session.close)
         chosen_router = router if router is not None else _default_router()
         services, application, runner, app_url = await _start_app(
-            settings, session, clock, chosen_router
+            settings, session, clock, chosen_router, limits
         )
         exits.push_async_callback(_stop_app, services, runner)
         sim.webhook_url = app_url + "/webhooks"
@@ -316,11 +318,16 @@ async def stack(
             runner=runner,
             router=chosen_router,
             exits=exits,
+            extras={"limits": limits},
         )
 
 
 async def _start_app(
-    settings: Settings, session: aiohttp.ClientSession, clock: ManualClock, router: Router
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    clock: ManualClock,
+    router: Router,
+    limits: Limits | None = None,
 ) -> tuple[Services, web.Application, web.AppRunner, str]:
     services = build_services(settings, session, clock=clock)
     application = create_app(
@@ -329,11 +336,11 @@ async def _start_app(
         queue_size=settings.queue_size,
         workers=settings.workers,
         drain_timeout=settings.shutdown_timeout,
+        limits=limits,
     )
-    runner = web.AppRunner(application, access_log=None)
+    runner = runner_for(application)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    await start_site(runner, "127.0.0.1", 0)
     host, port = runner.addresses[0][:2]
     return services, application, runner, f"http://{host}:{port}"
 

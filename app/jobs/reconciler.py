@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from app.core.incident import OPEN_STATES, RevertMerged, Tick
+from app.core.repo_names import quoted_full_name, valid_full_name
 from app.detect.bisect import clean_probe_refs
 from app.detect.evaluate import evaluate_head
 from app.incident.runner import IncidentRunner, active_repos
@@ -67,7 +68,11 @@ async def reconcile_installation(
     gh = await services.github_for_installation(installation_id)
     count = 0
     async for repository in gh.getiter("/installation/repositories", iterable_key="repositories"):
-        repo = repository["full_name"]
+        if not valid_full_name(repository.get("full_name")):
+            log.warning("repository with an invalid name skipped",
+                        extra={"installation_id": installation_id})
+            continue
+        repo = quoted_full_name(repository["full_name"])
         ctx = context_for(services, gh, repo, installation_id, job="reconcile")
 
         async def job(ctx: EventContext = ctx, repository: dict[str, Any] = repository) -> None:

@@ -16,6 +16,7 @@ from gidgethub.routing import Router
 import app as app_package
 from app.jobs.slack_threads import wire_slack_threads
 from app.server.dispatcher import Dispatcher
+from app.server.limits import GUARD_KEY, LIMITS_KEY, ConnectionGuard, Limits
 from app.server.webhooks import MAX_BODY, WebhookReceiver
 from app.services import DeliveryDedupe, Services
 
@@ -50,6 +51,7 @@ def create_app(
     max_body: int = MAX_BODY,
     dispatcher: Dispatcher | None = None,
     dedupe: DeliveryDedupe | None = None,
+    limits: Limits | None = None,
 ) -> web.Application:
     """The aiohttp app. Pass `dispatcher` when a background task needs it before the app
     exists (the reconciler submits jobs to it); otherwise one is made from queue_size/workers.
@@ -61,10 +63,15 @@ def create_app(
         raise ValueError("WEBHOOK_SECRET is required to serve webhooks")
 
     # client_max_size enforces the limit while reading, for bodies without Content-Length.
-    application = web.Application(client_max_size=max_body)
+    limits = limits or Limits()
+    guard = ConnectionGuard(limits)
+    application = web.Application(client_max_size=max_body, middlewares=[guard.middleware])
+    application[LIMITS_KEY] = limits
+    application[GUARD_KEY] = guard
     dispatcher = dispatcher or Dispatcher(workers=workers, queue_size=queue_size)
     receiver = WebhookReceiver(
-        services, router, dispatcher, secret=secret, max_body=max_body, dedupe=dedupe
+        services, router, dispatcher, secret=secret, max_body=max_body, dedupe=dedupe,
+        limits=limits,
     )
     _store(application, DISPATCHER_KEY, dispatcher)
     _store(application, "receiver", receiver)

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
-from aiohttp import web
 from gidgethub.routing import Router
 
 from app.clock import SystemClock
@@ -22,6 +21,7 @@ from app.logs import configure_logging
 from app.server.app import create_app
 from app.server.dedupe import LocalLease, MemoryDedupe
 from app.server.dispatcher import Dispatcher
+from app.server.limits import runner_for, start_site
 from app.server.preflight import git_problem
 from app.server.wiring import build_services
 from app.services import DeliveryDedupe, JobSubmitter, Lease, Services
@@ -87,10 +87,10 @@ async def run_server(
                 dispatcher=dispatcher,
                 dedupe=dedupe,
             )
-            runner = web.AppRunner(application, access_log=None, handle_signals=False)
+            runner = runner_for(application)
             await runner.setup()
             try:
-                await web.TCPSite(runner, settings.host, settings.port).start()
+                await start_site(runner, settings.host, settings.port)
                 host, port = runner.addresses[0][:2]
                 log.info("listening", extra={"host": host, "port": port})
                 if started is not None and not started.done():

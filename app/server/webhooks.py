@@ -6,6 +6,7 @@ after the answer, never before it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -15,10 +16,12 @@ from gidgethub import BadRequest, ValidationFailure
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.core.repo_names import quoted_full_name, valid_full_name
 from app.github.client import GitHubClient
 from app.logs import event_logger
 from app.server.dedupe import MemoryDedupe
 from app.server.dispatcher import Dispatcher, NotAccepting, QueueFull, repo_key
+from app.server.limits import BodyBudget, Limits
 from app.services import DeliveryDedupe, EventContext, JobFn, Services
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
@@ -45,6 +48,7 @@ class WebhookReceiver:
         secret: str,
         max_body: int,
         dedupe: DeliveryDedupe | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.services = services
         self.router = router
@@ -52,6 +56,8 @@ class WebhookReceiver:
         self._secret = secret
         self.max_body = max_body
         self.dedupe: DeliveryDedupe = dedupe if dedupe is not None else MemoryDedupe()
+        self.limits = limits or Limits()
+        self.body_budget = BodyBudget(self.limits)
 
     def _reject(
         self,
@@ -89,16 +95,16 @@ class WebhookReceiver:
             )
         too_large = {"outcome": "too_large"}
         if request.content_length is not None and request.content_length > self.max_body:
-            return self._reject(413, "payload too large", request, **too_large)
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._reject(413, "payload too large", request, **too_large)
-        if len(body) > self.max_body:
-            return self._reject(413, "payload too large", request, **too_large)
-
+            return self._closing(self._reject(413, "payload too large", request, **too_large))
         if not request.headers.get("X-Hub-Signature-256"):
-            return self._reject(401, "missing signature", request, outcome="bad_signature")
+            # Unsigned: refused before a byte of its body is read.
+            return self._closing(self._reject(401, "missing signature", request,
+                                             outcome="bad_signature"))
+        body_or_refusal = await self._read_body(request)
+        if isinstance(body_or_refusal, web.Response):
+            return body_or_refusal
+        body = body_or_refusal
+
         headers = {h: request.headers[h] for h in _EVENT_HEADERS if h in request.headers}
         try:
             # Always with the secret: without one gidgethub would skip verification.
@@ -109,6 +115,8 @@ class WebhookReceiver:
             return self._reject(
                 400, "missing X-GitHub-Event or X-GitHub-Delivery", request, outcome="malformed"
             )
+        except RecursionError:
+            return self._reject(400, "JSON nested too deeply", request, outcome="malformed")
         except (BadRequest, ValueError, LookupError):
             return self._reject(
                 400, "body must be JSON (application/json)", request, outcome="malformed"
@@ -118,6 +126,15 @@ class WebhookReceiver:
         if not event.event or not event.delivery_id:
             return self._reject(
                 400, "missing X-GitHub-Event or X-GitHub-Delivery", request, outcome="malformed"
+            )
+        if _too_deep(event.data):
+            return self._reject(400, "JSON nested too deeply", request, outcome="malformed")
+        repository = event.data.get("repository")
+        if repository is not None and not (
+            isinstance(repository, dict) and valid_full_name(repository.get("full_name"))
+        ):
+            return self._reject(
+                400, "repository.full_name must be owner/name", request, outcome="malformed"
             )
 
         counters = self.dispatcher.counters
@@ -183,6 +200,36 @@ class WebhookReceiver:
 
         return run
 
+    async def _read_body(self, request: web.Request) -> bytes | web.Response:
+        """The body, read within the body budget and the body timeout; or the refusal."""
+        declared = request.content_length
+        size = declared if declared is not None else self.max_body
+        too_large = {"outcome": "too_large"}
+        if not self.body_budget.try_take(size):
+            return self._closing(self._reject(
+                503, "busy: too many request bodies in flight", request, outcome="busy",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ))
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                body = await request.read()
+        except TimeoutError:
+            return self._closing(self._reject(408, "body not received in time", request,
+                                             outcome="malformed"))
+        except web.HTTPRequestEntityTooLarge:
+            return self._closing(self._reject(413, "payload too large", request, **too_large))
+        finally:
+            self.body_budget.give_back(size)
+        if len(body) > self.max_body:
+            return self._closing(self._reject(413, "payload too large", request, **too_large))
+        return body
+
+    @staticmethod
+    def _closing(response: web.Response) -> web.Response:
+        # Whatever the client still sends is not read into memory: the connection ends.
+        response.force_close()
+        return response
+
     async def _dispatch(
         self,
         event: Event,
@@ -224,9 +271,26 @@ def _event_label(event: Event) -> str:
 
 def _repo_of(data: Mapping[str, Any]) -> str:
     repository = data.get("repository")
-    if isinstance(repository, dict) and isinstance(repository.get("full_name"), str):
-        return str(repository["full_name"])
+    if isinstance(repository, dict) and valid_full_name(repository.get("full_name")):
+        return quoted_full_name(str(repository["full_name"]))
     return ""
+
+
+MAX_JSON_DEPTH = 64  # GitHub's payloads nest about 10 deep
+
+
+def _too_deep(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Deeper than `limit`, walked without recursion (so the walk itself cannot blow up)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
 
 
 def _installation_of(data: Mapping[str, Any]) -> int | None:
