@@ -140,6 +140,12 @@ class Settings:
     reconcile_interval: float = 300.0
     shutdown_timeout: float = 25.0
     app_slug: str = "buildsheriff"
+    # Several replicas share dedupe, per-repository order and the queue on Redis; unset:
+    # everything stays in this process. The URL may carry a password: never shown.
+    redis_url: str | None = field(default=None, repr=False)
+    redis_prefix: str = "buildsheriff:"
+    # A dead replica's repositories and queued events pass to another after this long.
+    redis_lease: float = 30.0
 
     @property
     def graphql_url(self) -> str:
@@ -165,6 +171,8 @@ class Settings:
             self.pagerduty_api_token,
             self.opsgenie_api_key,
             self.jsm_api_key,
+            self.redis_url,
+            redis_password(self.redis_url),
         ]
         out = [v for v in values if v]
         if self.private_key:
@@ -283,6 +291,9 @@ class Settings:
             ),
             shutdown_timeout=number("SHUTDOWN_TIMEOUT", defaults.shutdown_timeout, float, low=0),
             app_slug=app_slug,
+            redis_url=problems.catch(lambda: _redis_url(get("REDIS_URL")), None),
+            redis_prefix=get("REDIS_PREFIX") or defaults.redis_prefix,
+            redis_lease=number("REDIS_LEASE", defaults.redis_lease, float, low=1),
         )
         if serving:
             reported = {n for n, _ in problems.items}
@@ -455,3 +466,31 @@ def _number(
     if high is not None and number > high:
         raise SettingsError(name, f"must be {noun} <= {high:g}")
     return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError("REDIS_URL", "must be redis://, rediss:// or unix:// (e.g. "
+                            "redis://127.0.0.1:6379/0)")
+    return value
+
+
+def redis_password(url: str | None) -> str | None:
+    """The password in a Redis URL (for the log redaction), if any."""
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def redis_where(url: str) -> str:
+    """host:port (or the socket path) of a Redis URL: safe to show, unlike the URL."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"

@@ -44,3 +44,46 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sim_violations_expected: the test provokes requests GitHub would refuse"
     )
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """The machine's Redis, or a skip when none answers, except with REQUIRE_REDIS=1
+    (.ci/run sets it): there a missing Redis fails the test instead of hiding it."""
+    import os
+
+    from redis import asyncio as aioredis
+
+    url = os.environ.get("TEST_REDIS_URL", REDIS_URL)
+    client = aioredis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as error:
+        message = f"no Redis at {url}: {type(error).__name__}"
+        if os.environ.get("REQUIRE_REDIS") == "1":
+            pytest.fail(message + " (REQUIRE_REDIS=1)")
+        pytest.skip(message)
+    finally:
+        await client.aclose()
+    return url
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards (never a flush)."""
+    import uuid
+
+    from redis import asyncio as aioredis
+
+    prefix = f"buildsheriff-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

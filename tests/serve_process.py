@@ -148,6 +148,7 @@ class Balancer:
         self.replicas = replicas
         self.path = path
         self.copies = 1
+        self.only: Replica | None = None  # send everything to this one while set
         self.forwarded: list[tuple[str, str, int]] = []  # (replica, delivery id, status)
         self._turn = itertools.count()
         self._runner: web.AppRunner | None = None
@@ -170,7 +171,7 @@ class Balancer:
             await self._runner.cleanup()
 
     def _targets(self) -> list[Replica]:
-        up = [r for r in self.replicas if r.up]
+        up = [r for r in self.replicas if r.up and (self.only is None or r is self.only)]
         if not up:
             return []
         start = next(self._turn)

@@ -41,6 +41,25 @@ class Job:
     log: logging.Logger | logging.LoggerAdapter[logging.Logger]
     fields: Mapping[str, Any] = field(default_factory=dict)
     done: asyncio.Future[bool] | None = None
+    # A webhook delivery from a shared queue: its place there (ids sort in arrival order),
+    # so a key's jobs run in that order whatever order they reached this process in.
+    order: str | None = None
+    delivery_id: str | None = None
+
+
+class JobGate(Protocol):
+    """Shared with other processes (Redis): may this process run `job` now?"""
+
+    async def enter(self, job: Job) -> bool:
+        """True: its key is this process's until `leave`. False: not its turn; try later."""
+        ...
+
+    async def leave(self, job: Job, ok: bool) -> None:
+        """`job` ran (ok or not): acknowledge it and let the key go when nothing follows."""
+        ...
+
+
+DEFER_S = 0.2  # a job whose turn has not come is tried again after this long
 
 
 class JobQueue(Protocol):
@@ -64,18 +83,30 @@ class JobQueue(Protocol):
         """`job` finished: its key's next job may be taken (behind other waiting keys)."""
         ...
 
+    def defer(self, job: Job, delay: float) -> None:
+        """`job` was taken but may not run yet: first of its key again, tried after `delay`."""
+        ...
+
+    def pending(self, key: str) -> int:
+        """Jobs of `key` waiting here."""
+        ...
+
     def clear(self) -> list[Job]:
         """Forget every job not yet taken; returns them (shutdown cancels them)."""
         ...
 
 
 class RepoQueue:
-    """The in-process JobQueue: a deque per busy key and a line of keys with work."""
+    """The in-process JobQueue: a deque per busy key and a line of keys with work.
+
+    A key is in exactly one place: idle (no deque), in the ready line, taken by a worker,
+    or waiting for a deferral's timer."""
 
     def __init__(self) -> None:
         self._pending: dict[str, deque[Job]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._depth = 0
+        self._generation = 0  # timers of deferrals from before a clear() are void
 
     @property
     def depth(self) -> int:
@@ -88,13 +119,16 @@ class RepoQueue:
             self._pending[job.key] = deque([job])
             self._ready.put_nowait(job.key)
         else:
-            queue.append(job)
+            _insert(queue, job)
         self._depth += 1
 
     async def take(self) -> Job:
-        key = await self._ready.get()
-        self._depth -= 1
-        return self._pending[key].popleft()
+        while True:
+            key = await self._ready.get()
+            queue = self._pending.get(key)
+            if queue:
+                self._depth -= 1
+                return queue.popleft()
 
     def done(self, job: Job) -> None:
         queue = self._pending.get(job.key)
@@ -104,25 +138,65 @@ class RepoQueue:
         elif queue is not None:
             del self._pending[job.key]
 
+    def defer(self, job: Job, delay: float) -> None:
+        queue = self._pending.setdefault(job.key, deque())
+        queue.appendleft(job)
+        if job.order is not None:  # a job of the shared queue that came in later may be older
+            queue.popleft()
+            _insert(queue, job)
+        self._depth += 1
+        generation = self._generation
+
+        def ready() -> None:
+            if generation == self._generation and self._pending.get(job.key):
+                self._ready.put_nowait(job.key)
+
+        asyncio.get_running_loop().call_later(delay, ready)
+
+    def pending(self, key: str) -> int:
+        return len(self._pending.get(key) or ())
+
     def clear(self) -> list[Job]:
         jobs = [job for queue in self._pending.values() for job in queue]
         self._pending.clear()
         self._ready = asyncio.Queue()
         self._depth = 0
+        self._generation += 1
         return jobs
+
+
+def _insert(queue: deque[Job], job: Job) -> None:
+    """Append, but before any queued job of the shared queue that is younger than `job`."""
+    if job.order is not None:
+        for index, other in enumerate(queue):
+            if other.order is not None and _stream_order(other.order) > _stream_order(job.order):
+                queue.insert(index, job)
+                return
+    queue.append(job)
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)
 
 
 class Dispatcher:
     """Runs `workers` tasks over a JobQueue: the server's JobSubmitter."""
 
     def __init__(
-        self, *, workers: int = 4, queue_size: int = 1000, queue: JobQueue | None = None
+        self,
+        *,
+        workers: int = 4,
+        queue_size: int = 1000,
+        queue: JobQueue | None = None,
+        gate: JobGate | None = None,
     ) -> None:
         self.workers = max(1, workers)
         self.queue_size = max(1, queue_size)
         self.counters: Counter[str] = Counter()
         self.accepting = True
         self._queue: JobQueue = queue if queue is not None else RepoQueue()
+        self.gate = gate
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -213,19 +287,52 @@ class Dispatcher:
                 job.done.cancel()
         self._idle.set()
 
+    def put(self, job: Job) -> None:
+        """A job already accepted elsewhere (a shared queue's entry): never refused."""
+        self._queue.put(job)
+        self._idle.clear()
+
+    def pending(self, key: str) -> int:
+        return self._queue.pending(key)
+
     async def _worker(self) -> None:
         while True:
             job = await self._queue.take()
             self._running += 1
+            deferred = False
             try:
+                if self.gate is not None and not await self._enter(job):
+                    deferred = True
+                    self._queue.defer(job, DEFER_S)
+                    continue
                 ok = await self._run(job)
+                if self.gate is not None:
+                    await self._leave(job, ok)
             finally:
                 self._running -= 1
-                self._queue.done(job)
+                if not deferred:
+                    self._queue.done(job)
                 if self._queue.depth == 0 and self._running == 0:
                     self._idle.set()
             if job.done is not None and not job.done.done():
                 job.done.set_result(ok)
+
+    async def _enter(self, job: Job) -> bool:
+        assert self.gate is not None
+        try:
+            return await self.gate.enter(job)
+        except Exception:
+            job.log.warning("cannot take the repository's turn; trying again", exc_info=True)
+            return False
+
+    async def _leave(self, job: Job, ok: bool) -> None:
+        assert self.gate is not None
+        try:
+            await self.gate.leave(job, ok)
+        except Exception:
+            # Unacknowledged: another process may run it again after the lease; the
+            # delivery is recorded as processed, so that run ends at once.
+            job.log.warning("could not acknowledge a job", exc_info=True)
 
     async def _run(self, job: Job) -> bool:
         try:

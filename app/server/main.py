@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -23,9 +26,11 @@ from app.server.dedupe import LocalLease, MemoryDedupe
 from app.server.dispatcher import Dispatcher
 from app.server.limits import runner_for, start_site
 from app.server.preflight import git_problem
+from app.server.redis_queue import RedisEventQueue
+from app.server.redis_store import RedisDedupe, RedisLease, RedisUnavailable, connect
 from app.server.wiring import build_services
 from app.services import DeliveryDedupe, JobSubmitter, Lease, Services
-from app.settings import Settings, SettingsError, environment
+from app.settings import Settings, SettingsError, environment, redis_where
 
 log = logging.getLogger("app.server.main")
 
@@ -69,10 +74,29 @@ async def run_server(
             loop.add_signal_handler(signum, stop.set)
             installed.append(signum)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async with contextlib.AsyncExitStack() as exits, aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=30)
+        ) as session:
             services = build_services(settings, session, clock=SystemClock())
             dispatcher = Dispatcher(workers=settings.workers, queue_size=settings.queue_size)
-            dedupe, lease = MemoryDedupe(), LocalLease()
+            dedupe: DeliveryDedupe = MemoryDedupe()
+            lease: Lease = LocalLease()
+            durable: RedisEventQueue | None = None
+            if settings.redis_url:
+                # Unreachable now: RedisUnavailable stops `serve` with one line.
+                client = await connect(settings.redis_url)
+                exits.push_async_callback(client.aclose)
+                holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+                prefix = settings.redis_prefix
+                dedupe = RedisDedupe(client, prefix)
+                lease = RedisLease(client, prefix, holder)
+                durable = RedisEventQueue(client, prefix, holder=holder,
+                                          lease=settings.redis_lease,
+                                          backlog_limit=settings.queue_size)
+                await durable.ensure_group()
+                log.info("sharing work through Redis",
+                         extra={"redis": redis_where(settings.redis_url), "prefix": prefix,
+                                "replica": holder})
             application = create_app(
                 services,
                 router if router is not None else all_handlers,
@@ -86,6 +110,7 @@ async def run_server(
                 drain_timeout=settings.shutdown_timeout,
                 dispatcher=dispatcher,
                 dedupe=dedupe,
+                durable=durable,
             )
             runner = runner_for(application)
             await runner.setup()
@@ -127,5 +152,9 @@ def serve(env: Mapping[str, str] | None = None) -> int:
             print(f"buildsheriff: {line}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(run_server(settings))
+    try:
+        asyncio.run(run_server(settings))
+    except RedisUnavailable as error:
+        print(f"buildsheriff: REDIS_URL: {error}", file=sys.stderr)
+        return 2
     return 0

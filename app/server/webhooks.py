@@ -7,6 +7,7 @@ after the answer, never before it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -20,8 +21,10 @@ from app.core.repo_names import quoted_full_name, valid_full_name
 from app.github.client import GitHubClient
 from app.logs import event_logger
 from app.server.dedupe import MemoryDedupe
-from app.server.dispatcher import Dispatcher, NotAccepting, QueueFull, repo_key
+from app.server.dispatcher import Dispatcher, Job, NotAccepting, QueueFull, repo_key
 from app.server.limits import BodyBudget, Limits
+from app.server.redis_queue import RedisEventQueue
+from app.server.redis_store import RedisUnavailable
 from app.services import DeliveryDedupe, EventContext, JobFn, Services
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
@@ -49,8 +52,10 @@ class WebhookReceiver:
         max_body: int,
         dedupe: DeliveryDedupe | None = None,
         limits: Limits | None = None,
+        durable: RedisEventQueue | None = None,
     ) -> None:
         self.services = services
+        self.durable = durable
         self.router = router
         self.dispatcher = dispatcher
         self._secret = secret
@@ -146,7 +151,14 @@ class WebhookReceiver:
             counters["ignored"] += 1
             self._count(event, "ignored")
             return web.json_response({"status": "ignored"}, status=202)
-        if not await self.dedupe.claim(event.delivery_id):
+        try:
+            claimed = await self.dedupe.claim(event.delivery_id)
+        except RedisUnavailable:
+            return self._reject(
+                503, "Redis unavailable", request, outcome="busy", event=_event_label(event),
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        if not claimed:
             counters["dropped_duplicates"] += 1
             self._count(event, "duplicate")
             return web.json_response({"status": "duplicate"}, status=202)
@@ -155,6 +167,8 @@ class WebhookReceiver:
         installation_id = _installation_of(event.data)
         event_log = event_logger(event.delivery_id, event.event, event.data.get("action"), repo)
         key = repo_key(repo) if repo else f"installation:{installation_id}"
+        if self.durable is not None:
+            return await self._publish(request, key, event, repo, installation_id, event_log)
         try:
             self.dispatcher.submit(
                 key,
@@ -180,6 +194,50 @@ class WebhookReceiver:
     def _count(self, event: Event, outcome: str) -> None:
         self.services.metrics.webhooks.labels(event=_event_label(event), outcome=outcome).inc()
 
+    async def _publish(
+        self,
+        request: web.Request,
+        key: str,
+        event: Event,
+        repo: str,
+        installation_id: int | None,
+        event_log: logging.LoggerAdapter[logging.Logger],
+    ) -> web.Response:
+        """Several replicas: the delivery goes to the shared durable queue, then 202."""
+        assert self.durable is not None
+        record = {"event": event.event, "delivery_id": event.delivery_id, "data": event.data,
+                  "repo": repo, "installation_id": installation_id}
+        try:
+            await self.durable.publish(key, record)
+        except (QueueFull, RedisUnavailable) as refused:
+            with contextlib.suppress(RedisUnavailable):
+                await self.dedupe.release(event.delivery_id)
+            reason = "queue full" if isinstance(refused, QueueFull) else "Redis unavailable"
+            return self._reject(
+                503, reason, request, outcome="busy", event=_event_label(event),
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        self._count(event, "queued")
+        event_log.debug("webhook queued durably")
+        return web.json_response({"status": "queued"}, status=202)
+
+    def job_from_record(self, entry_id: str, record: dict[str, Any]) -> Job:
+        """A durable queue's entry (from any replica) as this process's job."""
+        event = Event(record["data"], event=record["event"], delivery_id=record["delivery_id"])
+        repo = str(record.get("repo") or "")
+        installation = record.get("installation_id")
+        installation_id = installation if isinstance(installation, int) else None
+        event_log = event_logger(event.delivery_id, event.event, event.data.get("action"), repo)
+        key = repo_key(repo) if repo else f"installation:{installation_id}"
+        return Job(
+            key,
+            f"{event.event}.{event.data.get('action') or ''}".rstrip("."),
+            self.work(event, repo, installation_id, event_log),
+            event_log,
+            order=entry_id,
+            delivery_id=event.delivery_id,
+        )
+
     def work(
         self,
         event: Event,
@@ -191,6 +249,8 @@ class WebhookReceiver:
         it fails (or is cancelled at shutdown)."""
 
         async def run() -> None:
+            if await self.dedupe.processed(event.delivery_id):
+                return  # another replica finished it (its acknowledgement was lost)
             try:
                 await self._dispatch(event, repo, installation_id, event_log)
             except BaseException:
