@@ -83,3 +83,36 @@ async def test_the_story_with_every_delivery_50_times_happens_once(
         assert {status for _, _, status in c.balancer.forwarded} == {202}
         if backend["replicas"] == 2:
             assert {name for name, _, _ in c.balancer.forwarded} == {"serve-0", "serve-1"}
+
+
+SLOW = "/repos/{owner}/{repo}/branches/{branch}"  # read while judging main's head
+
+
+async def test_a_replica_killed_mid_incident_leaves_its_pending_events_to_the_other(
+    tmp_path: Path, rsa_key: str, backend: dict[str, Any]
+) -> None:
+    async with serve_cluster(tmp_path, rsa_key, WORKERS="1", **backend) as c:
+        repo = new_repo(c)
+        await c.settle()
+        doomed = c.replicas[0]
+        c.balancer.only = doomed
+        reads = c.sim.calls[f"GET {SLOW}"]
+        c.sim.set_latency(SLOW, 5.0)
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await c.sim.drain()  # every delivery answered 202 by the doomed replica
+        await c.wait_for(lambda: c.sim.calls[f"GET {SLOW}"] > reads, what="work to start")
+        await doomed.kill()  # mid-incident: one event half done, the others queued
+        c.sim.set_latency(SLOW, 0)
+        c.balancer.only = None
+        if len(c.replicas) == 1:
+            await doomed.start()  # one process: its restart must find what is due
+        await c.settle(until=lambda: len(incident_issues(repo)) == 1 and len(repo.pulls()) == 1)
+        (issue,) = incident_issues(repo)
+        assert bad[:7] in issue["body"]
+        (pr,) = repo.pulls()
+        assert bad[:7] in pr["body"] or bad[:7] in pr["title"]
+        if len(c.replicas) == 2:
+            survivor = c.replicas[1]
+            assert any(line.get("msg") == "claimed an abandoned queue entry"
+                       for line in survivor.log_lines())
