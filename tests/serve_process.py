@@ -33,7 +33,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from demo.stack import APP_ID, manifest_permissions, public_key_of
+from demo.stack import APP_ID, manifest_events, manifest_permissions, public_key_of
 from sim.github.server import GitHubSim
 from sim.pager import PagerDutySim
 from sim.slack import SlackSim
@@ -284,6 +284,7 @@ async def serve_cluster(
         sim = GitHubSim(tmp_path / "github", webhook_secret=secret, app_id=int(APP_ID),
                         app_public_key=public_key_of(private_key))
         sim.app_permissions = manifest_permissions()
+        sim.app_events = manifest_events()
         await sim.start()
         exits.push_async_callback(sim.close)
         base = bare_env(
