@@ -25,8 +25,9 @@ def test_the_schema_is_valid_and_names_every_key_with_its_default() -> None:
     Draft202012Validator.check_schema(schema)
     assert set(schema["properties"]) == {*TOP_LEVEL_KEYS, "_extends"}
     default = RepoConfig()
-    for key in ("auto_revert", "max_walk", "merge_method", "bisect_max_rounds", "rollback"):
+    for key in ("auto_revert", "max_walk", "bisect_max_rounds", "rollback", "max_branch_updates"):
         assert schema["properties"][key]["default"] == getattr(default, key), key
+    assert schema["properties"]["merge_method"]["default"] == list(default.merge_method)
 
 
 def test_the_readme_links_the_schema() -> None:
@@ -48,6 +49,14 @@ SAMPLES = [
     "max_reverts_per_day: lots\n",
     "max_walk: 1001\n",
     "merge_method: fast-forward\n",
+    "merge_method: [merge, rebase]\n",
+    "merge_method: []\n",
+    "merge_method: [squash, ff]\n",
+    "max_branch_updates: 3\n",
+    "max_branch_updates: -1\n",
+    "merge_queue_jump: false\n",
+    "merge_queue_jump: later\n",
+    "labels:\n  hold: hold-it\n",
     "bisect: probe\nbisect_parallel: true\n",
     "bisect: false\n",
     "bisect: sometimes\n",

@@ -30,6 +30,8 @@ BISECT_MODES = ("rerun", "probe", "false")
 MAX_BISECT_ROUNDS = 20
 MAX_FLAKY_WINDOW_DAYS = 90
 MERGE_METHODS = ("merge", "squash", "rebase")
+MERGE_METHOD_ORDER = ("squash", "merge", "rebase")  # the default preference
+MAX_BRANCH_UPDATES = 100
 ONCALL_PROVIDERS = ("pagerduty", "jsm", "opsgenie")
 DURATION_HINT = "a duration such as '24h', '90m', '2d', '30s' or a number of seconds"
 
@@ -42,6 +44,7 @@ class Labels:
     mitigated: str = "incident:mitigated"
     resolved: str = "incident:resolved"
     revert: str = "revert"
+    hold: str = "do-not-merge"  # on a revert PR: a person holds it (never merged meanwhile)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,10 @@ class RepoConfig:
     revert_range: bool = False
     max_reverts_per_day: int = 4
     max_culprit_age: float = 86400.0  # seconds
-    merge_method: str = "squash"  # merge | squash | rebase
+    # Merge methods in order of preference; the first the repository allows is used.
+    merge_method: tuple[str, ...] = MERGE_METHOD_ORDER
+    max_branch_updates: int = 10  # times a revert PR behind a strict base is brought up to date
+    merge_queue_jump: bool = True  # enqueue the revert at the front of a merge queue
     labels: Labels = field(default_factory=Labels)
     slack_channel: str | None = None
     escalate_after: float = 900.0  # seconds
@@ -111,6 +117,8 @@ TOP_LEVEL_KEYS = (
     "max_reverts_per_day",
     "max_culprit_age",
     "merge_method",
+    "max_branch_updates",
+    "merge_queue_jump",
     "labels",
     "slack_channel",
     "escalate_after",
@@ -242,6 +250,19 @@ def _one_of(key: str, value: object, allowed: tuple[str, ...]) -> str:
     if isinstance(value, str) and value.strip().lower() in allowed:
         return value.strip().lower()
     raise _Invalid(key, f"`{key}` must be one of {', '.join(allowed)}; got {_shape(value)}")
+
+
+def _merge_methods(key: str, value: object) -> tuple[str, ...]:
+    """One method, or a list of them as a preference order (the first allowed one is used)."""
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list) and items:
+        chosen = tuple(_one_of(key, item, MERGE_METHODS) for item in items)
+        return tuple(dict.fromkeys(chosen))
+    raise _Invalid(
+        key,
+        f"`{key}` must be one of {', '.join(MERGE_METHODS)} or a list of them in order of "
+        f"preference; got {_shape(value)}",
+    )
 
 
 def _globs(key: str, value: object) -> tuple[str, ...]:
@@ -431,7 +452,9 @@ _SCALARS: dict[str, Callable[[str, Any], Any]] = {
     "flaky_window_days": lambda k, v: _whole(k, v, 1, MAX_FLAKY_WINDOW_DAYS),
     "max_culprit_age": _duration,
     "escalate_after": _duration,
-    "merge_method": lambda k, v: _one_of(k, v, MERGE_METHODS),
+    "merge_method": _merge_methods,
+    "max_branch_updates": lambda k, v: _whole(k, v, 0, MAX_BRANCH_UPDATES),
+    "merge_queue_jump": _bool,
     "slack_channel": lambda k, v: _text(k, v, what='a channel name such as "#build" or an id'),
     "production_environment": lambda k, v: _text(k, v, what="an environment name"),
 }
@@ -740,8 +763,15 @@ revert_range: {str(d.revert_range).lower()}
 max_reverts_per_day: {d.max_reverts_per_day}
 # Never auto-revert a commit older than this ("30s", "90m", "24h", "2d" or seconds).
 max_culprit_age: {human_config_duration(d.max_culprit_age)}
-# How the revert pull request is merged: merge, squash or rebase.
-merge_method: {d.merge_method}
+# How the revert pull request is merged: merge, squash or rebase, or a list of them in
+# order of preference (the first one the repository allows is used).
+merge_method: [{", ".join(d.merge_method)}]
+# A revert PR behind a branch that must be up to date is updated each time the branch
+# moves, at most this many times; then Build Sheriff stops and says so in the incident.
+max_branch_updates: {d.max_branch_updates}
+# With a merge queue, put the revert at the front of the queue (Build Sheriff must be
+# allowed to bypass the queue's ruleset); false: it waits its turn.
+merge_queue_jump: {str(d.merge_queue_jump).lower()}
 # How many commits to walk back looking for the last green one.
 max_walk: {d.max_walk}
 
@@ -758,7 +788,7 @@ bisect_parallel: {str(d.bisect_parallel).lower()}
 # With `confirm: rerun`, the flaky report counts each check's failures over this many days.
 flaky_window_days: {d.flaky_window_days}
 
-# Labels that carry an incident's state (created if missing).
+# Labels that carry an incident's state, and the revert PR's (created if missing).
 labels:
   incident: {_yaml_text(lab.incident)}
   triage: {_yaml_text(lab.triage)}
@@ -766,6 +796,8 @@ labels:
   mitigated: {_yaml_text(lab.mitigated)}
   resolved: {_yaml_text(lab.resolved)}
   revert: {_yaml_text(lab.revert)}
+  # Not created: a person adds it to a revert PR (or makes the PR a draft) to hold it.
+  hold: {_yaml_text(lab.hold)}
 
 # Mirror incidents to this Slack channel; quote names starting with "#".
 slack_channel:        # e.g. "#build-cops"

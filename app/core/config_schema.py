@@ -15,6 +15,7 @@ from app.core.config import (
     LABEL_KEYS,
     LABEL_MAX_CHARS,
     MAX_BISECT_ROUNDS,
+    MAX_BRANCH_UPDATES,
     MAX_CONSECUTIVE,
     MAX_FLAKY_WINDOW_DAYS,
     MAX_WALK_LIMIT,
@@ -69,8 +70,12 @@ DESCRIPTIONS = {
     "revert_range": "When several commits landed between green and red, revert them all.",
     "max_reverts_per_day": "At most this many automatic reverts per repository per day.",
     "max_culprit_age": "Never auto-revert a commit older than this.",
-    "merge_method": "How the revert pull request is merged.",
-    "labels": "Labels that carry an incident's state (created if missing).",
+    "merge_method": "How the revert pull request is merged: one method, or a list in order "
+    "of preference (the first one the repository allows is used).",
+    "max_branch_updates": "How many times a revert PR behind a branch that must be up to date "
+    "is brought up to date before Build Sheriff stops and says so.",
+    "merge_queue_jump": "With a merge queue, put the revert at the front of the queue.",
+    "labels": "Labels that carry an incident's state, and the revert PR's hold label.",
     "slack_channel": "Mirror incidents to this Slack channel (quote names starting with #).",
     "slack_users": "GitHub login -> Slack member id (U…): who a mention pings in Slack.",
     "escalate_after": "Page on-call when nobody acknowledges an incident within this time.",
@@ -111,7 +116,14 @@ def _property(key: str, default: RepoConfig) -> dict[str, Any]:
         "flaky_window_days": _whole(1, MAX_FLAKY_WINDOW_DAYS),
         "max_culprit_age": dict(_DURATION, default=human_config_duration(default.max_culprit_age)),
         "escalate_after": dict(_DURATION, default=human_config_duration(default.escalate_after)),
-        "merge_method": _choice(MERGE_METHODS),
+        "merge_method": {
+            "oneOf": [
+                _choice(MERGE_METHODS),
+                {"type": "array", "items": _choice(MERGE_METHODS), "minItems": 1},
+            ],
+            "default": list(default.merge_method),
+        },
+        "max_branch_updates": _whole(0, MAX_BRANCH_UPDATES),
         "bisect": {"oneOf": [_choice(BISECT_MODES), {"type": "boolean"}]},
         "slack_channel": {"type": ["string", "null"], "minLength": 1},
         "production_environment": {"type": "string", "minLength": 1},

@@ -158,6 +158,8 @@ def announcement(kind: str, data: dict[str, Any], incident: Incident, repo_url: 
             Merger.AUTO: "GitHub auto-merge is on: it merges by itself as soon as CI passes.",
             Merger.SHERIFF: "Auto-merge is not available here: Build Sheriff merges it as soon "
             "as CI passes.",
+            Merger.QUEUE: "The branch requires a merge queue: Build Sheriff queues it as soon "
+            "as CI passes.",
         }.get(data.get("merging", Merger.AUTO), "It is not set to merge by itself.")
         return f"↩️ Revert opened: [#{data['pr']}]({data['url']}). {how}"
     if kind == "revert_conflict":

@@ -21,6 +21,12 @@ _REVERT_MARKER = re.compile(r"<!--\s*buildsheriff-revert:\s*(\{.*?\})\s*-->", re
 BLOCKED_MARKER = "<!-- buildsheriff-revert-blocked -->"
 CI_FAILED_MARKER = "<!-- buildsheriff-revert-ci-failed -->"
 NOT_MERGEABLE_MARKER = "<!-- buildsheriff-revert-not-mergeable -->"
+UPDATES_SPENT_MARKER = "<!-- buildsheriff-revert-updates-spent -->"
+NO_METHOD_MARKER = "<!-- buildsheriff-revert-no-method -->"
+JUMP_REFUSED_MARKER = "<!-- buildsheriff-revert-jump-refused -->"
+# Hold notices alternate (held, released, held, ...): the last one says where things stand.
+HOLD_MARKER = "<!-- buildsheriff-revert-hold: {state} -->"
+QUEUE_LEFT_MARKER = "<!-- buildsheriff-revert-left-queue: {sha} -->"
 
 
 def notice_marker(culprit_sha: str) -> str:
@@ -62,6 +68,7 @@ class Merger(StrEnum):
 
     AUTO = "auto"  # GitHub's auto-merge
     SHERIFF = "sheriff"  # auto-merge was refused: app.handlers.revert_merge merges it
+    QUEUE = "queue"  # the base requires a merge queue: Build Sheriff enqueues it on green
     NOBODY = "none"  # not set to merge by itself (not open, or a human disabled auto-merge)
 
 
@@ -76,7 +83,7 @@ def revert_marker(culprit_sha: str, incident: int | None, merge: Merger = Merger
 class RevertMarker:
     culprit: str
     incident: int | None
-    merge: Merger = Merger.AUTO  # who merges on green: AUTO or SHERIFF
+    merge: Merger = Merger.AUTO  # who merges on green: AUTO, SHERIFF or QUEUE
 
 
 def parse_revert_marker(body: str | None) -> RevertMarker | None:
@@ -96,7 +103,7 @@ def parse_revert_marker(body: str | None) -> RevertMarker | None:
     return RevertMarker(
         culprit,
         incident if isinstance(incident, int) else None,
-        Merger(merge) if merge in (Merger.AUTO, Merger.SHERIFF) else Merger.AUTO,
+        Merger(merge) if merge in (Merger.AUTO, Merger.SHERIFF, Merger.QUEUE) else Merger.AUTO,
     )
 
 
@@ -119,6 +126,7 @@ def revert_pr_body(
     mention: str | None = None,
     merge: Merger = Merger.AUTO,
     followed: Sequence[Followed] = (),
+    hold_label: str = "do-not-merge",
 ) -> str:
     """`culprit_pr`: the pull request that brought the culprit in, if any."""
     parts = [_culprit_line(culprit, culprit_pr), ""]
@@ -136,18 +144,20 @@ def revert_pr_body(
     if mention:
         parts += [_mention_note(mention), ""]
     parts += ["### Stopping the merge"]
-    if merge == Merger.SHERIFF:
-        parts.append(
-            "GitHub's auto-merge is not available here, so Build Sheriff merges this pull "
-            "request itself as soon as its checks pass, without waiting for review: reverting "
-            "is how the branch gets green again. To stop it, **close this pull request**."
-        )
-    else:
-        parts.append(
-            "This pull request merges itself as soon as its checks pass, without waiting for "
-            "review: reverting is how the branch gets green again. To stop it, **close this "
-            "pull request** or **disable auto-merge** on it."
-        )
+    how = {
+        Merger.QUEUE: "This branch requires a merge queue: Build Sheriff adds this pull request "
+        "to it as soon as its checks pass",
+        Merger.SHERIFF: "GitHub's auto-merge is not available here, so Build Sheriff merges "
+        "this pull request itself as soon as its checks pass",
+    }.get(merge, "This pull request merges itself as soon as its checks pass")
+    stop = "**close this pull request**"
+    if merge == Merger.AUTO:
+        stop += " or **disable auto-merge** on it"
+    parts.append(
+        f"{how}, without waiting for review: reverting is how the branch gets green again. "
+        f"To hold it, **convert it to a draft** or label it `{hold_label}` (undo that to let "
+        f"it go); to stop it for good, {stop}."
+    )
     parts += [
         "To land the change again, revert this revert once the fix is ready.",
         "",
@@ -223,15 +233,20 @@ def empty_text(culprit_sha: str, base_branch: str, reason: str) -> str:
     return f"Nothing to revert for `{short(culprit_sha)}` on `{base_branch}`: {reason}."
 
 
-def blocked_text(base_branch: str, github_message: str) -> str:
+def blocked_text(base_branch: str, github_message: str, *, auto_merge_allowed: bool = True) -> str:
     """Branch protection refused the merge: say what an admin must change."""
     lowered = github_message.lower()
-    if "review" in lowered:
+    if "review" in lowered or "approv" in lowered:
         change = (
             "an approving review is required. Someone with write access can approve this pull "
             f"request, or an admin can let Build Sheriff bypass the pull-request rule on "
             f"`{base_branch}` (Settings → Branches or Rules → bypass list)"
         )
+        if not auto_merge_allowed:
+            change += (
+                "; with **Allow auto-merge** on (Settings → General → Pull Requests), GitHub "
+                "would merge it by itself as soon as it is approved"
+            )
     elif "authorized" in lowered or "restrict" in lowered or "push" in lowered:
         change = (
             f"pushes to `{base_branch}` are restricted. An admin must add the Build Sheriff app "

@@ -1,26 +1,41 @@
-"""Merge a revert PR on green when GitHub's auto-merge could not be enabled; and, for every
-revert PR, say once when its own CI fails.
+"""Land revert PRs: on their checks, on every move of the default branch, on holds, and say
+once what people must know (CI failed, an admin setting is in the way, held by whom).
 
-Checks report through three events (check_suite, check_run, status); each names the
-head sha and, cheaply, the branch. Only branches named `buildsheriff/revert-*` cost an
-API call. The merging itself is app.revert.land. What GitHub refuses is said
-ONCE (a hidden marker in our comment is how a later event knows it was said), in the PR
-and in its incident.
+What triggers an evaluation (app.revert.land does it):
+- check_suite, check_run, status on a `buildsheriff/revert-*` head: merge, enqueue or update;
+- push to the default branch: a revert PR behind a strict base is brought up to date;
+- pull_request converted_to_draft / ready_for_review / labeled / unlabeled (the hold label):
+  a person holds or lets go of the revert (the event's sender is who).
+What GitHub refuses is said ONCE (a hidden marker in our comment is how a later event knows
+it was said), in the PR and in its incident.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.core.landing import merge_method_for
+from app.core.landing_messages import (
+    held_text,
+    jump_refused_text,
+    no_method_text,
+    released_text,
+    updates_spent_text,
+)
 from app.core.revert_messages import (
     BLOCKED_MARKER,
     BRANCH_PREFIX,
     CI_FAILED_MARKER,
+    JUMP_REFUSED_MARKER,
+    NO_METHOD_MARKER,
     NOT_MERGEABLE_MARKER,
+    UPDATES_SPENT_MARKER,
     Merger,
     RevertMarker,
     blocked_text,
@@ -28,12 +43,16 @@ from app.core.revert_messages import (
     not_mergeable_text,
     parse_revert_marker,
 )
-from app.github.comments import comment_on_issue_once
+from app.github.comments import comment_on_issue, comment_on_issue_once
 from app.incident.news import tell_incident
-from app.revert.land import land_if_green
+from app.incident.runner import active_repos
+from app.revert.land import Landing, Outcome, land
+from app.revert.pr import enable_auto_merge
 from app.services import EventContext, load_config
 
 router = Router()
+
+_HOLD_STATE = re.compile(r"<!-- buildsheriff-revert-hold: (held|released) -->")
 
 
 @router.register("check_suite", action="completed")
@@ -64,7 +83,7 @@ def _pr_branches(pulls: Any) -> list[str | None]:
 
 
 async def consider(ctx: EventContext, sha: str, branches: list[str | None]) -> None:
-    """Every open revert PR whose head is `sha`: merge it, wait, or report failed CI."""
+    """Every open revert PR whose head is `sha`: merge it, enqueue it, update it, or wait."""
     ours = sorted({b for b in branches if b and b.startswith(BRANCH_PREFIX)})
     for branch in ours:
         owner = ctx.repo.split("/")[0]
@@ -73,37 +92,146 @@ async def consider(ctx: EventContext, sha: str, branches: list[str | None]) -> N
             marker = parse_revert_marker(pr.get("body"))
             if marker is None or pr["head"]["sha"] != sha:
                 continue
-            await _consider_pr(ctx, pr, marker)
+            await advance(ctx, int(pr["number"]), pr["base"]["ref"], marker, head_sha=sha)
 
 
-async def _consider_pr(ctx: EventContext, pr: dict[str, Any], marker: RevertMarker) -> None:
-    config = await load_config(ctx, pr["base"]["ref"])
-    # Auto-merge in charge, or a human disabled it (which we respect): only judge the checks.
-    may_merge = marker.merge is Merger.SHERIFF and not pr.get("auto_merge")
-    landing = await land_if_green(ctx.gh, ctx.repo, pr, config, may_merge=may_merge)
-    if landing.outcome == "merged":
-        ctx.log.info("revert merged on green", extra={"pr": pr["number"]})
-    elif landing.outcome == "ci-failed":
+@router.register("push")
+async def on_push(event: Event, ctx: EventContext) -> None:
+    """The default branch moved: revert PRs on it may have fallen behind a strict base."""
+    ref = str(event.data.get("ref") or "")
+    default = (event.data.get("repository") or {}).get("default_branch")
+    if event.data.get("deleted") or not default or ref != f"refs/heads/{default}":
+        return  # merge-queue refs, probes, revert branches, tags: not the base moving
+    if ctx.repo not in active_repos(ctx.services):
+        return  # no incident, so no revert waiting: a quiet push costs no call (a revert's
+        # own checks bring it up to date too, each time they finish)
+    url = f"/repos/{ctx.repo}/pulls?state=open&base={quote(default, safe='')}&per_page=100"
+    for pr in await ctx.gh.getitem(url):
+        if not str(pr["head"]["ref"]).startswith(BRANCH_PREFIX):
+            continue
+        marker = parse_revert_marker(pr.get("body"))
+        if marker is not None:
+            await advance(ctx, int(pr["number"]), default, marker, may_enqueue=False)
+
+
+async def advance(
+    ctx: EventContext,
+    number: int,
+    base_ref: str,
+    marker: RevertMarker,
+    *,
+    head_sha: str | None = None,
+    may_enqueue: bool = True,
+) -> Landing:
+    """One landing step for revert PR `number`, and what people must hear about it."""
+    config = await load_config(ctx, base_ref)
+    landing = await land(
+        ctx.gh, ctx.repo, number, config, marker.merge, head_sha=head_sha, may_enqueue=may_enqueue
+    )
+    ctx.log.info("revert landing", extra={"pr": number, "outcome": landing.outcome})
+    settings = landing.settings
+    if landing.outcome == Outcome.CI_FAILED:
         text = ci_failed_text(landing.failed)
-        await _say_once(ctx, pr, marker, CI_FAILED_MARKER, text, kind="revert-ci-failed")
-    elif landing.outcome == "blocked":
-        text = blocked_text(pr["base"]["ref"], landing.message)
-        await _say_once(ctx, pr, marker, BLOCKED_MARKER, text, kind="revert-blocked")
-    elif landing.outcome == "not-mergeable":
+        await _say_once(ctx, number, marker, CI_FAILED_MARKER, text, kind="revert-ci-failed")
+    elif landing.outcome == Outcome.BLOCKED:
+        allowed = settings.auto_merge if settings else True
+        text = blocked_text(base_ref, landing.message, auto_merge_allowed=allowed)
+        await _say_once(ctx, number, marker, BLOCKED_MARKER, text, kind="revert-blocked")
+    elif landing.outcome == Outcome.NOT_MERGEABLE:
         text = not_mergeable_text(landing.message)
-        await _say_once(ctx, pr, marker, NOT_MERGEABLE_MARKER, text, kind="revert-not-mergeable")
+        kind = "revert-not-mergeable"
+        await _say_once(ctx, number, marker, NOT_MERGEABLE_MARKER, text, kind=kind)
+    elif landing.outcome == Outcome.UPDATES_SPENT:
+        text = updates_spent_text(base_ref, config.max_branch_updates)
+        await _say_once(ctx, number, marker, UPDATES_SPENT_MARKER, text, kind="revert-behind")
+    elif landing.outcome == Outcome.NO_METHOD:
+        text = no_method_text(config.merge_method, settings.allowed if settings else ())
+        await _say_once(ctx, number, marker, NO_METHOD_MARKER, text, kind="revert-blocked")
+    elif landing.outcome == Outcome.ENQUEUED and landing.jump_refused:
+        text = jump_refused_text(base_ref)
+        await _say_once(ctx, number, marker, JUMP_REFUSED_MARKER, text, kind="revert-queued")
+    # HELD is said by on_hold_change: who holds it is known only from the event that did.
+    return landing
 
 
 async def _say_once(
     ctx: EventContext,
-    pr: dict[str, Any],
+    number: int,
     marker: RevertMarker,
     hidden: str,
     text: str,
     *,
     kind: str,
 ) -> None:
-    if not await comment_on_issue_once(ctx.gh, ctx.repo, int(pr["number"]), text, marker=hidden):
+    if not await comment_on_issue_once(ctx.gh, ctx.repo, number, text, marker=hidden):
         return
     if marker.incident is not None:
-        await tell_incident(ctx, marker.incident, f"Revert #{pr['number']}: {text}", kind=kind)
+        await tell_incident(ctx, marker.incident, f"Revert #{number}: {text}", kind=kind)
+
+
+# ------------------------------------------------------------------ holds
+
+
+@router.register("pull_request", action="converted_to_draft")
+@router.register("pull_request", action="ready_for_review")
+@router.register("pull_request", action="labeled")
+@router.register("pull_request", action="unlabeled")
+async def on_hold_change(event: Event, ctx: EventContext) -> None:
+    """A person held a revert (draft, hold label) or let it go: disarm or re-arm it, and
+    say who, once per change (the last hold notice on the PR says where things stand)."""
+    pr = event.data["pull_request"]
+    if not str(pr["head"]["ref"]).startswith(BRANCH_PREFIX) or pr.get("state") != "open":
+        return
+    marker = parse_revert_marker(pr.get("body"))
+    if marker is None:
+        return
+    config = await load_config(ctx, pr["base"]["ref"])
+    label = (event.data.get("label") or {}).get("name")
+    if label is not None and label.casefold() != config.labels.hold.casefold():
+        return
+    who = (event.data.get("sender") or {}).get("login")
+    releasing = event.data.get("action") in ("ready_for_review", "unlabeled")
+    number, base = int(pr["number"]), str(pr["base"]["ref"])
+    landing = await advance(ctx, number, base, marker)
+    facts, settings = landing.facts, landing.settings
+    if landing.outcome == Outcome.HELD and landing.hold is not None and facts is not None:
+        queued = facts.queue_entry is not None or marker.merge is Merger.QUEUE
+        text = held_text(landing.hold, who, config.labels.hold, queued=queued)
+        await _say_hold(ctx, number, marker, held=True, text=text)
+        return
+    if not releasing or facts is None or settings is None or landing.outcome == Outcome.GONE:
+        return
+    if marker.merge is Merger.AUTO and not facts.auto_merge and not facts.queue_enabled:
+        # GitHub switched auto-merge off with the draft (or we did, for the label): on again;
+        # when GitHub says there is nothing left to wait for, merge it here and now.
+        method = merge_method_for(config.merge_method, settings.allowed) or "merge"
+        merger = await enable_auto_merge(ctx.gh, facts.node_id, method)
+        await advance(ctx, number, base, replace(marker, merge=merger))
+    await _say_hold(ctx, number, marker, held=False, text=released_text(who))
+
+
+async def _hold_state(ctx: EventContext, number: int) -> str | None:
+    state = None
+    async for comment in ctx.gh.getiter(f"/repos/{ctx.repo}/issues/{number}/comments"):
+        found = _HOLD_STATE.findall(comment.get("body") or "")
+        if found:
+            state = found[-1]
+    return state
+
+
+async def _said_held(ctx: EventContext, number: int) -> bool:
+    return await _hold_state(ctx, number) == "held"
+
+
+async def _say_hold(
+    ctx: EventContext, number: int, marker: RevertMarker, *, held: bool, text: str
+) -> None:
+    """Say held (or released) unless the last hold notice already says so; a release is
+    news only after a hold was said."""
+    state = await _hold_state(ctx, number)
+    if state == ("held" if held else "released") or (not held and state is None):
+        return
+    await comment_on_issue(ctx.gh, ctx.repo, number, text)
+    if marker.incident is not None:
+        kind = "revert-held" if held else "revert-released"
+        await tell_incident(ctx, marker.incident, f"Revert #{number}: {text}", kind=kind)

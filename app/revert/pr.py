@@ -9,6 +9,7 @@ Nothing here ever opens a second PR for the same culprit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from gidgethub import BadRequest, GraphQLException
 
 from app.core.config import RepoConfig
 from app.core.culprit import CulpritFacts
+from app.core.landing import merge_method_for
 from app.core.revert_messages import (
     Merger,
     culprit_notice,
@@ -38,7 +40,7 @@ from app.revert.commit import (
     build_revert_commit,
     read_culprit,
 )
-from app.revert.land import land_if_green
+from app.revert.land import land
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,18 @@ ENABLE_AUTO_MERGE = """
 mutation($id: ID!, $method: PullRequestMergeMethod!) {
   enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method}) {
     pullRequest { number autoMergeRequest { enabledAt } }
+  }
+}
+"""
+# What decides how a new revert PR lands, read once and concurrently with the other reads
+# before the PR is opened: the repository's merge settings and whether its base requires a
+# merge queue (then Build Sheriff enqueues it on green, at the front; auto-merge would queue
+# it at the back).
+MERGE_SETUP = """
+query($owner: String!, $name: String!, $base: String!) {
+  repository(owner: $owner, name: $name) {
+    autoMergeAllowed mergeCommitAllowed squashMergeAllowed rebaseMergeAllowed
+    mergeQueue(branch: $base) { id }
   }
 }
 """
@@ -97,6 +111,34 @@ def _pr_state(pr: dict[str, Any]) -> str:
     if pr.get("merged_at") or pr.get("merged"):
         return "merged"
     return str(pr.get("state") or "open")
+
+
+@dataclass(frozen=True)
+class MergeSetup:
+    merger: Merger  # who is meant to merge a new revert PR
+    method: str  # the merge method auto-merge is asked for
+
+
+async def merge_setup(gh: GitHubClient, repo: str, base: str, config: RepoConfig) -> MergeSetup:
+    """Queue if the base requires a merge queue; the app itself if auto-merge is switched
+    off; else GitHub's auto-merge, with the first configured method the repository allows."""
+    owner, name = repo.split("/", 1)
+    data = (await gh.graphql(MERGE_SETUP, owner=owner, name=name, base=base))["repository"]
+    allowed = [
+        method
+        for method, key in (
+            ("merge", "mergeCommitAllowed"),
+            ("squash", "squashMergeAllowed"),
+            ("rebase", "rebaseMergeAllowed"),
+        )
+        if data.get(key)
+    ]
+    method = merge_method_for(config.merge_method, allowed) or config.merge_method[0]
+    if data.get("mergeQueue"):
+        return MergeSetup(Merger.QUEUE, method)
+    if not data.get("autoMergeAllowed"):
+        return MergeSetup(Merger.SHERIFF, method)
+    return MergeSetup(Merger.AUTO, method)
 
 
 async def enable_auto_merge(gh: GitHubClient, node_id: str, merge_method: str) -> Merger:
@@ -189,16 +231,18 @@ class _Revert:
     why_markdown: str
     app_login: str
     followed: tuple[Followed, ...] = ()  # files the revert followed to their new paths
+    setup: MergeSetup = MergeSetup(Merger.AUTO, "squash")
 
-    def body(self, *, mention: str | None = None, merge: Merger = Merger.AUTO) -> str:
+    def body(self, *, mention: str | None = None, merge: Merger | None = None) -> str:
         return revert_pr_body(
             self.culprit,
             culprit_pr=self.culprit_pr,
             why_markdown=self.why_markdown,
             incident_number=self.incident_number,
             mention=mention,
-            merge=merge,
+            merge=merge or self.setup.merger,
             followed=self.followed,
+            hold_label=self.config.labels.hold,
         )
 
 
@@ -217,23 +261,25 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
             reviewer, mentioned = await _request_review(
                 gh, repo, number, job.culprit, job.app_login
             )
-            merger = await enable_auto_merge(gh, pr["node_id"], job.config.merge_method)
-            if mentioned or merger is not Merger.AUTO:
+            merger = job.setup.merger
+            if merger is Merger.AUTO:
+                merger = await enable_auto_merge(gh, pr["node_id"], job.setup.method)
+            if mentioned or merger is not job.setup.merger:
                 body = job.body(mention=mentioned, merge=merger)
                 await gh.patch(f"/repos/{repo}/pulls/{number}", data={"body": body})
-            if merger is Merger.SHERIFF:
-                # Checks that finished before the body said who merges found nobody to
-                # merge them and will send no further event: look once now.
-                landing = await land_if_green(gh, repo, pr, job.config, may_merge=True)
-                log.info("revert PR #%s after fallback: %s", number, landing.outcome)
+            if merger is not Merger.AUTO:
+                # Checks that finished before the PR existed found nobody to land it and
+                # will send no further event: look once now.
+                landing = await land(gh, repo, number, job.config, merger)
+                log.info("revert PR #%s opened: %s", number, landing.outcome)
         else:
             requested = [u["login"] for u in pr.get("requested_reviewers") or ()]
             reviewer = requested[0] if requested else None
             marker = parse_revert_marker(pr.get("body"))
             if pr.get("auto_merge"):
                 merger = Merger.AUTO
-            elif marker is not None and marker.merge is Merger.SHERIFF:
-                merger = Merger.SHERIFF
+            elif marker is not None and marker.merge in (Merger.SHERIFF, Merger.QUEUE):
+                merger = marker.merge
         await _notify_culprit(gh, repo, job.culprit, job.culprit_pr, pr, job.incident_number)
     return RevertPR(
         number=number,
@@ -266,15 +312,20 @@ async def open_revert_pr(
     branch = revert_branch(culprit.sha)
     if incident_url is None and incident_number is not None:
         incident_url = f"{_html_base(culprit.html_url, repo)}/issues/{incident_number}"
-    existing = await find_revert_pr(gh, repo, branch)
+    existing, culprit_pr, setup = await asyncio.gather(
+        find_revert_pr(gh, repo, branch),
+        culprit_pr_number(gh, repo, culprit.sha, base_branch),
+        merge_setup(gh, repo, base_branch, config),
+    )
     job = _Revert(
         repo=repo,
         culprit=culprit,
-        culprit_pr=await culprit_pr_number(gh, repo, culprit.sha, base_branch),
+        culprit_pr=culprit_pr,
         config=config,
         incident_number=incident_number,
         why_markdown=why_markdown,
         app_login=app_login,
+        setup=setup,
     )
     if existing is not None:
         return await _finish(gh, job, existing, created=False)
@@ -345,17 +396,22 @@ async def open_range_revert_pr(
     if incident_url is None and incident_number is not None:
         incident_url = f"{_html_base(newest.html_url, repo)}/issues/{incident_number}"
     listing = "\n".join(f"- {sha}" for sha in reversed(suspects))
+    existing, culprit_pr, setup = await asyncio.gather(
+        find_revert_pr(gh, repo, branch),
+        culprit_pr_number(gh, repo, newest.sha, base_branch),
+        merge_setup(gh, repo, base_branch, config),
+    )
     job = _Revert(
         repo=repo,
         culprit=newest,
-        culprit_pr=await culprit_pr_number(gh, repo, newest.sha, base_branch),
+        culprit_pr=culprit_pr,
         config=config,
         incident_number=incident_number,
         why_markdown=f"{why_markdown}\n\nReverts these {len(suspects)} commits, newest first:\n"
         f"{listing}",
         app_login=app_login,
+        setup=setup,
     )
-    existing = await find_revert_pr(gh, repo, branch)
     if existing is not None:
         return await _finish(gh, job, existing, created=False)
     head = await gh.getitem(f"/repos/{repo}/git/ref/heads/{quote(base_branch)}")

@@ -128,6 +128,7 @@ class _Session:
             "pullRequest": pull_request,
             "pullRequests": pull_requests,
             "issue": issue_field,
+            "mergeQueue": lambda _, branch=None: None,
         }
 
     def pull_obj(self, repo: SimRepo, issue: Issue) -> dict[str, Any]:
@@ -173,6 +174,24 @@ class _Session:
                 [{"__typename": "Label", "name": n, "id": repo.label_record(n).node_id,
                   "color": repo.label_record(n).color} for n in issue.labels], args),
             "repository": lambda _: self.repo_obj(repo),
+            "isMergeQueueEnabled": False,
+            "isInMergeQueue": False,
+            "mergeQueueEntry": None,
+            "commits": lambda _, **args: _connection(
+                [{"__typename": "PullRequestCommit", "commit": self.commit_obj(repo, sha)}
+                 for sha in repo.pull_commit_shas(issue)], args),
+        }
+
+    def commit_obj(self, repo: SimRepo, sha: str) -> dict[str, Any]:
+        info = repo.store.read_commit(sha)
+        parents = list(info.parents) if info is not None else []
+        return {
+            "__typename": "Commit",
+            "oid": sha,
+            "message": info.message if info is not None else "",
+            "messageHeadline": info.message.partition("\n")[0] if info is not None else "",
+            "parents": lambda _, **args: _connection(
+                [{"__typename": "Commit", "oid": p} for p in parents], args),
         }
 
     def issue_obj(self, repo: SimRepo, issue: Issue) -> dict[str, Any]:

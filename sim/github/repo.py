@@ -205,6 +205,12 @@ class SimRepo(MergingMixin):
         self.add_issue_labels(self.issue_or_404(n), [names] if isinstance(names, str) else names,
                               user)
 
+    def convert_to_draft(self, n: int, *, user: str) -> None:
+        self.set_draft(self.pull_or_404(n), True, user)
+
+    def mark_ready_for_review(self, n: int, *, user: str) -> None:
+        self.set_draft(self.pull_or_404(n), False, user)
+
     def remove_label(self, n: int, name: str, *, user: str) -> None:
         self.remove_issue_label(self.issue_or_404(n), name, user)
 

@@ -169,6 +169,12 @@ class PullsMixin(IssuesMixin, ChecksMixin):
             return "At least 1 approving review is required by reviewers with write access."
         return f"At least {needed} approving reviews are required by reviewers with write access."
 
+    def pull_commit_shas(self, issue: Issue) -> list[str]:
+        """The pull request's commits, oldest first (GET /pulls/{n}/commits)."""
+        head, base = self.pull_head_sha(issue), self.pull_base_sha(issue)
+        merge_base = self.store.merge_base(base, head) or base
+        return list(reversed(self.store.rev_list("--topo-order", f"{merge_base}..{head}")))
+
     def checks_problem(self, issue: Issue) -> tuple[str, str] | None:
         """(state, message) of the first required check not yet successful on the head."""
         pr = issue.pull

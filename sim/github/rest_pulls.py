@@ -72,10 +72,7 @@ def list_pulls(ctx: Ctx) -> Reply:
 def list_pull_commits(ctx: Ctx) -> Reply:
     repo = ctx.repo
     issue = _pull(ctx)
-    head, base = repo.pull_head_sha(issue), repo.pull_base_sha(issue)
-    merge_base = repo.store.merge_base(base, head) or base
-    shas = list(reversed(repo.store.rev_list("--topo-order", f"{merge_base}..{head}")))
-    page, links = ctx.paginate(shas, default_per_page=30)
+    page, links = ctx.paginate(repo.pull_commit_shas(issue), default_per_page=30)
     infos = [repo.store.read_commit(s) for s in page]
     return Reply(200, [ctx.sim.shapes.commit(repo, i) for i in infos if i], links)
 

@@ -35,13 +35,15 @@ CREATE_ISSUE = "POST /repos/{owner}/{repo}/issues"
 # the targets: P1_ROUND_TRIPS <= 10, P1_CALLS <= 25, STORM_CALLS <= 30.
 # The calls grew by one with organization defaults (issue 13): the config's first look also
 # asks the organization's `.github` repository (once per cache period and owner), in
-# parallel with the repository's own file, so no round trip was added.
-P1_ROUND_TRIPS = 43
-P1_CALLS = 46
+# parallel with the repository's own file, so no round trip was added. And by one with the
+# revert's merge setup (issue 9): the repository's merge settings and merge queue, read
+# concurrently with the culprit's pull request and the existing revert (a round trip less).
+P1_ROUND_TRIPS = 42
+P1_CALLS = 47
 P1_CALLS_BEFORE_ISSUE = 27
 STORM_EVENTS = 50
-STORM_CALLS = 301
-STORM_ROUND_TRIPS = 298
+STORM_CALLS = 302
+STORM_ROUND_TRIPS = 297
 
 
 def until(calls: list[ApiCall], operation: str) -> Usage:
