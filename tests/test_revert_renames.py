@@ -4,14 +4,18 @@ it costs in GitHub requests (a revert where nothing moved must not pay for renam
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.core.config import RepoConfig
+from app.revert import tree_merge
 from app.revert.commit import RevertCommit, RevertConflict, build_revert_commit
 from app.revert.pr import RevertPR, open_revert_pr
 from tests.harness import Stack
@@ -224,3 +228,26 @@ async def test_conflicts_are_listed_at_the_paths_git_lists(
         assert "`notes.txt`: notes.txt deleted in HEAD and modified in" in text
         assert repo.pulls() == []
         assert s.sim.violations == []
+
+
+def test_git_runs_the_remote_helper_only_from_a_private_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper git executes lives in a directory only this user can write; a shared
+    one that anybody could have prepared is never used."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tree_merge, "_helper_dir", None)
+    shared = tmp_path / f"buildsheriff-git-{os.getuid()}"
+    shared.mkdir()
+    shared.chmod(0o777)
+
+    used = Path(tree_merge._helper_path())
+
+    assert used != shared and not (shared / "git-remote-buildsheriff").exists()
+    assert used.stat().st_mode & 0o077 == 0
+    assert os.access(used / "git-remote-buildsheriff", os.X_OK)
+
+    shared.rmdir()
+    monkeypatch.setattr(tree_merge, "_helper_dir", None)
+    assert Path(tree_merge._helper_path()) == shared  # made private, and reused
+    assert shared.stat().st_mode & 0o077 == 0

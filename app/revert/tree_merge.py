@@ -89,17 +89,27 @@ class TreeMerge:
 
 
 def _helper_path() -> str:
-    """A directory holding the remote helper, made once per process.
-
-    Under the temp dir, not /dev/shm: containers often mount /dev/shm noexec."""
+    """The directory holding the remote helper: one per user under the temp dir, reused
+    by every process (not /dev/shm: containers mount it noexec)."""
     global _helper_dir
-    if _helper_dir is None or not Path(_helper_dir, _HELPER_NAME).exists():
-        made = tempfile.mkdtemp(prefix="buildsheriff-git-")
-        atexit.register(shutil.rmtree, made, True)
-        helper = Path(made, _HELPER_NAME)
-        helper.write_bytes(_HELPER)
-        helper.chmod(stat.S_IRWXU)
-        _helper_dir = made
+    if _helper_dir is not None and Path(_helper_dir, _HELPER_NAME).exists():
+        return _helper_dir
+    home = Path(tempfile.gettempdir()) / f"buildsheriff-git-{os.getuid()}"
+    try:
+        home.mkdir(mode=0o700, exist_ok=True)
+        info = home.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise PermissionError(f"{home} is not a private directory of this user")
+    except OSError:  # someone else's, or not writable: a private one for this process
+        home = Path(tempfile.mkdtemp(prefix="buildsheriff-git-"))
+        atexit.register(shutil.rmtree, home, True)
+    helper = home / _HELPER_NAME
+    if not helper.exists() or helper.read_bytes() != _HELPER:
+        fresh = home / f".{_HELPER_NAME}.{os.getpid()}"
+        fresh.write_bytes(_HELPER)
+        fresh.chmod(stat.S_IRWXU)
+        os.replace(fresh, helper)  # atomic: a process running git never sees half a file
+    _helper_dir = str(home)
     return _helper_dir
 
 
