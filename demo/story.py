@@ -54,13 +54,18 @@ async def _ci(repo: Any, sha: str, conclusion: str) -> None:
     repo.add_check_run(sha, "build", conclusion=conclusion)
 
 
-async def play(workdir: Path, narrator: Narrator) -> dict[str, Any]:
+async def play(
+    workdir: Path, narrator: Narrator, *, delivery_faults: Any | None = None
+) -> dict[str, Any]:
+    """Play the story; `delivery_faults` (sim.github.delivery_faults.DeliveryFaults) makes
+    GitHub's webhooks arrive as they do on a bad day: dropped, duplicated, reordered."""
     from demo.stack import stack
 
     clock = ManualClock(start=1_795_000_000.0)
     say, chapter = narrator.say, narrator.chapter
     async with stack(workdir, clock=clock, pager="pagerduty", LOG_LEVEL="WARNING") as s:
         slack, pagerduty = s.slack, s.pagerduty
+        s.sim.delivery_faults = delivery_faults
         assert slack is not None and pagerduty is not None  # asked for above
         chapter("The stage")
         say(f"GitHub simulator  {s.sim.url}  (real git repositories under {workdir})")
@@ -177,6 +182,12 @@ async def play(workdir: Path, narrator: Narrator) -> dict[str, Any]:
             "deliveries_by_event": dict(Counter(d["event"] for d in s.sim.deliveries)),
             "github_calls": Counter(str(status) for _m, _p, status in s.sim.call_log),
             "slack_messages": list(slack.messages),
+            "issues": repo.issues(),
+            "faults": {
+                fault: sum(1 for d in s.sim.deliveries if d.get(fault))
+                for fault in ("dropped", "duplicated", "reordered")
+            },
+            "pulls": repo.pulls(),
             "metrics": scraped,
             "metrics_content_type": content_type,
         }
