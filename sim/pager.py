@@ -89,7 +89,13 @@ async def _json_object(request: web.Request) -> dict[str, Any] | None:
 
 
 class PagerDutySim(_Sim):
-    def __init__(self, routing_key: str = "R0UTING", api_token: str = "pd-token") -> None:
+    # Keys as long as the real ones (a routing key is 32 characters, a REST token 20), so
+    # that a test can look for them in logs: the app only redacts values of 8 or more.
+    def __init__(
+        self,
+        routing_key: str = "R0UT1NGkey0f32charsR0UT1NGkey032",
+        api_token: str = "pd-token-y_NbAkKc66",
+    ) -> None:
         super().__init__()
         self.routing_key = routing_key
         self.api_token = api_token
@@ -222,7 +228,7 @@ def _pd_user(entry: dict[str, Any], *, full: bool) -> dict[str, Any]:
 class OpsgenieSim(_Sim):
     alerts_path = "/v2/alerts"
 
-    def __init__(self, api_key: str = "og-key") -> None:
+    def __init__(self, api_key: str = "og-key-4c5e6b7a-8d9e-4f01-a2b3") -> None:
         super().__init__()
         self.api_key = api_key
         self.alerts: dict[str, dict[str, Any]] = {}  # alias -> alert

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Stack, generate_app_key, stack
+from tests.harness import Stack, generate_app_key, secrets_in_records, stack, stack_secrets
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def rsa_key() -> str:
 
 @pytest.fixture
 def stack_factory(
-    tmp_path: Path, rsa_key: str, request: pytest.FixtureRequest
+    tmp_path: Path, rsa_key: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> Callable[..., AbstractAsyncContextManager[Stack]]:
     """`async with stack_factory(slack=False, WORKERS="2") as s:` — the whole app over the sims."""
 
@@ -36,6 +36,9 @@ def stack_factory(
             if not allow:
                 await s.sim.drain()
                 assert s.sim.violations == [], "\n".join(s.sim.violations)
+            # No secret of this stack in any log record of the test (README: Security).
+            leaked = secrets_in_records(stack_secrets(s), caplog.records)
+            assert leaked == [], f"secrets in log records: {leaked}"
 
     return make
 

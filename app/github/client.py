@@ -28,6 +28,7 @@ import logging
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import jwt
@@ -107,6 +108,14 @@ def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
         return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
     except (TypeError, ValueError):
         return None
+
+
+def refuse_dot_segments(url: str) -> None:
+    """A `.` or `..` segment (quoted or not) would make another endpoint of a path built
+    from a payload (`/repos/a/b/commits/../../../app`); such a request is never sent."""
+    for segment in urlsplit(url).path.split("/"):
+        if unquote(segment) in (".", ".."):
+            raise ValueError(f"refusing a GitHub path with a dot segment: {url!r}")
 
 
 def _is_secondary_limit(exc: HTTPException) -> bool:
@@ -214,9 +223,15 @@ class GitHubClient(GitHubAPI):
         await self.sleep(wait)
         return True
 
+    async def _make_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        # Before gidgethub's urljoin, which would resolve the dot segments away.
+        refuse_dot_segments(url)
+        return await super()._make_request(method, url, *args, **kwargs)
+
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
+        refuse_dot_segments(url)
         attempt = 0
         while True:
             attempt += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from gidgethub import BadRequest
 
@@ -19,9 +20,11 @@ def is_bot(user: dict[str, Any] | None) -> bool:
 
 
 async def can_write(gh: GitHubClient, repo: str, login: str) -> bool:
-    """GitHub maps maintain to "write" in `permission`; `role_name` keeps it exact."""
+    """Asked of GitHub each time (never read from the payload's `author_association`):
+    a permission taken away a minute ago counts now. GitHub maps maintain to "write" in
+    `permission`; `role_name` keeps it exact."""
     try:
-        answer = await gh.getitem(f"/repos/{repo}/collaborators/{login}/permission")
+        answer = await gh.getitem(f"/repos/{repo}/collaborators/{quote(login, safe='')}/permission")
     except BadRequest as exc:
         if exc.status_code in (403, 404):
             return False

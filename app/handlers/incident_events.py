@@ -3,6 +3,11 @@ and the revert pull request's progress.
 
 Changes the app made itself come back as webhooks too (sender: the app's bot);
 they are ignored here so our own label writes never echo as new transitions.
+
+One permission rule for every state change: write access (write, maintain or admin),
+asked of GitHub at the time of the change, whether it comes as a command, a state label
+or closing or reopening the issue. GitHub lets triage users label and close issues; such a
+change by anyone below write is undone here and explained once per person and incident.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from app.core.incident import (
 )
 from app.core.render import parse_marker
 from app.core.revert_messages import BRANCH_PREFIX, parse_revert_marker
+from app.github.comments import comment_on_issue_once
 from app.github.permissions import can_write, is_bot
 from app.incident.runner import IncidentRunner
 from app.incident.store import IncidentStore, incident_from_issue, state_of_label
@@ -34,7 +40,12 @@ from app.services import EventContext, load_config
 
 router = Router()
 
-
+UNDONE_MARKER = "<!-- buildsheriff-state-change-undone: {login} -->"
+UNDONE = (
+    "@{login}, only people with write access to this repository can change an incident's "
+    "state, so {what} was undone. Ask someone with write access, who can also use the "
+    "commands (`/ack`, `/mitigated`, `/resolve`)."
+)
 
 async def _as_written(
     ctx: EventContext, number: int, config: RepoConfig
@@ -99,16 +110,46 @@ async def on_comment(event: Event, ctx: EventContext) -> None:
         await _react(ctx, comment_id, "rocket")
 
 
+async def _allowed_or_undone(
+    event: Event, ctx: EventContext, incident: Incident, what: str, undo: Any
+) -> bool:
+    """True when the sender may change the incident's state; else `undo()` and say why once."""
+    login = str(event.data["sender"]["login"])
+    if await can_write(ctx.gh, ctx.repo, login):
+        return True
+    await undo()
+    assert incident.number is not None
+    marker = UNDONE_MARKER.format(login=login)
+    text = UNDONE.format(login=login, what=what) + "\n\n" + marker
+    await comment_on_issue_once(ctx.gh, ctx.repo, incident.number, text, marker=marker)
+    ctx.log.info("state change undone", extra={"issue": incident.number, "actor": login,
+                                                "what": what})
+    return False
+
+
+async def _set_issue_state(ctx: EventContext, number: int, state: str) -> None:
+    reason = "completed" if state == "closed" else "reopened"
+    await ctx.gh.patch(
+        f"/repos/{ctx.repo}/issues/{number}", data={"state": state, "state_reason": reason}
+    )
+
+
 @router.register("issues", action="labeled")
 async def on_labeled(event: Event, ctx: EventContext) -> None:
     loaded = await _runner_for(event, ctx)
     if loaded is None:
         return
     runner, incident = loaded
-    target = state_of_label(event.data["label"]["name"], runner.config.labels)
-    if target is None:
+    label = event.data["label"]["name"]
+    target = state_of_label(label, runner.config.labels)
+    if target is None or target is incident.state:
         return
-    await runner.handle(incident, LabelSet(target, event.data["sender"]["login"]))
+
+    async def undo() -> None:
+        await runner.persist(incident)  # the labels of the state the app knows
+
+    if await _allowed_or_undone(event, ctx, incident, f"the label `{label}`", undo):
+        await runner.handle(incident, LabelSet(target, event.data["sender"]["login"]))
 
 
 @router.register("issues", action="unlabeled")
@@ -126,16 +167,34 @@ async def on_unlabeled(event: Event, ctx: EventContext) -> None:
 @router.register("issues", action="closed")
 async def on_closed(event: Event, ctx: EventContext) -> None:
     loaded = await _runner_for(event, ctx)
-    if loaded is not None:
-        runner, incident = loaded
+    if loaded is None:
+        return
+    runner, incident = loaded
+    if incident.state is State.RESOLVED:
+        return
+    number = int(event.data["issue"]["number"])
+
+    async def undo() -> None:
+        await _set_issue_state(ctx, number, "open")
+
+    if await _allowed_or_undone(event, ctx, incident, "closing the issue", undo):
         await runner.handle(incident, IssueClosed(event.data["sender"]["login"]))
 
 
 @router.register("issues", action="reopened")
 async def on_reopened(event: Event, ctx: EventContext) -> None:
     loaded = await _runner_for(event, ctx)
-    if loaded is not None:
-        runner, incident = loaded
+    if loaded is None:
+        return
+    runner, incident = loaded
+    if incident.state is not State.RESOLVED:
+        return
+    number = int(event.data["issue"]["number"])
+
+    async def undo() -> None:
+        await _set_issue_state(ctx, number, "closed")
+
+    if await _allowed_or_undone(event, ctx, incident, "reopening the issue", undo):
         await runner.handle(incident, IssueReopened(event.data["sender"]["login"]))
 
 

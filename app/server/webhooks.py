@@ -17,7 +17,7 @@ from gidgethub import BadRequest, ValidationFailure
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.core.repo_names import quoted_full_name, valid_full_name
+from app.core.repo_names import payload_name_problem, quoted_full_name, valid_full_name
 from app.github.client import GitHubClient
 from app.logs import event_logger
 from app.server.dedupe import MemoryDedupe
@@ -141,6 +141,10 @@ class WebhookReceiver:
             return self._reject(
                 400, "repository.full_name must be owner/name", request, outcome="malformed"
             )
+        # Shas, branch names and logins reach API paths too: each must be what GitHub sends.
+        problem = payload_name_problem(event.data)
+        if problem is not None:
+            return self._reject(400, problem, request, outcome="malformed")
 
         counters = self.dispatcher.counters
         counters["received"] += 1
