@@ -91,7 +91,7 @@ async def test_revert_pr_auto_merges_when_the_required_check_passes(
         s.sim.reset_calls()
         result = await _open(s, culprit, incident)
         # Nothing changed those files since: the revert needed no file contents at all.
-        assert s.sim.calls["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"] == 0
+        assert not s.sim.blobs_read
         await s.settle()
 
         assert isinstance(result, RevertPR)
@@ -498,8 +498,9 @@ async def test_a_file_changed_again_later_is_merged_downloading_only_its_blobs(
         assert big == "".join(["LINE 10\n" if i == 10 else x for i, x in enumerate(lines)])
         assert repo.read_file("f3.txt", result.sha) == b"3\n"
         calls = s.sim.calls
-        assert calls["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"] == 3  # C, H, P of big.txt
-        assert calls["POST /repos/{owner}/{repo}/git/blobs"] == 1
+        assert sum(s.sim.blobs_read.values()) == 3  # C, H, P of big.txt
+        assert calls["POST /graphql"] == 1  # all three in one query
+        assert sum(s.sim.blobs_written.values()) == 1  # inside the create-tree request
         assert calls["POST /repos/{owner}/{repo}/git/trees"] == 1
         assert calls["POST /repos/{owner}/{repo}/git/commits"] == 1
         assert s.sim.violations == []

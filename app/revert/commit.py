@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+
+from gidgethub import GitHubException
 
 from app.core.culprit import CulpritFacts, culprit_from_commit
 from app.core.revert_messages import conflict_text, revert_commit_message, short
@@ -47,6 +50,10 @@ from app.revert.git_merge import merge_contents, scratch_dir
 from app.revert.tree_merge import merge_trees
 
 DEFAULT_CONCURRENCY = 8
+# A directory whose subdirectories to read number at least WIDE, and at least an
+# eighth of its entries, is read whole (`recursive=1`): one request instead of one per
+# directory, and not much more than what the directories read one by one would weigh.
+WIDE = 4
 log = logging.getLogger(__name__)
 
 
@@ -110,22 +117,17 @@ async def read_culprit(gh: GitHubClient, repo: str, sha: str) -> CulpritFacts:
     return culprit_from_commit(await gh.getitem(f"/repos/{repo}/commits/{quote(sha)}"))
 
 
-async def read_head(gh: GitHubClient, repo: str, branch: str) -> tuple[str, str]:
-    """(sha, tree sha) of the branch head."""
-    ref = await gh.getitem(f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}")
-    head_sha = ref["object"]["sha"]
-    commit = await gh.getitem(f"/repos/{repo}/git/commits/{head_sha}")
-    return head_sha, commit["tree"]["sha"]
-
-
 class TreeReader:
-    """Reads trees one directory at a time, and only where they differ.
+    """Reads trees where they differ, one directory at a time or a whole subtree at once.
 
-    Why not `GET /git/trees/{sha}?recursive=1`: it costs the whole repository (a 7 MB
-    answer for a monorepo, truncated past 100,000 entries) to learn about a handful of
-    paths. Walking only the subtrees whose shas differ, as git's own tree diff does,
-    costs requests in proportion to the change, sibling directories are read in
-    parallel (bounded), and trees shared by P, C and H are read once.
+    One level at a time (as git's own tree diff walks) costs requests in proportion to
+    the change and bytes in proportion to the directories it crosses: right for a small
+    change in a big repository. A wide change (many sibling directories differ) would
+    cost a request per directory per side; there one `GET /git/trees/{sha}?recursive=1`
+    per side reads the whole subtree in one request, in bytes no more than a clone's
+    listing. A truncated answer (past GitHub's 100,000 entries or 7 MB) is dropped and
+    that subtree is read one level at a time, as GitHub's docs say. Sibling directories
+    are read in parallel (bounded), and trees shared by P, C and H are read once.
     """
 
     @property
@@ -134,14 +136,14 @@ class TreeReader:
         return self._levels
 
     def __init__(self, gh: GitHubClient, repo: str, limit: asyncio.Semaphore) -> None:
-        # Read a directory that only one side has in one recursive request. Off for the
-        # plain revert, whose reads stay one level at a time as they always were.
-        self.whole_subtrees = False
+        # Read a directory that only one side has in one recursive request.
+        self.whole_subtrees = True
         self._gh = gh
         self._repo = repo
         self._limit = limit
         self._levels: dict[str, list[dict[str, Any]]] = {}
         self._inflight: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+        self._wholes: dict[str, asyncio.Future[None]] = {}
 
     async def level(self, tree_sha: str) -> list[dict[str, Any]]:
         """One directory's entries; concurrent askers of the same tree share one request."""
@@ -166,11 +168,29 @@ class TreeReader:
         finally:
             del self._inflight[tree_sha]
 
+    async def root_of(self, commit_sha: str) -> str:
+        """A commit's root tree sha, reading its root listing in the same request
+        (`GET /git/trees/{commit sha}`: GitHub takes any tree-ish)."""
+        async with self._limit:
+            data = await self._gh.getitem(f"/repos/{self._repo}/git/trees/{commit_sha}")
+        sha = str(data["sha"])
+        self._levels.setdefault(sha, list(data.get("tree") or ()))
+        return sha
+
     async def _read_whole(self, tree_sha: str) -> None:
         """A whole subtree in one request (`recursive=1`), kept as the levels it holds.
 
         A truncated answer (too big for GitHub) is dropped: the walk then reads one
         level at a time, as GitHub's docs say to."""
+        if tree_sha in self._wholes:
+            return await asyncio.shield(self._wholes[tree_sha])
+        task = asyncio.ensure_future(self._read_whole_once(tree_sha))
+        self._wholes[tree_sha] = task
+        await asyncio.shield(task)
+
+    async def _read_whole_once(self, tree_sha: str) -> None:
+        if self._known_whole(tree_sha):
+            return
         async with self._limit:
             data = await self._gh.getitem(
                 f"/repos/{self._repo}/git/trees/{tree_sha}?recursive=1"
@@ -232,6 +252,8 @@ class TreeReader:
             b_tree = b["sha"] if b and b.get("type") == "tree" else None
             if a_tree or b_tree:
                 jobs.append(self.diff(a_tree, b_tree, f"{prefix}{name}/"))
+        if wide(len(jobs), max(len(a_by), len(b_by))):
+            await asyncio.gather(self._read_whole(a_sha), self._read_whole(b_sha))
         for a_part, b_part in await asyncio.gather(*jobs):
             a_parts.append(a_part)
             b_parts.append(b_part)
@@ -248,14 +270,19 @@ class TreeReader:
             items = await self.level(sha)
             parts.append(flatten(items, prefix))
             jobs = []
+            unread = 0
             for item in items:
                 full = prefix + item["path"]
                 if item.get("type") != "tree":
                     continue
+                if full in wanted or full in wanted_dirs:
+                    unread += item["sha"] not in self._levels
                 if full in wanted:
                     jobs.append(self._collect(item["sha"], full + "/", parts))
                 elif full in wanted_dirs:
                     jobs.append(walk(item["sha"], full + "/"))
+            if wide(unread, len(items)):
+                await self._read_whole(sha)
             await asyncio.gather(*jobs)
 
         await walk(tree_sha, "")
@@ -263,6 +290,12 @@ class TreeReader:
 
     async def _collect(self, sha: str, prefix: str, parts: list[FlatTree]) -> None:
         parts.append(await self.everything_under(sha, prefix))
+
+
+def wide(subtrees: int, entries: int) -> bool:
+    """Whether `subtrees` directories to read, in a listing of `entries`, are better
+    read in one recursive request."""
+    return subtrees >= WIDE and subtrees * 8 >= entries
 
 
 async def read_three_trees(
@@ -274,9 +307,27 @@ async def read_three_trees(
     return p, c, h
 
 
+# Blobs asked for in one GraphQL query (aliases of `repository.object`); GitHub cuts a
+# blob's text at 512,000 bytes, so a batch stays well under its response limits.
+BLOB_BATCH = 100
+
+
+def git_blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
 async def _download(
     gh: GitHubClient, repo: str, shas: Sequence[str], limit: asyncio.Semaphore
 ) -> dict[str, bytes]:
+    """Blob contents by sha: a hundred text blobs a request through GraphQL, each checked
+    against its sha; binary, cut or unreadable ones one by one through REST."""
+    wanted = sorted(set(shas))
+    batches = [wanted[i : i + BLOB_BATCH] for i in range(0, len(wanted), BLOB_BATCH)]
+    found: dict[str, bytes] = {}
+    if len(wanted) > 1:
+        for got in await asyncio.gather(*(_graphql_blobs(gh, repo, b, limit) for b in batches)):
+            found.update(got)
+
     async def one(sha: str) -> tuple[str, bytes]:
         async with limit:
             data = await gh.getitem(f"/repos/{repo}/git/blobs/{sha}")
@@ -284,7 +335,41 @@ async def _download(
             return sha, base64.b64decode(data.get("content") or "")
         return sha, str(data.get("content") or "").encode()
 
-    return dict(await asyncio.gather(*(one(s) for s in shas)))
+    found.update(await asyncio.gather(*(one(s) for s in wanted if s not in found)))
+    return found
+
+
+async def _graphql_blobs(
+    gh: GitHubClient, repo: str, shas: Sequence[str], limit: asyncio.Semaphore
+) -> dict[str, bytes]:
+    """The text blobs among `shas` whose text is whole and hashes to its sha; {} when
+    GraphQL says no (the caller then reads every blob through REST)."""
+    owner, _, name = repo.partition("/")
+    fields = " ".join(
+        f'b{i}: object(oid: "{sha}") {{ ... on Blob {{ oid isBinary isTruncated text }} }}'
+        for i, sha in enumerate(shas)
+    )
+    query = (
+        "query($owner: String!, $name: String!) {"
+        f" repository(owner: $owner, name: $name) {{ {fields} }} }}"
+    )
+    try:
+        async with limit:
+            data = await gh.graphql(query, owner=owner, name=name)
+    except (GitHubException, ValueError, LookupError) as failed:
+        log.info("blobs through GraphQL failed (%s); reading them through REST", failed)
+        return {}
+    repository = (data or {}).get("repository") or {}
+    found: dict[str, bytes] = {}
+    for i, sha in enumerate(shas):
+        blob = repository.get(f"b{i}") or {}
+        text = blob.get("text")
+        if not isinstance(text, str) or blob.get("isTruncated") or blob.get("isBinary"):
+            continue
+        content = text.encode()
+        if git_blob_sha(content) == sha:  # GitHub may re-encode text: only exact bytes count
+            found[sha] = content
+    return found
 
 
 async def _upload(
@@ -300,6 +385,19 @@ async def _upload(
             raise RuntimeError(f"GitHub stored merged blob as {made.get('sha')}, expected {sha}")
 
     await asyncio.gather(*(one(s, d) for s, d in contents.items()))
+
+
+def _inline(contents: Mapping[str, bytes]) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Merged contents split into those sent inside the create-tree request (`content`:
+    UTF-8 text, which GitHub writes as that blob) and those uploaded as blobs first."""
+    inline: dict[str, str] = {}
+    upload: dict[str, bytes] = {}
+    for sha, data in contents.items():
+        try:
+            inline[sha] = data.decode()
+        except UnicodeDecodeError:
+            upload[sha] = data
+    return inline, upload
 
 
 def _blobs_to_fetch(jobs: Sequence[MergeJob]) -> list[str]:
@@ -321,15 +419,22 @@ async def build_revert_commit(
     `culprit` saves a request when the caller already read it.
     """
     limit = asyncio.Semaphore(max(1, concurrency))
+    ref = f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}"
     if culprit is None:
-        culprit = await read_culprit(gh, repo, culprit_sha)
-    head_sha, head_tree = await read_head(gh, repo, branch)
-    parent_tree: str | None = None
-    if culprit.parents:
-        # Mainline 1: a merge commit is reverted against its first parent, like `git revert -m 1`.
-        parent = await gh.getitem(f"/repos/{repo}/git/commits/{culprit.parents[0]}")
-        parent_tree = parent["tree"]["sha"]
+        facts, head = await asyncio.gather(read_culprit(gh, repo, culprit_sha), gh.getitem(ref))
+        culprit = facts
+    else:
+        head = await gh.getitem(ref)
+    head_sha = str(head["object"]["sha"])
     reader = TreeReader(gh, repo, limit)
+    # The root trees of the head and the parent come with their first listing (a tree
+    # read by commit sha), read together; mainline 1: a merge commit is reverted
+    # against its first parent, like `git revert -m 1`.
+    roots = [reader.root_of(head_sha)]
+    if culprit.parents:
+        roots.append(reader.root_of(culprit.parents[0]))
+    head_tree, *parent_root = await asyncio.gather(*roots)
+    parent_tree: str | None = parent_root[0] if parent_root else None
     p, c, h = await read_three_trees(reader, parent_tree, culprit.tree_sha, head_tree)
     if moved_suspects(p, c, h):
         return await _revert_following_moves(
@@ -346,10 +451,9 @@ async def build_revert_commit(
         return RevertConflict(culprit, branch, head_sha, result.conflicts)
     if isinstance(result, NothingToRevert):
         return RevertEmpty(culprit, branch, head_sha, result.reason)
-    await _upload(gh, repo, new_blobs, limit)
     return await _write_commit(
         gh, repo, culprit, branch, head_sha, head_tree, result, incident_url,
-        merged_paths=tuple(j.path for j in plan.merges),
+        merged_paths=tuple(j.path for j in plan.merges), new_blobs=new_blobs, limit=limit,
     )  # fmt: skip
 
 
@@ -366,10 +470,21 @@ async def _write_commit(
     merged_paths: tuple[str, ...],
     followed: tuple[Followed, ...] = (),
     expected_tree: str | None = None,
+    new_blobs: Mapping[str, bytes],
+    limit: asyncio.Semaphore,
 ) -> RevertCommit:
-    """ONE tree on top of the head's, ONE commit whose parent is the head."""
+    """ONE tree on top of the head's, ONE commit whose parent is the head. Merged text
+    goes inside the tree request; other merged contents are uploaded as blobs first."""
+    inline, upload = _inline(new_blobs)
+    await _upload(gh, repo, upload, limit)
+    entries = result.as_github()
+    for entry in entries:
+        text = inline.get(entry.get("sha") or "")
+        if text is not None and entry["type"] == "blob":
+            del entry["sha"]
+            entry["content"] = text
     tree = await gh.post(
-        f"/repos/{repo}/git/trees", data={"base_tree": head_tree, "tree": result.as_github()}
+        f"/repos/{repo}/git/trees", data={"base_tree": head_tree, "tree": entries}
     )
     if expected_tree is not None and tree["sha"] != expected_tree:
         log.warning(
@@ -416,7 +531,6 @@ async def _revert_following_moves(
     deleted since, with its blob sha); git then asks for the contents it needs."""
     parent_tree, head_sha, head_tree = shas
     p, c, h = trees
-    reader.whole_subtrees = True  # a moved package is one request per side, not one a level
     await reader.diff(culprit.tree_sha, head_tree)
     touched = changed_paths(p, c)
     merged = await merge_trees(
@@ -439,7 +553,6 @@ async def _revert_following_moves(
         return RevertConflict(culprit, branch, head_sha, merged.conflicts)
     if not merged.writes:
         return RevertEmpty(culprit, branch, head_sha, ALREADY_UNDONE)
-    await _upload(gh, repo, merged.new_blobs, limit)
     return await _write_commit(
         gh, repo, culprit, branch, head_sha, head_tree, RevertTree(merged.writes), incident_url,
         merged_paths=tuple(
@@ -447,4 +560,6 @@ async def _revert_following_moves(
         ),
         followed=merged.followed,
         expected_tree=merged.tree,
+        new_blobs=merged.new_blobs,
+        limit=limit,
     )  # fmt: skip

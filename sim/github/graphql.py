@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import graphql
 
+from sim.github.git_store import is_sha
 from sim.github.permissions import mutation_refused
 from sim.github.repo import SimRepo
 from sim.github.repo_merging import GraphQLProblem
@@ -24,6 +25,8 @@ from sim.validators.graphql_schema import graphql_schema
 if TYPE_CHECKING:
     from sim.github.server import GitHubSim
 
+# GitHub cuts `Blob.text` at 512,000 bytes and says `isTruncated` (not documented; seen).
+BLOB_TEXT_LIMIT = 512_000
 QUERY_FIELDS = frozenset({"repository", "node", "nodes", "viewer", "rateLimit", "__typename"})
 MUTATION_FIELDS = frozenset({"enablePullRequestAutoMerge", "disablePullRequestAutoMerge",
                              "mergePullRequest", "__typename"})
@@ -129,6 +132,46 @@ class _Session:
             "pullRequests": pull_requests,
             "issue": issue_field,
             "mergeQueue": lambda _, branch=None: None,
+            "object": lambda _, oid=None, expression=None: self.git_obj(
+                repo, oid if oid is not None else expression
+            ),
+        }
+
+    def git_obj(self, repo: SimRepo, ref: str | None) -> dict[str, Any] | None:
+        """`Repository.object`: a blob (with its text), a tree or a commit; null if absent."""
+        if not ref:
+            return None
+        kind = repo.store.object_type(ref) if is_sha(ref) else None
+        if kind is None:
+            sha = repo.resolve(ref)
+            return self.commit_obj(repo, sha) if sha else None
+        if kind == "commit":
+            return self.commit_obj(repo, ref)
+        if kind == "tree":
+            return {"__typename": "Tree", "oid": ref, "abbreviatedOid": ref[:7]}
+        if kind != "blob":
+            return None
+        found = repo.store.read_object(ref)
+        assert found is not None
+        data = found[1]
+        self.sim.blobs_read[ref] += 1
+        binary = b"\0" in data[:8000]  # git's own test for binary contents
+        text: str | None = None
+        if not binary:
+            try:
+                text = data[:BLOB_TEXT_LIMIT].decode()
+            except UnicodeDecodeError as cut:
+                # A cut inside a character drops it; other undecodable bytes: no text.
+                if len(data) > BLOB_TEXT_LIMIT and cut.start >= BLOB_TEXT_LIMIT - 3:
+                    text = data[: cut.start].decode()
+        return {
+            "__typename": "Blob",
+            "oid": ref,
+            "abbreviatedOid": ref[:7],
+            "byteSize": len(data),
+            "isBinary": binary,
+            "isTruncated": text is not None and len(data) > BLOB_TEXT_LIMIT,
+            "text": text,
         }
 
     def pull_obj(self, repo: SimRepo, issue: Issue) -> dict[str, Any]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.github.git_store import Ident, TreeEntry, is_sha
 from sim.github.repo import SimRepo
 from sim.github.repo_base import TreeError, kind_of_mode
 from sim.github.routes import ApiError, Ctx, Reply, not_found, route, validation_failed
 from sim.github.state import node_id
+
+if TYPE_CHECKING:
+    from sim.github.server import GitHubSim
 
 _MODES = frozenset({"100644", "100755", "040000", "160000", "120000"})
 
@@ -35,6 +38,7 @@ def create_blob(ctx: Ctx) -> Reply:
     else:
         raise ApiError(422, f"encoding must be 'utf-8' or 'base64', got {encoding!r}")
     sha = repo.store.write_blob(data)
+    ctx.sim.blobs_written[sha] += 1
     return Reply(201, {"url": f"{ctx.sim.url}/repos/{repo.full_name}/git/blobs/{sha}", "sha": sha})
 
 
@@ -45,6 +49,7 @@ def get_blob(ctx: Ctx) -> Reply:
     found = repo.store.read_object(sha) if is_sha(sha) else None
     if found is None or found[0] != "blob":
         raise not_found()
+    ctx.sim.blobs_read[sha] += 1
     encoded = base64.b64encode(found[1]).decode()
     return Reply(200, {
         "sha": sha,
@@ -65,16 +70,19 @@ def tree_shape(ctx: Ctx, repo: SimRepo, sha: str, recursive: bool) -> dict[str, 
     truncated = False
     if recursive:
         listing = [(e, path, size) for e, path, size in repo.store.ls_tree_recursive(sha)]
-        # GitHub answers part of a tree past its limit and says so; callers must then
-        # read one subtree at a time.
-        truncated = len(listing) > ctx.sim.recursive_tree_limit
-        listing = listing[: ctx.sim.recursive_tree_limit]
     else:
         listing = []
         for entry in repo.store.read_tree(sha) or []:
             found = repo.store.read_object(entry.sha) if entry.type == "blob" else None
             listing.append((entry, entry.name, len(found[1]) if found else None))
+    # GitHub's limit on a recursive listing: 100,000 entries "with a maximum size of 7 MB";
+    # past either it answers a part and says `truncated` (callers then read one subtree
+    # at a time).
+    budget = ctx.sim.recursive_tree_bytes
     for entry, path, size in listing:
+        if recursive and (len(entries) >= ctx.sim.recursive_tree_limit or budget <= 0):
+            truncated = True
+            break
         shaped: dict[str, Any] = {"path": path, "mode": entry.mode, "type": entry.type,
                                   "sha": entry.sha}
         if entry.type == "blob":
@@ -82,11 +90,18 @@ def tree_shape(ctx: Ctx, repo: SimRepo, sha: str, recursive: bool) -> dict[str, 
             shaped["url"] = f"{api}/git/blobs/{entry.sha}"
         elif entry.type == "tree":
             shaped["url"] = f"{api}/git/trees/{entry.sha}"
+        if recursive:
+            # The entry's size as JSON: keys, quotes, mode, type, sha and size take about
+            # 120 bytes; then the path and the url.
+            budget -= 120 + len(path) + len(shaped.get("url", ""))
+            if budget < 0:
+                truncated = True
+                break
         entries.append(shaped)
     return {"sha": sha, "url": f"{api}/git/trees/{sha}", "tree": entries, "truncated": truncated}
 
 
-def _tree_entry(repo: SimRepo, item: Any) -> tuple[str, TreeEntry | None]:
+def _tree_entry(sim: GitHubSim, repo: SimRepo, item: Any) -> tuple[str, TreeEntry | None]:
     if not isinstance(item, dict):
         raise ApiError(422, "Invalid tree info")
     path = item.get("path")
@@ -106,7 +121,9 @@ def _tree_entry(repo: SimRepo, item: Any) -> tuple[str, TreeEntry | None]:
         content = item["content"]
         if not isinstance(content, str) or kind != "blob":
             raise ApiError(422, "tree.content is only valid for blobs and must be a string")
-        return path, TreeEntry(mode, kind, repo.store.write_blob(content.encode()), path)
+        written = repo.store.write_blob(content.encode())
+        sim.blobs_written[written] += 1
+        return path, TreeEntry(mode, kind, written, path)
     sha = item["sha"]
     if sha is None:
         return path, None  # "sha": null deletes the path from base_tree
@@ -129,7 +146,7 @@ def create_tree(ctx: Ctx) -> Reply:
             raise ApiError(422, "base_tree is not a valid tree oid")
     changes: dict[str, TreeEntry | None] = {}
     for item in items:
-        path, entry = _tree_entry(repo, item)
+        path, entry = _tree_entry(ctx.sim, repo, item)
         changes[path] = entry
     try:
         sha = repo.build_tree(base_tree, changes)
@@ -149,7 +166,9 @@ def get_tree(ctx: Ctx) -> Reply:
         sha = info.tree if info else None
     if sha is None:
         raise not_found()
-    recursive = ctx.arg("recursive") not in (None, "", "0", "false")
+    # "Setting this parameter to any value returns the objects or subtrees ... 0, 1,
+    # "true", and "false"" (GitHub's docs): only its absence means one level.
+    recursive = ctx.arg("recursive") is not None
     return Reply(200, tree_shape(ctx, repo, sha, recursive))
 
 

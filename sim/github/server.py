@@ -144,7 +144,8 @@ class GitHubSim:
         # Requests per hour per token (GitHub's installation tokens get 5,000).
         self.rate_limit = 5000
         # A recursive tree listing stops here and says `truncated` (GitHub: 100,000 entries).
-        self.recursive_tree_limit = 100_000
+        self.recursive_tree_limit = 100_000  # entries, and
+        self.recursive_tree_bytes = 7 * 1024 * 1024  # bytes of entries (GitHub's "7 MB")
         self.html_url = "https://github.com"
         self.url = "http://127.0.0.1"
         # GitHub Enterprise Server: REST under /api/v3, GraphQL at /api/graphql, the web at /.
@@ -175,6 +176,10 @@ class GitHubSim:
         self._counters: dict[str, itertools.count[int]] = {}
 
         self.calls: collections.Counter[str] = collections.Counter()
+        # Blob contents served, by sha (REST `git/blobs` or GraphQL `Blob.text`), and blobs
+        # written (REST `git/blobs` or a create-tree entry's `content`).
+        self.blobs_read: collections.Counter[str] = collections.Counter()
+        self.blobs_written: collections.Counter[str] = collections.Counter()
         self.call_log: list[tuple[str, str, int]] = []
         self._violations: list[str] = []
         # Deliveries whose payload is not yet checked against GitHub's schema; checking takes
@@ -382,6 +387,8 @@ class GitHubSim:
 
     def reset_calls(self) -> None:
         self.calls.clear()
+        self.blobs_read.clear()
+        self.blobs_written.clear()
         self.call_log.clear()
 
     def inject(self, method: str, template: str, *, status: int, times: int = 1,

@@ -289,3 +289,42 @@ async def test_app_permissions_and_roles_are_enforced(sim: GitHubSim, repo: SimR
                 "/repos/octo/widgets/git/refs", {"ref": "refs/heads/x", "sha": repo.head()}
             )
         ).status == 403
+
+
+async def test_a_recursive_listing_stops_at_seven_megabytes_and_says_so(
+    api: Api, repo: SimRepo, sim: GitHubSim
+) -> None:
+    """GitHub: "100,000 entries with a maximum size of 7 MB"; any value of `recursive`
+    (even 0 or false) asks for the recursive listing."""
+    repo.commit({f"d{i}/f{j}.txt": f"{i}.{j}\n" for i in range(10) for j in range(10)}, "Many")
+    whole = await api.get("/repos/octo/widgets/git/trees/main?recursive=0")
+    assert whole.body["truncated"] is False
+    assert len(whole.body["tree"]) >= 110
+    one_level = await api.get("/repos/octo/widgets/git/trees/main")
+    assert all("/" not in e["path"] for e in one_level.body["tree"])
+    sim.recursive_tree_bytes = 5_000
+    cut = await api.get("/repos/octo/widgets/git/trees/main?recursive=1")
+    assert cut.body["truncated"] is True
+    assert 0 < len(cut.body["tree"]) < len(whole.body["tree"])
+
+
+async def test_graphql_blob_text_is_cut_at_512000_bytes_and_null_when_binary(
+    api: Api, repo: SimRepo
+) -> None:
+    repo.commit({"big.txt": "x" * 600_000, "bin.dat": b"\x00\x01", "ok.txt": "ok\n"}, "Blobs")
+    shas = {
+        name: repo.git("rev-parse", f"main:{name}").strip()
+        for name in ("big.txt", "bin.dat", "ok.txt")
+    }
+    fields = " ".join(
+        f'{name.split(".")[0]}: object(oid: "{sha}") {{'
+        " ... on Blob { oid byteSize isBinary isTruncated text } }"
+        for name, sha in shas.items()
+    )
+    answer = await api.graphql(f'{{ repository(owner: "octo", name: "widgets") {{ {fields} }} }}')
+    found = answer.body["data"]["repository"]
+    assert found["ok"] == {"oid": shas["ok.txt"], "byteSize": 3, "isBinary": False,
+                           "isTruncated": False, "text": "ok\n"}
+    assert found["big"]["isTruncated"] is True
+    assert len(found["big"]["text"]) == 512_000
+    assert found["bin"]["isBinary"] is True and found["bin"]["text"] is None

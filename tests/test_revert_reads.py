@@ -1,0 +1,125 @@
+"""Revert reads sized to the change (issue 12): a wide change reads each tree whole, a
+truncated listing falls back to one level at a time, blobs come a hundred to a GraphQL
+query (REST for what GraphQL cannot give exactly), merged text goes inside the tree
+request. Each checks the tree the revert writes, then what it cost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from app.revert.commit import RevertCommit, build_revert_commit
+from tests.harness import Stack
+
+REPO = "octo/reads"
+StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
+TREES = "GET /repos/{owner}/{repo}/git/trees/{tree_sha}"
+BLOBS = "GET /repos/{owner}/{repo}/git/blobs/{file_sha}"
+
+
+def _lines(tag: str, n: int = 20) -> str:
+    return "".join(f"{tag} line {i}\n" for i in range(n))
+
+
+def _edit(text: str, at: int, new: str) -> str:
+    lines = text.splitlines(keepends=True)
+    lines[at] = new + "\n"
+    return "".join(lines)
+
+
+def _files_at(repo: Any, sha: str) -> dict[str, bytes]:
+    listing = repo.git("ls-tree", "-r", "--name-only", sha).split()
+    return {path: repo.read_file(path, sha) or b"" for path in listing}
+
+
+def _wide_story(repo: Any) -> tuple[str, dict[str, bytes]]:
+    """16 packages of 2 directories; the culprit edits a file in each directory, a later
+    commit edits 4 of them again elsewhere (4 content merges). Returns (culprit, the
+    files `git revert` gives)."""
+    base = {f"pkg{p}/d{d}/f{f}.py": _lines(f"{p}.{d}.{f}") for p in range(16)
+            for d in range(2) for f in range(2)}
+    repo.commit(base, "Base")
+    touched = [f"pkg{p}/d{d}/f0.py" for p in range(16) for d in range(2)]
+    culprit = repo.commit({t: _edit(base[t], 2, "culprit") for t in touched}, "Wide culprit")
+    later = {t: _edit(_edit(base[t], 2, "culprit"), 15, "later") for t in touched[::8]}
+    repo.commit(later, "Later")
+    want = {path: text.encode() for path, text in base.items()}
+    want["README.md"] = repo.read_file("README.md", culprit) or b""
+    want.update({t: _edit(base[t], 15, "later").encode() for t in touched[::8]})
+    return culprit, want
+
+
+async def test_a_wide_change_reads_each_tree_whole_and_its_blobs_in_one_query(
+    stack_factory: StackFactory,
+) -> None:
+    async with stack_factory(slack=False) as s:
+        repo = s.sim.create_repo(REPO)
+        culprit, want = _wide_story(repo)
+        gh = await s.services.github_for_installation(1)
+        s.sim.reset_calls()
+
+        result = await build_revert_commit(gh, REPO, culprit, branch="main")
+
+        assert isinstance(result, RevertCommit)
+        assert len(result.merged_paths) == 4
+        assert _files_at(repo, result.sha) == want
+        # One level at a time this was 3 roots + 2 x 16 packages + 2 x 32 directories
+        # + the head's along the merged paths (about 110 reads); whole, it is the three
+        # roots by commit and tree sha, then P, C and H recursively.
+        assert s.sim.calls[TREES] <= 6
+        assert s.sim.calls["POST /graphql"] == 1  # C, H and P of the 4 merged files
+        assert s.sim.calls[BLOBS] == 0
+        assert sum(s.sim.blobs_read.values()) == 12
+        assert s.sim.calls["POST /repos/{owner}/{repo}/git/blobs"] == 0
+        assert sum(s.sim.blobs_written.values()) == 4  # inside the create-tree request
+        assert sum(s.sim.calls.values()) <= 11
+        assert s.sim.violations == []
+
+
+async def test_a_truncated_recursive_listing_is_read_one_level_at_a_time(
+    stack_factory: StackFactory,
+) -> None:
+    """GitHub answers part of a listing past 7 MB and says `truncated`: the same tree."""
+    async with stack_factory(slack=False) as s:
+        repo = s.sim.create_repo(REPO)
+        culprit, want = _wide_story(repo)
+        s.sim.recursive_tree_bytes = 4_000  # a few entries: every root listing is cut
+        gh = await s.services.github_for_installation(1)
+        s.sim.reset_calls()
+
+        result = await build_revert_commit(gh, REPO, culprit, branch="main")
+
+        assert isinstance(result, RevertCommit)
+        assert _files_at(repo, result.sha) == want
+        assert s.sim.calls[TREES] > 20  # the packages' own recursive reads, or their levels
+        assert s.sim.violations == []
+
+
+async def test_text_that_is_not_utf8_is_read_and_written_as_bytes(
+    stack_factory: StackFactory,
+) -> None:
+    """GraphQL gives no text for it: REST reads it; the merged bytes are uploaded as a
+    blob, not sent as `content` (which is UTF-8)."""
+    async with stack_factory(slack=False) as s:
+        repo = s.sim.create_repo(REPO)
+        latin = "".join(f"caf\xe9 {i}\n" for i in range(20)).encode("latin-1")
+        repo.commit({"menu.txt": latin, "other.txt": "x\n"}, "Base")
+
+        def edit(data: bytes, at: int, new: bytes) -> bytes:
+            lines = data.splitlines(keepends=True)
+            lines[at] = new + b"\n"
+            return b"".join(lines)
+
+        culprit = repo.commit({"menu.txt": edit(latin, 2, b"th\xe9")}, "Culprit")
+        repo.commit({"menu.txt": edit(edit(latin, 2, b"th\xe9"), 17, b"cr\xeape")}, "Later")
+        gh = await s.services.github_for_installation(1)
+        s.sim.reset_calls()
+
+        result = await build_revert_commit(gh, REPO, culprit, branch="main")
+
+        assert isinstance(result, RevertCommit)
+        assert repo.read_file("menu.txt", result.sha) == edit(latin, 17, b"cr\xeape")
+        assert s.sim.calls[BLOBS] == 3
+        assert s.sim.calls["POST /repos/{owner}/{repo}/git/blobs"] == 1
+        assert s.sim.violations == []
