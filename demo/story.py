@@ -103,6 +103,7 @@ async def play(
         await s.settle()
         (incident,) = [i for i in repo.issues() if "pull_request" not in i]
         number = incident["number"]
+        opened = repo.issue(number)  # as people first see it (the README shows it)
         say(f'@mona pushed {bad[:7]} "Make the engine faster"; CI `build` failed.')
         say(f"Incident #{number}: {incident['title']}")
         say(f"  labels: {_labels(incident)}")
@@ -171,6 +172,8 @@ async def play(
                 say(f"  {line}")
         return {
             "incident": number,
+            "issue_opened": opened,
+            "issue_final": final,
             "state": final["state"],
             "labels": _labels(final),
             "revert_merged": merged["merged"],
