@@ -14,7 +14,8 @@ Where refusal texts live (add a line to SOURCES for a new place):
 - `explain_rejection` in app/core/commands.py;
 - why a bisection stopped (app/core/bisect.py) and why nothing was reverted
   (app/core/revert_plan.py, app/revert/pr.py, app/incident/mitigate.py);
-- any literal a handler posts itself (app/handlers/*: `reply(...)`, `comment_on_issue...`).
+- in app/handlers/*: any literal a handler posts itself (`reply(...)`,
+  `comment_on_issue...`, `tell_incident(...)`) and every module-level text constant.
 """
 
 from __future__ import annotations
@@ -93,6 +94,27 @@ def constants(*names: str) -> Picker:
     return pick
 
 
+def module_texts() -> Picker:
+    """Every module-level string constant (a text kept apart from the code that posts it)."""
+
+    def pick(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        yield target.id, node.value
+
+    return pick
+
+
+def both(*pickers: Picker) -> Picker:
+    def pick(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
+        for picker in pickers:
+            yield from picker(tree)
+
+    return pick
+
+
 POSTING = ("reply", "comment_on_issue", "comment_on_issue_once", "tell_incident", "_say_once")
 
 SOURCES: list[tuple[str, Picker]] = [
@@ -106,7 +128,10 @@ SOURCES: list[tuple[str, Picker]] = [
     ("app/core/revert_plan.py", constants("ALREADY_UNDONE")),
     ("app/revert/pr.py", calls("RevertEmpty")),
     ("app/incident/mitigate.py", calls("RevertOutcome")),
-    *((str(p.relative_to(ROOT)), calls(*POSTING)) for p in sorted(ROOT.glob("app/handlers/*.py"))),
+    *(
+        (str(p.relative_to(ROOT)), both(calls(*POSTING), module_texts()))
+        for p in sorted(ROOT.glob("app/handlers/*.py"))
+    ),
 ]
 
 
