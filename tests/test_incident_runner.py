@@ -63,7 +63,7 @@ class FakeIssues:
         self.issues[created.number or 0] = created
         return created
 
-    async def save(self, incident: Incident) -> None:
+    async def save(self, incident: Incident, *, labels: bool = True) -> None:
         self.issues[incident.number or 0] = incident
 
     async def comment(self, number: int, text: str) -> None:
@@ -87,11 +87,16 @@ class FakeMitigation:
     rollback: str | None = None
     outcome: RevertOutcome = field(default_factory=RevertOutcome)
     asked: list[tuple[str, ...]] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
 
     async def roll_back_if_live(self, incident: Incident, culprit: str) -> str | None:
         return self.rollback
 
-    async def open_revert(self, incident: Incident, shas: tuple[str, ...]) -> RevertOutcome:
+    async def open_revert(
+        self, incident: Incident, shas: tuple[str, ...], *, number: Any = None
+    ) -> RevertOutcome:
+        if number is not None:  # the issue is opened meanwhile: a revert writes nothing before
+            self.numbers.append(await number)  # it has its number (raises: no issue of ours)
         self.asked.append(shas)
         return self.outcome
 

@@ -6,20 +6,26 @@ Every way CI reports ends here, and so does the reconciler's look at each reposi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from typing import Any
 
 from app.core.bisect import Bisection
 from app.core.builds import RED_CONCLUSIONS, CheckResult, JudgedCommit
 from app.core.config import RepoConfig
 from app.core.incident import OPEN_STATES, Event, Incident, Owner
+from app.core.safety import commits_to_vet
 from app.detect.bisect import advance_bisection, plan_bisection
 from app.detect.facts import (
+    SUSPECTS_READ,
     BranchInfo,
     Suspect,
     already_reverted,
     branch_info,
+    codeowners_text,
     commit_results,
+    history_url,
     read_suspects,
     resolution_owners,
     reverts_today,
@@ -28,6 +34,7 @@ from app.detect.facts import (
 from app.detect.flaky import record_flakes
 from app.detect.judge import judge_head
 from app.github.config_check import publish_config_check
+from app.github.memo import memoized
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
 from app.services import EventContext, load_config
@@ -55,14 +62,47 @@ async def report_config_errors(ctx: EventContext, ref: str, sha: str) -> None:
 
 
 async def evaluate_head(ctx: EventContext, branch: str) -> None:
-    """Judge the head of `branch` and move incidents accordingly."""
-    config = await load_config(ctx, branch)
-    github = GitHubHead(ctx, config, IncidentRunner(ctx, config), ref=branch)
-    await judge_head(github, github, branch, config, ctx.log)
+    """Judge the head of `branch` and move incidents accordingly.
+
+    One evaluation reads each fact once (app.github.memo) and reads what it will need
+    together: the branch, its rules and its first commits while the config loads; the
+    head's and its parent's checks with the open incidents; the suspects with their code
+    owners and the rails' questions (see the README's performance section)."""
+    ctx = replace(ctx, gh=memoized(ctx.gh))
+    early = [asyncio.ensure_future(branch_info(ctx.gh, ctx.repo, branch))]
+    if ctx.repo not in active_repos(ctx.services):
+        # No incident known here: a red head will walk its history, so its first page is
+        # read now. (With one, the head alone is the news: nothing is read ahead.)
+        early.append(
+            asyncio.ensure_future(
+                ctx.gh.getitem(history_url(ctx.repo, branch, RepoConfig().max_walk))
+            )
+        )
+    try:
+        config = await load_config(ctx, branch)
+        github = GitHubHead(ctx, config, IncidentRunner(ctx, config), ref=branch)
+        try:
+            await judge_head(github, github, branch, config, ctx.log)
+        finally:
+            await github.settle()
+    finally:
+        await _settle(early)
+
+
+async def _settle(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Reads started ahead that nobody awaited: stop them, and drop their errors (whoever
+    needed one got it)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class GitHubHead:
-    """HeadReads and HeadWrites (app.detect.judge) for one repository and one look at it."""
+    """HeadReads and HeadWrites (app.detect.judge) for one repository and one look at it.
+
+    Some reads start ahead of the flow's asking (`_ahead`), so that the questions the next
+    step will ask travel together with this step's; the memo (app.github.memo) answers the
+    flow's own ask from them."""
 
     def __init__(
         self, ctx: EventContext, config: RepoConfig, runner: IncidentRunner, *, ref: str = ""
@@ -73,6 +113,13 @@ class GitHubHead:
         self.runner = runner
         self.app_login = f"{ctx.services.settings.app_slug}[bot]"
         self._listed: list[dict[str, Any]] = []  # the walked history, for already_reverted
+        self._started: list[asyncio.Future[Any]] = []
+
+    def _ahead(self, read: Coroutine[Any, Any, Any]) -> None:
+        self._started.append(asyncio.ensure_future(read))
+
+    async def settle(self) -> None:
+        await _settle(self._started)
 
     # ---- reads
 
@@ -80,7 +127,22 @@ class GitHubHead:
         return self.ctx.services.clock.now()
 
     async def branch(self, name: str) -> BranchInfo:
-        return await branch_info(self.ctx.gh, self.ctx.repo, name)
+        gh, repo = self.ctx.gh, self.ctx.repo
+        if self.known_active():
+            info = await branch_info(gh, repo, name)
+            shas = [info.head]
+        else:
+            info, page = await asyncio.gather(
+                branch_info(gh, repo, name),
+                gh.getitem(history_url(repo, name, self.config.max_walk)),
+            )
+            # Its parent's checks too: the walk's first batch.
+            shas = [c["sha"] for c in page[:2]] if page and page[0]["sha"] == info.head else []
+        # What a red head asks next, asked now: its checks, and the open incidents.
+        for sha in shas or [info.head]:
+            self._ahead(commit_results(gh, repo, sha))
+        self._ahead(self.runner.store.open_incidents())
+        return info
 
     async def checks(self, sha: str) -> list[CheckResult]:
         return await commit_results(self.ctx.gh, self.ctx.repo, sha)
@@ -95,7 +157,14 @@ class GitHubHead:
         return await self.runner.store.open_incidents()
 
     async def suspects(self, shas: tuple[str, ...]) -> list[Suspect]:
-        return await read_suspects(self.ctx.gh, self.ctx.repo, shas, self.app_login)
+        gh, repo = self.ctx.gh, self.ctx.repo
+        # With the suspects, what a new incident asks next: the code owners, and the rails'
+        # questions (reverted already? how many reverts today?).
+        self._ahead(codeowners_text(gh, repo, self.ref))
+        self._ahead(self.reverts_today())
+        for sha in commits_to_vet(shas, min(len(shas), SUSPECTS_READ), self.config):
+            self._ahead(self.already_reverted(sha))
+        return await read_suspects(gh, repo, shas, self.app_login)
 
     async def owners(self, branch: str, suspects: Sequence[Suspect]) -> tuple[Owner, ...]:
         oncall = None

@@ -9,6 +9,7 @@ not), app.core.incident (what happens to the incident).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Protocol
@@ -176,14 +177,25 @@ async def _on_red(
     incident = pick_incident(
         open_incidents, head_is_app_revert=head_is_app_revert, first_red=analysis.first_red
     )
-    owners = await reads.owners(branch, suspects)
-    refusal = bisection = None
-    if incident is None:
-        # Several suspects: CI is asked which one broke it; `revert_range` and the
-        # several-suspects rail apply only when it cannot be (or is turned off).
-        bisection = await reads.bisection(branch, analysis.suspects)
-    if incident is None and bisection is None:
-        facts = await revert_facts(reads, analysis.suspects, suspects, config)
+    refusal = bisection = facts = None
+
+    async def no_bisection() -> None:
+        return None
+
+    async def no_facts() -> None:
+        return None
+
+    # Independent reads at once: who could fix it; whether CI can be asked which suspect broke
+    # it (several suspects: then `revert_range` and the several-suspects rail apply only when
+    # it cannot be, or is turned off); what the rails need to know.
+    owners, bisection, facts = await asyncio.gather(
+        reads.owners(branch, suspects),
+        reads.bisection(branch, analysis.suspects) if incident is None else no_bisection(),
+        revert_facts(reads, analysis.suspects, suspects, config)
+        if incident is None
+        else no_facts(),
+    )
+    if bisection is None and facts is not None:
         refusal = revert_refusal(facts, config, reads.now())
     event = HeadRed(
         sha=head,
@@ -207,7 +219,8 @@ async def revert_facts(
     """What the rails (app.core.safety) need to know about a new incident's suspects."""
     commits = tuple(s.facts for s in suspects)
     vet = commits_to_vet(shas, len(commits), config)
-    reverted = frozenset([sha for sha in vet if await reads.already_reverted(sha)])
+    answers = await asyncio.gather(reads.reverts_today(), *map(reads.already_reverted, vet))
+    reverted = frozenset(sha for sha, yes in zip(vet, answers[1:], strict=True) if yes)
     return RevertFacts(
-        suspects=shas, commits=commits, reverted=reverted, reverts_today=await reads.reverts_today()
+        suspects=shas, commits=commits, reverted=reverted, reverts_today=int(answers[0])
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from app.core.bisect import is_probe_branch
@@ -14,16 +15,19 @@ OWN_CONTEXT_PREFIX = "buildsheriff/"
 
 
 async def commit_checks(gh: GitHubClient, repo: str, sha: str) -> list[CheckResult]:
-    """Check runs (all pages), then the combined status's contexts; never our own, nor the
-    checks of a bisection's probe ref (the same sha, built again in its own check suite)."""
-    runs = [
-        run
-        async for run in gh.getiter(
-            f"/repos/{repo}/commits/{sha}/check-runs?per_page=100", iterable_key="check_runs"
-        )
-    ]
-    results = [from_check_run(run) for run in await without_probe_suites(gh, repo, sha, runs)]
-    combined = await gh.getitem(f"/repos/{repo}/commits/{sha}/status")
+    """Check runs (all pages) and the combined status's contexts, read concurrently; never
+    our own, nor the checks of a bisection's probe ref (the same sha, built again in its own
+    check suite)."""
+
+    async def check_runs() -> list[dict[str, Any]]:
+        url = f"/repos/{repo}/commits/{sha}/check-runs?per_page=100"
+        runs = [run async for run in gh.getiter(url, iterable_key="check_runs")]
+        return await without_probe_suites(gh, repo, sha, runs)
+
+    runs, combined = await asyncio.gather(
+        check_runs(), gh.getitem(f"/repos/{repo}/commits/{sha}/status")
+    )
+    results = [from_check_run(run) for run in runs]
     results += [from_status(s) for s in combined.get("statuses") or ()]
     return [r for r in results if not r.name.startswith(OWN_CONTEXT_PREFIX)]
 

@@ -8,8 +8,10 @@ is app.revert.pr, which knows nothing about incidents.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from gidgethub import BadRequest
 
@@ -18,6 +20,8 @@ from app.core.incident import Incident, RevertConflicted, RevertOpened
 from app.core.render import sha7
 from app.github.client import GitHubClient
 from app.github.history import is_ancestor
+from app.github.memo import MemoClient
+from app.revert.commit import read_culprit
 from app.revert.pr import RevertPR, open_range_revert_pr, open_revert_pr
 from app.services import EventContext
 
@@ -92,8 +96,17 @@ class Mitigation(Protocol):
         """Roll back the deploy if `culprit` is live; what to say about it, or None."""
         ...
 
-    async def open_revert(self, incident: Incident, shas: tuple[str, ...]) -> RevertOutcome:
-        """Open (or find) the revert of `shas` (one culprit, or a range oldest first)."""
+    async def open_revert(
+        self,
+        incident: Incident,
+        shas: tuple[str, ...],
+        *,
+        number: asyncio.Future[int] | None = None,
+    ) -> RevertOutcome:
+        """Open (or find) the revert of `shas` (one culprit, or a range oldest first).
+
+        `number`: the incident's issue number, when the issue is being opened meanwhile
+        (the revert waits for it only where it writes it)."""
         ...
 
 
@@ -107,8 +120,42 @@ class GitHubMitigation:
     async def roll_back_if_live(self, incident: Incident, culprit: str) -> str | None:
         return await roll_back_if_live(self.ctx, self.config, incident, culprit)
 
-    async def open_revert(self, incident: Incident, shas: tuple[str, ...]) -> RevertOutcome:
-        return await open_revert(self.ctx, self.config, incident, shas)
+    async def open_revert(
+        self,
+        incident: Incident,
+        shas: tuple[str, ...],
+        *,
+        number: asyncio.Future[int] | None = None,
+    ) -> RevertOutcome:
+        ahead = _read_ahead(self.ctx.gh, self.ctx.repo, incident, shas)
+        try:
+            return await open_revert(self.ctx, self.config, incident, shas, number=number)
+        finally:
+            for read in ahead:
+                read.cancel()
+            await asyncio.gather(*ahead, return_exceptions=True)
+
+
+def _read_ahead(
+    gh: GitHubClient, repo: str, incident: Incident, shas: tuple[str, ...]
+) -> list[asyncio.Future[Any]]:
+    """Within an evaluation (a memo of reads), what the revert of one culprit reads first,
+    read at once with the revert's own first reads: the base's ref, and the root trees of
+    the base's head (the red head, if nothing landed since), the culprit and its parent
+    (app.revert.commit asks for the ref first, then the roots)."""
+    if not isinstance(gh, MemoClient) or len(shas) != 1:
+        return []
+    ref = quote(incident.branch, safe="/")
+
+    async def trees() -> None:
+        culprit = await read_culprit(gh, repo, shas[0])  # read already: the suspect
+        tree_ishes = [incident.head, culprit.tree_sha, *culprit.parents[:1]]
+        await asyncio.gather(*(gh.getitem(f"/repos/{repo}/git/trees/{t}") for t in tree_ishes))
+
+    return [
+        asyncio.ensure_future(gh.getitem(f"/repos/{repo}/git/ref/heads/{ref}")),
+        asyncio.ensure_future(trees()),
+    ]
 
 
 @dataclass(frozen=True)
@@ -121,23 +168,45 @@ class RevertOutcome:
 
 
 async def open_revert(
-    ctx: EventContext, config: RepoConfig, incident: Incident, shas: tuple[str, ...]
+    ctx: EventContext,
+    config: RepoConfig,
+    incident: Incident,
+    shas: tuple[str, ...],
+    *,
+    number: asyncio.Future[int] | None = None,
 ) -> RevertOutcome:
     """Open (or find) the revert PR of one culprit, or of a range of suspects (oldest
-    first)."""
+    first). `number`: the issue's number to come, when it is being opened meanwhile."""
     culprit = shas[0]
-    opener = open_range_revert_pr if len(shas) > 1 else open_revert_pr
-    target: Any = shas if len(shas) > 1 else culprit
-    result = await opener(
-        ctx.gh,
-        ctx.repo,
-        target,
-        base_branch=incident.branch,
-        config=config,
-        incident_number=incident.number,
-        why_markdown=why_markdown(incident),
-        app_login=f"{ctx.services.settings.app_slug}[bot]",
-    )
+    issue: int | asyncio.Future[int] | None = incident.number
+    if number is not None:
+        issue = number
+    if len(shas) > 1:
+        result = await open_range_revert_pr(
+            ctx.gh,
+            ctx.repo,
+            shas,
+            base_branch=incident.branch,
+            config=config,
+            incident_number=await issue if isinstance(issue, asyncio.Future) else issue,
+            why_markdown=why_markdown(incident),
+            app_login=f"{ctx.services.settings.app_slug}[bot]",
+        )
+    else:
+        result = await open_revert_pr(
+            ctx.gh,
+            ctx.repo,
+            culprit,
+            base_branch=incident.branch,
+            config=config,
+            incident_number=issue,
+            why_markdown=why_markdown(incident),
+            app_login=f"{ctx.services.settings.app_slug}[bot]",
+        )
+    return _outcome(result, culprit)
+
+
+def _outcome(result: Any, culprit: str) -> RevertOutcome:
     if isinstance(result, RevertPR):
         return RevertOutcome(RevertOpened(result.number, result.url, merging=result.merger))
     paths = getattr(result, "paths", None)

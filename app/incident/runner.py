@@ -8,6 +8,8 @@ fails the GitHub side.
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.core import incident as core
@@ -30,7 +32,7 @@ from app.core.incident import (
 )
 from app.core.render import announcement, durations, postmortem
 from app.core.render_slack import incident_people, postmortem_slack, slack_top, to_mrkdwn
-from app.incident.mitigate import GitHubMitigation, Mitigation
+from app.incident.mitigate import GitHubMitigation, Mitigation, RevertOutcome
 from app.incident.store import IncidentIssues, IncidentStore
 from app.services import EventContext, Services
 
@@ -49,6 +51,26 @@ def _milestones(before: Incident | None, after: Incident) -> list[str]:
         for kind in _PHASES
         if after.first(kind) is not None and (before is None or before.first(kind) is None)
     ]
+
+
+class NoIssue(Exception):
+    """The revert started with the issue, but there is no issue of ours to link it to."""
+
+
+@dataclass(frozen=True)
+class _Mitigated:
+    rollback: str | None  # what to say about the deploy, if the culprit is live
+    outcome: RevertOutcome
+
+
+def _revert_in(decision: Decision) -> StartRevert | StartRangeRevert | None:
+    return next(
+        (e for e in decision.effects if isinstance(e, StartRevert | StartRangeRevert)), None
+    )
+
+
+def _shas(effect: StartRevert | StartRangeRevert) -> tuple[str, ...]:
+    return (effect.sha,) if isinstance(effect, StartRevert) else effect.shas
 
 
 def slack_key(repo: str, number: int) -> str:
@@ -94,66 +116,103 @@ class IncidentRunner:
             return None
         reached = _milestones(before, incident)
         saved = before
-        for effect in decision.effects:
-            if isinstance(effect, OpenIssue):
-                incident = await self.store.create(incident)
-                saved = incident
-                twin = await self.store.earlier_twin(incident)
-                if twin is not None:
-                    # Another process opened the same incident between our look and our
-                    # create: theirs stands (it runs the effects), ours closes as a duplicate.
-                    await self.store.close_as_duplicate(incident, twin)
-                    return twin
-                self.ctx.services.metrics.incidents.labels(transition="opened").inc()
-                self._start_slack_thread(incident)
-            elif isinstance(effect, Announce):
-                await self.announce(incident, effect.kind, effect.data)
-            elif isinstance(effect, Reply):
-                await self.comment(incident, effect.text)
-            elif isinstance(effect, Assign):
-                await self._assign(incident, effect.login)
-            elif isinstance(effect, StartRevert | StartRangeRevert):
-                if incident != saved:
-                    await self.persist(incident)  # the issue shows the incident first
-                shas = (effect.sha,) if isinstance(effect, StartRevert) else effect.shas
-                # Mitigate: roll back the deploy if the culprit (the oldest) is live ...
-                rollback = await self.mitigation.roll_back_if_live(incident, shas[0])
-                if rollback is not None:
-                    await self.announce(incident, "note", {"text": rollback})
-                # ... then revert, and record what the revert did as the incident's next event.
-                outcome = await self.mitigation.open_revert(incident, shas)
-                if outcome.note is not None:
-                    await self.announce(incident, "note", {"text": outcome.note})
-                if outcome.event is not None:
-                    opened = isinstance(outcome.event, RevertOpened)
-                    self.ctx.services.metrics.reverts.labels(
-                        outcome="opened" if opened else "conflict", reason="automatic"
-                    ).inc()
-                    incident = await self.handle(incident, outcome.event) or incident
-                saved = incident
-            elif isinstance(effect, Page):
-                await self._page(incident, effect.reason)
-            elif isinstance(effect, Unpage):
-                await self._unpage(incident)
-            elif isinstance(effect, AckPage):
-                if self.ctx.services.pager is not None:
-                    await self.ctx.services.pager.acknowledge(self.page_key(incident))
-            elif isinstance(effect, CloseIssue):
-                assert incident.number is not None
-                await self.store.close(incident.number)
-            elif isinstance(effect, PostMortem):
-                await self.comment(incident, postmortem(incident))
-                self._slack_post(
-                    incident,
-                    *postmortem_slack(
-                        incident, self.ctx.repo, self.store.repo_url, self.config.slack_user_ids
-                    ),
-                )
+        started: asyncio.Future[_Mitigated] | None = None  # the revert, begun with the issue
+        try:
+            for effect in decision.effects:
+                if isinstance(effect, OpenIssue):
+                    start = _revert_in(decision)
+                    number: asyncio.Future[int] | None = None
+                    if start is not None:
+                        # The culprit is known: its revert starts now, together with the issue,
+                        # which it needs only for its commit message and PR body, late on.
+                        number = asyncio.get_running_loop().create_future()
+                        started = asyncio.ensure_future(
+                            self._mitigate(incident, _shas(start), number)
+                        )
+                    try:
+                        incident = await self.store.create(incident)
+                        saved = incident
+                        twin = await self.store.earlier_twin(incident)
+                    except BaseException:
+                        if number is not None:
+                            number.set_exception(NoIssue("the incident's issue was not opened"))
+                        raise
+                    if twin is not None:
+                        # Another process opened the same incident between our look and our
+                        # create: theirs stands (it runs the effects), ours closes as a duplicate.
+                        if number is not None:
+                            number.set_exception(NoIssue(f"a duplicate of #{twin.number}"))
+                        await self.store.close_as_duplicate(incident, twin)
+                        return twin
+                    if number is not None:
+                        assert incident.number is not None
+                        number.set_result(incident.number)
+                    self.ctx.services.metrics.incidents.labels(transition="opened").inc()
+                    self._start_slack_thread(incident)
+                elif isinstance(effect, Announce):
+                    await self.announce(incident, effect.kind, effect.data)
+                elif isinstance(effect, Reply):
+                    await self.comment(incident, effect.text)
+                elif isinstance(effect, Assign):
+                    await self._assign(incident, effect.login)
+                elif isinstance(effect, StartRevert | StartRangeRevert):
+                    if started is None:
+                        if incident != saved:
+                            await self.persist(incident, before=saved)  # the issue shows it first
+                        started = asyncio.ensure_future(
+                            self._mitigate(incident, _shas(effect), None)
+                        )
+                    mitigated, started = await started, None
+                    if mitigated.rollback is not None:
+                        await self.announce(incident, "note", {"text": mitigated.rollback})
+                    outcome = mitigated.outcome
+                    if outcome.note is not None:
+                        await self.announce(incident, "note", {"text": outcome.note})
+                    if outcome.event is not None:
+                        opened = isinstance(outcome.event, RevertOpened)
+                        self.ctx.services.metrics.reverts.labels(
+                            outcome="opened" if opened else "conflict", reason="automatic"
+                        ).inc()
+                        incident = await self.handle(incident, outcome.event) or incident
+                    saved = incident
+                elif isinstance(effect, Page):
+                    await self._page(incident, effect.reason)
+                elif isinstance(effect, Unpage):
+                    await self._unpage(incident)
+                elif isinstance(effect, AckPage):
+                    if self.ctx.services.pager is not None:
+                        await self.ctx.services.pager.acknowledge(self.page_key(incident))
+                elif isinstance(effect, CloseIssue):
+                    assert incident.number is not None
+                    await self.store.close(incident.number)
+                elif isinstance(effect, PostMortem):
+                    await self.comment(incident, postmortem(incident))
+                    self._slack_post(
+                        incident,
+                        *postmortem_slack(
+                            incident, self.ctx.repo, self.store.repo_url, self.config.slack_user_ids
+                        ),
+                    )
+        finally:
+            if started is not None:  # an effect failed before the revert was waited for
+                await asyncio.gather(started, return_exceptions=True)
         if incident != saved:
-            await self.persist(incident)
+            await self.persist(incident, before=saved)
         self._track(incident)
         self._measure(reached, incident)
         return incident
+
+    async def _mitigate(
+        self, incident: Incident, shas: tuple[str, ...], number: asyncio.Future[int] | None
+    ) -> _Mitigated:
+        """Roll back the deploy if the culprit (the oldest) is live, and open the revert: both
+        at once (neither waits for the other). `number`: the issue's, when it is being opened
+        meanwhile."""
+        rollback, outcome = await asyncio.gather(
+            self.mitigation.roll_back_if_live(incident, shas[0]),
+            self.mitigation.open_revert(incident, shas, number=number),
+        )
+        return _Mitigated(rollback, outcome)
 
     def _measure(self, reached: list[str], incident: Incident) -> None:
         """Count the transitions this decision made, and time them from detection."""
@@ -167,8 +226,10 @@ class IncidentRunner:
 
     # ------------------------------------------------------------ writing
 
-    async def persist(self, incident: Incident) -> None:
-        await self.store.save(incident)
+    async def persist(self, incident: Incident, *, before: Incident | None = None) -> None:
+        """Write the incident into its issue; its labels only when its state changed since
+        `before` (what the issue showed)."""
+        await self.store.save(incident, labels=before is None or before.state != incident.state)
         self._update_slack_top(incident)
 
     async def comment(self, incident: Incident, text: str) -> None:

@@ -20,16 +20,6 @@ from app.github.comments import comment_on_issue
 
 DEFAULT_API_URL = "https://api.github.com"
 
-LABEL_STYLE: dict[str, tuple[str, str]] = {
-    "incident": ("b60205", "Build Sheriff incident: the default branch broke"),
-    "triage": ("d93f0b", "Incident detected; nobody has taken it yet"),
-    "acknowledged": ("fbca04", "Someone owns the incident"),
-    "mitigated": ("0e8a16", "The branch is green again"),
-    "resolved": ("5319e7", "The incident is over"),
-    "revert": ("c5def5", "Reverts a commit that broke the default branch"),
-}
-
-
 def state_labels(labels: Labels) -> dict[State, str]:
     return {
         State.TRIAGE: labels.triage,
@@ -94,8 +84,9 @@ class IncidentWrites(Protocol):
         """Open the issue; the incident with its number."""
         ...
 
-    async def save(self, incident: Incident) -> None:
-        """Write labels and marker (the state and everything else)."""
+    async def save(self, incident: Incident, *, labels: bool = True) -> None:
+        """Write labels and marker (the state and everything else); the body alone when
+        `labels` is False (the state is unchanged)."""
         ...
 
     async def comment(self, number: int, text: str) -> None: ...
@@ -121,7 +112,6 @@ class IncidentStore:
         self.repo = repo
         self.config = config
         self.repo_url = f"{web_url(getattr(gh, 'api_url', DEFAULT_API_URL))}/{repo}"
-        self._labels_ready = False
 
     async def open_incidents(self) -> list[Incident]:
         found: list[Incident] = []
@@ -152,37 +142,9 @@ class IncidentStore:
     def body_for(self, incident: Incident) -> str:
         return issue_body(incident, self.repo_url)
 
-    async def ensure_labels(self) -> None:
-        if self._labels_ready:
-            return
-        names = self.config.labels
-        wanted = {
-            names.incident: LABEL_STYLE["incident"],
-            names.triage: LABEL_STYLE["triage"],
-            names.acknowledged: LABEL_STYLE["acknowledged"],
-            names.mitigated: LABEL_STYLE["mitigated"],
-            names.resolved: LABEL_STYLE["resolved"],
-            names.revert: LABEL_STYLE["revert"],
-        }
-        existing = {
-            label["name"]
-            async for label in self.gh.getiter(f"/repos/{self.repo}/labels?per_page=100")
-        }
-        for name, (color, description) in wanted.items():
-            if name in existing:
-                continue
-            try:
-                await self.gh.post(
-                    f"/repos/{self.repo}/labels",
-                    data={"name": name, "color": color, "description": description},
-                )
-            except BadRequest as exc:  # created meanwhile by another worker: fine
-                if exc.status_code != 422:
-                    raise
-        self._labels_ready = True
-
     async def create(self, incident: Incident) -> Incident:
-        await self.ensure_labels()
+        """One call: GitHub creates the labels an issue is created with when the repository
+        has none of that name yet (in its default colour), so none is created first."""
         issue = await self.gh.post(
             f"/repos/{self.repo}/issues",
             data={
@@ -193,16 +155,20 @@ class IncidentStore:
         )
         return replace(incident, number=int(issue["number"]))
 
-    async def save(self, incident: Incident) -> None:
-        """Write labels and marker; the title keeps what a human may have edited."""
+    async def save(self, incident: Incident, *, labels: bool = True) -> None:
+        """Write labels and marker; the title keeps what a human may have edited.
+
+        `labels=False` when the state is unchanged: then only the body is written (one call,
+        and nobody's label is touched); else the labels are read first, so that labels
+        others set are kept."""
         assert incident.number is not None, "save() needs an incident that has an issue"
-        issue = await self.gh.getitem(f"/repos/{self.repo}/issues/{incident.number}")
-        current = [label["name"] for label in issue.get("labels", [])]
-        data: dict[str, Any] = {
-            "body": self.body_for(incident),
-            "labels": self.labels_for(incident, current),
-        }
-        await self.gh.patch(f"/repos/{self.repo}/issues/{incident.number}", data=data)
+        url = f"/repos/{self.repo}/issues/{incident.number}"
+        data: dict[str, Any] = {"body": self.body_for(incident)}
+        if labels:
+            issue = await self.gh.getitem(url)
+            current = [label["name"] for label in issue.get("labels", [])]
+            data["labels"] = self.labels_for(incident, current)
+        await self.gh.patch(url, data=data)
 
     async def comment(self, number: int, text: str) -> None:
         await comment_on_issue(self.gh, self.repo, number, text)

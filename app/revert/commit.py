@@ -20,7 +20,7 @@ import asyncio
 import base64
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -54,6 +54,9 @@ DEFAULT_CONCURRENCY = 8
 # eighth of its entries, is read whole (`recursive=1`): one request instead of one per
 # directory, and not much more than what the directories read one by one would weigh.
 WIDE = 4
+# The incident's link for the commit message: known, or awaited when the commit is written.
+IncidentUrl = str | None | Callable[[], Awaitable[str | None]]
+
 log = logging.getLogger(__name__)
 
 
@@ -410,7 +413,7 @@ async def build_revert_commit(
     culprit_sha: str,
     *,
     branch: str,
-    incident_url: str | None = None,
+    incident_url: IncidentUrl = None,
     culprit: CulpritFacts | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> RevertCommit | RevertConflict | RevertEmpty:
@@ -465,7 +468,7 @@ async def _write_commit(
     head_sha: str,
     head_tree: str,
     result: RevertTree,
-    incident_url: str | None,
+    incident_url: IncidentUrl,
     *,
     merged_paths: tuple[str, ...],
     followed: tuple[Followed, ...] = (),
@@ -474,7 +477,14 @@ async def _write_commit(
     limit: asyncio.Semaphore,
 ) -> RevertCommit:
     """ONE tree on top of the head's, ONE commit whose parent is the head. Merged text
-    goes inside the tree request; other merged contents are uploaded as blobs first."""
+    goes inside the tree request; other merged contents are uploaded as blobs first.
+
+    A deferred `incident_url` (the incident's issue being opened meanwhile) is awaited with
+    the tree: if it fails, no commit is made."""
+
+    async def link() -> str | None:
+        return await incident_url() if callable(incident_url) else incident_url
+
     inline, upload = _inline(new_blobs)
     await _upload(gh, repo, upload, limit)
     entries = result.as_github()
@@ -483,8 +493,9 @@ async def _write_commit(
         if text is not None and entry["type"] == "blob":
             del entry["sha"]
             entry["content"] = text
-    tree = await gh.post(
-        f"/repos/{repo}/git/trees", data={"base_tree": head_tree, "tree": entries}
+    tree, url = await asyncio.gather(
+        gh.post(f"/repos/{repo}/git/trees", data={"base_tree": head_tree, "tree": entries}),
+        link(),
     )
     if expected_tree is not None and tree["sha"] != expected_tree:
         log.warning(
@@ -495,7 +506,7 @@ async def _write_commit(
         culprit.subject,
         culprit.sha,
         mainline_parent=culprit.parents[0] if culprit.is_merge else None,
-        incident_url=incident_url,
+        incident_url=url,
     )
     commit = await gh.post(
         f"/repos/{repo}/git/commits",
@@ -523,7 +534,7 @@ async def _revert_following_moves(
     shas: tuple[str | None, str, str],
     trees: tuple[FlatTree, FlatTree, FlatTree],
     limit: asyncio.Semaphore,
-    incident_url: str | None,
+    incident_url: IncidentUrl,
 ) -> RevertCommit | RevertConflict | RevertEmpty:
     """A path the culprit touched may have moved: merge-ort decides on the real trees.
 

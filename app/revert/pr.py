@@ -254,16 +254,21 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
     reviewer = mentioned = None
     merger = Merger.NOBODY
     if state == "open":
-        await gh.post(
+        label = gh.post(
             f"/repos/{repo}/issues/{number}/labels", data={"labels": [job.config.labels.revert]}
         )
         if created:
-            reviewer, mentioned = await _request_review(
-                gh, repo, number, job.culprit, job.app_login
-            )
+            # The label, the review request and auto-merge are independent: asked at once.
             merger = job.setup.merger
-            if merger is Merger.AUTO:
-                merger = await enable_auto_merge(gh, pr["node_id"], job.setup.method)
+
+            async def arm() -> Merger:
+                if merger is Merger.AUTO:
+                    return await enable_auto_merge(gh, pr["node_id"], job.setup.method)
+                return merger
+
+            _, (reviewer, mentioned), merger = await asyncio.gather(
+                label, _request_review(gh, repo, number, job.culprit, job.app_login), arm()
+            )
             if mentioned or merger is not job.setup.merger:
                 body = job.body(mention=mentioned, merge=merger)
                 await gh.patch(f"/repos/{repo}/pulls/{number}", data={"body": body})
@@ -273,6 +278,7 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
                 landing = await land(gh, repo, number, job.config, merger)
                 log.info("revert PR #%s opened: %s", number, landing.outcome)
         else:
+            await label
             requested = [u["login"] for u in pr.get("requested_reviewers") or ()]
             reviewer = requested[0] if requested else None
             marker = parse_revert_marker(pr.get("body"))
@@ -302,16 +308,30 @@ async def open_revert_pr(
     *,
     base_branch: str,
     config: RepoConfig,
-    incident_number: int | None,
+    incident_number: int | asyncio.Future[int] | None,
     why_markdown: str,
     app_login: str,
     incident_url: str | None = None,
 ) -> RevertPR | RevertConflict | RevertEmpty:
-    """The revert PR of `culprit_sha` against `base_branch`, opened once whoever asks."""
+    """The revert PR of `culprit_sha` against `base_branch`, opened once whoever asks.
+
+    `incident_number` may be a future: the incident's issue being opened meanwhile. The
+    revert then waits for it only where it writes it (the commit message, the PR body);
+    if it fails (no issue of ours), the revert stops before any ref is created."""
     culprit = await read_culprit(gh, repo, culprit_sha)
     branch = revert_branch(culprit.sha)
-    if incident_url is None and incident_number is not None:
-        incident_url = f"{_html_base(culprit.html_url, repo)}/issues/{incident_number}"
+
+    async def number() -> int | None:
+        if isinstance(incident_number, asyncio.Future):
+            return await incident_number
+        return incident_number
+
+    async def url() -> str | None:
+        if incident_url is not None:
+            return incident_url
+        known = await number()
+        return None if known is None else f"{_html_base(culprit.html_url, repo)}/issues/{known}"
+
     existing, culprit_pr, setup = await asyncio.gather(
         find_revert_pr(gh, repo, branch),
         culprit_pr_number(gh, repo, culprit.sha, base_branch),
@@ -322,20 +342,21 @@ async def open_revert_pr(
         culprit=culprit,
         culprit_pr=culprit_pr,
         config=config,
-        incident_number=incident_number,
+        incident_number=None,
         why_markdown=why_markdown,
         app_login=app_login,
         setup=setup,
     )
     if existing is not None:
-        return await _finish(gh, job, existing, created=False)
+        return await _finish(gh, replace(job, incident_number=await number()), existing,
+                             created=False)  # fmt: skip
 
     built = await build_revert_commit(
-        gh, repo, culprit.sha, branch=base_branch, incident_url=incident_url, culprit=culprit
+        gh, repo, culprit.sha, branch=base_branch, incident_url=url, culprit=culprit
     )
     if not isinstance(built, RevertCommit):
         return built
-    job = replace(job, followed=built.followed)
+    job = replace(job, followed=built.followed, incident_number=await number())
     if not await _create_ref(gh, repo, branch, built.sha):
         # Someone got there first: continue their PR, or open it if they have not yet.
         existing = await find_revert_pr(gh, repo, branch)
