@@ -141,15 +141,15 @@ def _read_ahead(
 ) -> list[asyncio.Future[Any]]:
     """Within an evaluation (a memo of reads), what the revert of one culprit reads first,
     read at once with the revert's own first reads: the base's ref, and the root trees of
-    the base's head (the red head, if nothing landed since), the culprit and its parent
-    (app.revert.commit asks for the ref first, then the roots)."""
+    the base's head (the red head, if nothing landed since) and the culprit's parent, read
+    by commit sha (app.revert.commit asks for the ref first, then these roots)."""
     if not isinstance(gh, MemoClient) or len(shas) != 1:
         return []
     ref = quote(incident.branch, safe="/")
 
     async def trees() -> None:
         culprit = await read_culprit(gh, repo, shas[0])  # read already: the suspect
-        tree_ishes = [incident.head, culprit.tree_sha, *culprit.parents[:1]]
+        tree_ishes = [incident.head, *culprit.parents[:1]]
         await asyncio.gather(*(gh.getitem(f"/repos/{repo}/git/trees/{t}") for t in tree_ishes))
 
     return [

@@ -36,11 +36,11 @@ CREATE_ISSUE = "POST /repos/{owner}/{repo}/issues"
 # each fact is read once per evaluation (app.github.memo), the revert starts with the issue,
 # no label is created first. The targets: P1_ROUND_TRIPS <= 10, P1_CALLS <= 25,
 # STORM_CALLS <= 30 (the revert's own tree reads, app.revert.commit, are most of the rest).
-P1_ROUND_TRIPS = 11
-P1_CALLS = 36
+P1_ROUND_TRIPS = 10
+P1_CALLS = 34
 P1_CALLS_BEFORE_ISSUE = 24
 STORM_EVENTS = 50
-STORM_CALLS = 290
+STORM_CALLS = 288
 STORM_ROUND_TRIPS = 118
 
 
