@@ -42,6 +42,10 @@ class _Sim:
     def _routes(self, app: web.Application) -> None:
         raise NotImplementedError
 
+    def clear_faults(self) -> None:
+        """The provider answers again: every fault still queued is forgotten."""
+        self._faults.clear()
+
     async def start(self) -> None:
         app = web.Application(middlewares=[self._count_and_fail])
         self._routes(app)

@@ -1,31 +1,34 @@
 """The GitHub API client every part of the app uses (gidgethub over one aiohttp session).
 
-gidgethub does no retrying of its own. This client adds bounded retries through
-gidgethub 6's `handle_rate_limit_error` hook (REST) and around the transport
-(connection errors, GraphQL), sleeping through an injectable Clock so tests
-never wait.
+gidgethub does no retrying of its own. Every request (REST and GraphQL) goes through the
+app's one retry policy (app.retry, on tenacity), waiting on the injectable Clock:
 
-Which failures are retried, and why POST is treated differently:
-- 429, and 403 "secondary rate limit" (with or without Retry-After): GitHub refused
-  the request before doing anything, so every method, POST included, is safe to
-  repeat. We honour Retry-After when it is within `max_wait`.
-- 403 with x-ratelimit-remaining: 0 (`RateLimitExceeded`): the primary quota is
-  spent; wait until x-ratelimit-reset if that is within `max_wait`, else give up
-  (waiting longer would hold a worker and every later event of that repository).
-- 5xx and connection drops after the request was sent: the request may have been
-  applied. GitHub's creates can half-succeed (a 502 after the comment was posted),
-  so repeating a POST could post twice. Only GET/HEAD/PUT/PATCH/DELETE are retried
-  there: they name their target, so doing them twice leaves the same state.
-  A POST that fails this way surfaces to the handler, whose next run (redelivery
-  or reconciler) re-reads state and finds what did or did not happen.
-- A connection that could not be opened at all: nothing was sent, so any method.
+- 429, and 403 "secondary rate limit": GitHub refused before doing anything, so every
+  method, POST included, is repeated after Retry-After (a minute when it is absent, as
+  GitHub advises), if that is within `max_wait`; else the error is raised at once.
+- 403 with x-ratelimit-remaining: 0 (`RateLimitExceeded`): the same, until x-ratelimit-reset.
+- A connection that could not be opened: nothing was sent, so any method is repeated.
+- 5xx and connections dropped after the request was sent: the request may have been
+  applied. Repeated (exponential back-off with jitter) for GET/HEAD/PUT/PATCH/DELETE,
+  which name their target, and for the POSTs that are guarded (`GUARDED_POSTS`: a second
+  try finds what the first did, or adds nothing). Every other POST (a new issue, a comment,
+  a check run, a deployment, a re-run, a GraphQL mutation) is raised to the handler, whose
+  next run (the next event, the reconciler) re-reads GitHub and finds what did or did not
+  happen.
+
+Slowing down before the limit: each answer's x-ratelimit-* headers are kept per resource
+(core, search, graphql); once fewer than 10 % of a resource's requests are left, every
+request first waits its share of the time to the reset (time left / requests left, at most
+`max_wait`), so the requests left last until the reset instead of failing at zero.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -41,14 +44,44 @@ from gidgethub import (
 )
 from gidgethub.aiohttp import GitHubAPI
 
+from app import retry
 from app.clock import Clock, SystemClock
 from app.metrics import Metrics
 
 USER_AGENT = "buildsheriff"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# POSTs a second try cannot make twice: what a 5xx or a dropped connection may have applied
+# is found, or added to nothing, by trying again.
+_REPO = r"/repos/[^/]+/[^/]+"
+GUARDED_POSTS = tuple(
+    re.compile(pattern + "\n")  # the end of the path
+    for pattern in (
+        # git objects are content-addressed: the same blob or tree again is the same object;
+        # a commit made twice leaves one unreferenced object
+        _REPO + r"/git/(blobs|trees|commits)",
+        # deterministic branch names: a second try answers 422 "Reference already exists",
+        # which the revert and bisection take as "continue"
+        _REPO + r"/git/refs",
+        # 422 "A pull request already exists": the revert continues that PR
+        _REPO + r"/pulls",
+        # 422 already_exists: the label is there
+        _REPO + r"/labels",
+        # sets: adding the same label, assignee, reviewer or reaction twice adds it once
+        _REPO + r"/issues/\d+/(labels|assignees)",
+        _REPO + r"/pulls/\d+/requested_reviewers",
+        _REPO + r"/(issues/comments|comments|issues|pulls/comments)/\d+/reactions",
+        _REPO + r"/issues/\d+/reactions",
+        # a second token is as good as the first
+        r"/app/installations/\d+/access_tokens",
+        # a second redelivery arrives with the same delivery id and is dropped as processed
+        r"/app/hook/deliveries/\d+/attempts",
+    )
+)
 DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_MAX_WAIT = 60.0
 BACKOFF_BASE = 1.0
+# Below this share of a resource's requests left, requests are spread until the reset.
+SLOW_BELOW = 0.10
 JWT_CLOCK_SKEW = 60
 JWT_LIFETIME = 9 * 60
 JWT_REFRESH_AFTER = 7 * 60
@@ -129,6 +162,21 @@ def _is_secondary_limit(exc: HTTPException) -> bool:
     return "secondary rate limit" in message or "abuse" in message
 
 
+def guarded_post(url: str) -> bool:
+    """A POST that may be repeated after it may have been applied (see GUARDED_POSTS)."""
+    path = urlsplit(url).path
+    return any(pattern.search(path + "\n") for pattern in GUARDED_POSTS)
+
+
+@dataclass
+class _Limit:
+    """One rate-limit resource as GitHub last told it (x-ratelimit-*)."""
+
+    limit: int
+    remaining: int
+    reset: float
+
+
 class GitHubClient(GitHubAPI):
     def __init__(
         self,
@@ -149,11 +197,15 @@ class GitHubClient(GitHubAPI):
         self.api_url = api_url.rstrip("/")
         self.graphql_url = graphql_endpoint(self.api_url)
         self.clock: Clock = clock or SystemClock()
-        self.max_attempts = max(1, max_attempts)
+        self.policy = retry.Policy(
+            attempts=max(1, max_attempts), base=BACKOFF_BASE, cap=max_wait, max_wait=max_wait
+        )
+        self.max_attempts = self.policy.attempts
         self.max_wait = max_wait
         self.metrics = metrics
         # whose rate limit this client spends: an installation id, "app" (JWT) or "token"
         self.installation = installation or ("app" if kwargs.get("app_id") else "token")
+        self.limits: dict[str, _Limit] = {}
 
     def __repr__(self) -> str:
         # gidgethub keeps the token on the instance; a repr must never show it.
@@ -175,95 +227,113 @@ class GitHubClient(GitHubAPI):
             self._app_jwt_refresh_at = now + JWT_REFRESH_AFTER
         return self._app_jwt
 
-    def _backoff(self, attempt: int) -> float:
-        return BACKOFF_BASE * 2 ** (attempt - 1)
+    # ------------------------------------------------------------------ retries
 
-    def _wait_for(self, exc: HTTPException, method: str, attempt: int) -> float | None:
-        """Seconds to sleep before retrying after `exc`, or None to give up."""
+    def _classify(self, method: str, url: str, exc: BaseException) -> retry.Retry | None:
+        """What a failed request means for trying it again (module docstring)."""
+        repeatable = method in IDEMPOTENT_METHODS or (method == "POST" and guarded_post(url))
         if isinstance(exc, RateLimitExceeded):
             reset = exc.rate_limit.reset_datetime.timestamp()
-            wait = max(reset - self.clock.now(), 0.0) + 1.0  # +1: reset is whole seconds
-            return wait if wait <= self.max_wait else None
+            # +1: the reset is in whole seconds
+            return retry.Retry("rate limit", after=max(reset - self.clock.now(), 0.0) + 1.0)
         if isinstance(exc, BadRequest) and _is_secondary_limit(exc):
-            retry_after = _retry_after(exc.headers, self.clock.now())
-            wait = retry_after if retry_after is not None else SECONDARY_LIMIT_WAIT
-            return wait if wait <= self.max_wait else None
-        if isinstance(exc, GitHubBroken) and method in IDEMPOTENT_METHODS:
-            return self._backoff(attempt)
+            after = _retry_after(exc.headers, self.clock.now())
+            return retry.Retry(
+                f"secondary rate limit ({int(exc.status_code)})",
+                after=after if after is not None else SECONDARY_LIMIT_WAIT,
+            )
+        if isinstance(exc, GitHubBroken):
+            return retry.Retry(f"HTTP {int(exc.status_code)}") if repeatable else None
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return retry.Retry(type(exc).__name__)  # nothing was sent
+        if isinstance(exc, aiohttp.ClientConnectionError | TimeoutError):
+            return retry.Retry(type(exc).__name__) if repeatable else None
         return None
 
-    async def handle_rate_limit_error(
-        self, *, method: str, url: str, exception: HTTPException, attempt: int
-    ) -> bool:
-        wait = self._wait_for(exception, method, attempt)
-        if wait is None:
-            if isinstance(exception, BadRequest) and (
-                isinstance(exception, RateLimitExceeded) or _is_secondary_limit(exception)
-            ):
-                # The wait exceeds max_wait: holding this repository's worker that long
-                # would stall its later events; the caller sees the error now instead.
-                log.warning(
-                    "GitHub rate limit: giving up",
-                    extra={"method": method, "url": url, "status": int(exception.status_code),
-                           "max_wait_s": self.max_wait},
-                )
-            return False
-        if attempt >= self.max_attempts:
-            log.warning(
-                "GitHub request failed; giving up",
-                extra={"method": method, "url": url, "status": int(exception.status_code),
-                       "attempts": attempt},
-            )
-            return False
-        log.info(
-            "GitHub request failed; retrying",
-            extra={"method": method, "url": url, "status": int(exception.status_code),
-                   "attempt": attempt, "wait_s": round(wait, 3)},
+    async def _with_retries(
+        self, method: str, url: str, fn: Callable[[], Awaitable[Any]],
+        classify: retry.Classify | None = None,
+    ) -> Any:
+        return await retry.call(
+            fn,
+            policy=self.policy,
+            clock=self.clock,
+            classify=classify or (lambda exc: self._classify(method, url, exc)),
+            what=f"GitHub {method}",
+            log=log,
+            fields={"method": method, "url": url},
         )
-        await self.sleep(wait)
-        return True
 
     async def _make_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         # Before gidgethub's urljoin, which would resolve the dot segments away.
         refuse_dot_segments(url)
-        return await super()._make_request(method, url, *args, **kwargs)
+        parent = super()._make_request
+        return await self._with_retries(
+            method, url, lambda: parent(method, url, *args, **kwargs)
+        )
+
+    # ------------------------------------------------------------ rate limits
+
+    def _resource(self, url: str) -> str:
+        if url == self.graphql_url:
+            return "graphql"
+        path = url.removeprefix(self.api_url)
+        return "search" if path.startswith("/search/") else "core"
+
+    def _remember_limit(self, url: str, headers: Mapping[str, str]) -> None:
+        try:
+            limit = _Limit(
+                int(headers["x-ratelimit-limit"]),
+                int(headers["x-ratelimit-remaining"]),
+                float(headers["x-ratelimit-reset"]),
+            )
+        except (KeyError, ValueError):
+            return
+        self.limits[headers.get("x-ratelimit-resource") or self._resource(url)] = limit
+
+    def pace(self, url: str) -> float:
+        """Seconds to wait before a request to `url` so that the resource's requests left
+        last until its reset (0 while more than SLOW_BELOW of them are left)."""
+        limit = self.limits.get(self._resource(url))
+        if limit is None or limit.limit <= 0 or limit.remaining > limit.limit * SLOW_BELOW:
+            return 0.0
+        left = limit.reset - self.clock.now()
+        if left <= 0:
+            return 0.0  # a new window: the next answer says how many
+        if limit.remaining <= 0:
+            return min(left + 1.0, self.max_wait)
+        return min(left / limit.remaining, self.max_wait)
+
+    async def manage_rate_limit(self, *, method: str, url: str) -> None:
+        """gidgethub's hook before each REST request (GraphQL calls it from graphql())."""
+        wait = self.pace(url)
+        limit = self.limits.get(self._resource(url))
+        if wait > 0:
+            log.info(
+                "GitHub rate limit nearly spent; slowing down",
+                extra={"method": method, "url": url, "wait_s": round(wait, 3),
+                       "remaining": limit.remaining if limit else None},
+            )
+            await self.sleep(wait)
+        if limit is not None:
+            limit.remaining -= 1  # this request spends one; the answer will say exactly
+
+    # ------------------------------------------------------------------ transport
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         refuse_dot_segments(url)
-        attempt = 0
-        while True:
-            attempt += 1
-            started = self.metrics.timer() if self.metrics else 0.0
-            try:
-                status, response_headers, data = await super()._request(
-                    method, url, headers, body
-                )
-            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                self._measure(url, "error", started, {})
-                # A refused connection sent nothing; other drops may follow a sent request.
-                sent_nothing = isinstance(exc, aiohttp.ClientConnectorError)
-                if not (sent_nothing or method in IDEMPOTENT_METHODS):
-                    raise
-                if attempt >= self.max_attempts:
-                    log.warning(
-                        "GitHub unreachable; giving up",
-                        extra={"method": method, "url": url, "attempts": attempt,
-                               "error": type(exc).__name__},
-                    )
-                    raise
-                wait = self._backoff(attempt)
-                log.info(
-                    "GitHub unreachable; retrying",
-                    extra={"method": method, "url": url, "attempt": attempt,
-                           "error": type(exc).__name__, "wait_s": wait},
-                )
-                await self.sleep(wait)
-                continue
-            _last_response.set((status, response_headers))
-            self._measure(url, status, started, response_headers)
-            return status, response_headers, data
+        started = self.metrics.timer() if self.metrics else 0.0
+        try:
+            status, response_headers, data = await super()._request(method, url, headers, body)
+        except (aiohttp.ClientConnectionError, TimeoutError):
+            self._measure(url, "error", started, {})
+            raise
+        _last_response.set((status, response_headers))
+        self._remember_limit(url, response_headers)
+        self._measure(url, status, started, response_headers)
+        return status, response_headers, data
 
     def _measure(
         self, url: str, status: int | str, started: float, headers: Mapping[str, str]
@@ -277,48 +347,45 @@ class GitHubClient(GitHubAPI):
         self.metrics.github_answer(path, status, seconds, headers, self.installation)
 
     async def graphql(self, query: str, *, endpoint: str | None = None, **variables: Any) -> Any:
-        """gidgethub's graphql() bypasses the retry hook: the same policy is applied here.
+        """gidgethub's graphql() calls neither hook: the same policy is applied here.
 
-        A query is a read (retried on 5xx); a mutation is a POST that may have been
-        applied, so it is retried only when GitHub said "rate limited".
+        A query is a read (retried on 5xx and dropped connections); a mutation is a POST
+        that may have been applied, so it is repeated only when nothing was sent or GitHub
+        said "rate limited".
         """
+        url = endpoint or self.graphql_url
         is_mutation = query.lstrip().startswith("mutation")
-        attempt = 0
-        while True:
-            attempt += 1
-            _last_response.set(None)
-            try:
-                return await super().graphql(
-                    query, endpoint=endpoint or self.graphql_url, **variables
-                )
-            except (GitHubBroken, GraphQLException):
-                last = _last_response.get()
-                if last is None:
-                    raise
-                status, headers = last
-                wait = self._graphql_wait(status, headers, is_mutation, attempt)
-                if wait is None or attempt >= self.max_attempts:
-                    raise
-                log.info(
-                    "GitHub GraphQL failed; retrying",
-                    extra={"status": status, "attempt": attempt, "wait_s": round(wait, 3)},
-                )
-                await self.sleep(wait)
+        method = "POST" if is_mutation else "GET"  # how the policy sees it
+        parent = super().graphql
 
-    def _graphql_wait(
-        self, status: int, headers: Mapping[str, str], is_mutation: bool, attempt: int
-    ) -> float | None:
+        async def once() -> Any:
+            await self.manage_rate_limit(method="POST", url=url)
+            _last_response.set(None)
+            return await parent(query, endpoint=url, **variables)
+
+        def classify(exc: BaseException) -> retry.Retry | None:
+            if isinstance(exc, GitHubBroken | GraphQLException):
+                last = _last_response.get()
+                return None if last is None else self._graphql_verdict(*last, is_mutation)
+            return self._classify(method, url, exc)
+
+        return await self._with_retries("POST", url, once, classify)
+
+    def _graphql_verdict(
+        self, status: int, headers: Mapping[str, str], is_mutation: bool
+    ) -> retry.Retry | None:
         if status >= 500:
-            return None if is_mutation else self._backoff(attempt)
+            return None if is_mutation else retry.Retry(f"HTTP {status}")
         if status == 403 and headers.get("x-ratelimit-remaining") == "0":
             try:
                 reset = float(headers["x-ratelimit-reset"])
             except (KeyError, ValueError):
                 return None
-            wait = max(reset - self.clock.now(), 0.0) + 1.0
-            return wait if wait <= self.max_wait else None
+            return retry.Retry("rate limit", after=max(reset - self.clock.now(), 0.0) + 1.0)
         if status == 429 or (status == 403 and "retry-after" in headers):
-            retry_after = _retry_after(headers, self.clock.now())
-            wait = retry_after if retry_after is not None else SECONDARY_LIMIT_WAIT
-            return wait if wait <= self.max_wait else None
+            after = _retry_after(headers, self.clock.now())
+            return retry.Retry(
+                f"secondary rate limit ({status})",
+                after=after if after is not None else SECONDARY_LIMIT_WAIT,
+            )
         return None

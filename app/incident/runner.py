@@ -40,6 +40,13 @@ if TYPE_CHECKING:
     from app.notify.slack import SlackMessage
 
 
+PAGER_NAMES = {"pagerduty": "PagerDuty", "jsm": "Jira Service Management Ops",
+               "opsgenie": "Opsgenie"}
+PAGE_WAITING = (
+    "📟 {provider} is not answering, so nobody has been paged yet. The page is sent, once, "
+    "as soon as {provider} answers again; there is nothing to do meanwhile."
+)
+
 # timeline moment -> the phase it ends (the incident_phase_seconds histogram)
 _PHASES = {"acknowledged": "acknowledge", "mitigated": "mitigate", "resolved": "resolve"}
 
@@ -329,12 +336,15 @@ class IncidentRunner:
         link = f"{self.store.repo_url}/issues/{incident.number}"
         summary = f"{self.ctx.repo}: {incident.branch} is broken ({reason})"
         self.ctx.services.metrics.pages.inc()
-        await pager.trigger(
+        sent = await pager.trigger(
             self.page_key(incident),
             summary,
             link=link,
             details={"repository": self.ctx.repo, "issue": incident.number, "reason": reason},
         )
+        if sent is False:  # the provider is not answering: the page waits in its outbox
+            await self.comment(incident, PAGE_WAITING.format(provider=PAGER_NAMES.get(
+                pager.name, pager.name)))
 
     def page_key(self, incident: Incident) -> str:
         """The pager's dedup key (PagerDuty) or alias (Opsgenie): one page per incident."""

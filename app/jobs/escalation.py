@@ -10,7 +10,7 @@ import logging
 
 from app.core.incident import OPEN_STATES, Tick
 from app.incident.runner import IncidentRunner, active_repos
-from app.jobs.periodic import Loop, Submit, periodic
+from app.jobs.periodic import Loop, Submit, periodic, resume_outboxes
 from app.services import EventContext, JobSubmitter, Services, context_for, load_config
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 async def escalate_due(services: Services, submit: Submit) -> int:
     """Tick every incident of the repositories known to have one; returns how many
     repositories were looked at. Cheap (one list per repository), so it runs often."""
+    await resume_outboxes(services)
     looked = 0
     for repo, installation_id in list(active_repos(services).items()):
         gh = await services.github_for_installation(installation_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from app.notify.oncall import PagerOutbox
 from app.services import JobFn, JobSubmitter, Services
 
 log = logging.getLogger(__name__)
@@ -42,3 +43,16 @@ def periodic(
                 await services.clock.sleep(interval)
 
     return loop
+
+
+async def resume_outboxes(services: Services) -> None:
+    """Slack's and the pager's outboxes catch up on every pass (the reconciler's and the
+    escalation watch's), so what waited for them to come back is sent even when no new
+    event comes; each is sent once, in order."""
+    if services.slack is not None and services.slack.enabled:
+        services.slack.resume()
+    if isinstance(services.pager, PagerOutbox) and services.pager.pending():
+        try:
+            await services.pager.resume()
+        except Exception:
+            log.exception("pager resume failed")

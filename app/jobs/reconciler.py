@@ -22,7 +22,7 @@ from app.detect.bisect import clean_probe_refs
 from app.detect.evaluate import evaluate_head
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
-from app.jobs.periodic import Loop, Submit, periodic
+from app.jobs.periodic import Loop, Submit, periodic, resume_outboxes
 from app.services import EventContext, JobSubmitter, Services, context_for, load_config
 
 log = logging.getLogger("app.jobs.reconciler")
@@ -89,6 +89,7 @@ async def reconcile_once(services: Services, submit: Submit) -> int:
     Returns the number of repositories visited. A failure in one installation is
     logged and does not stop the others.
     """
+    await resume_outboxes(services)
     visited = 0
     for installation_id in await installations(services):
         try:

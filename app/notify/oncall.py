@@ -4,22 +4,34 @@ behind it.
 Every method is idempotent by `key` (the incident's id): PagerDuty deduplicates by
 `dedup_key`, JSM Ops and Opsgenie by `alias`, so triggering twice never pages twice.
 Opsgenie's support ends on 2027-04-05; JSM Ops (its successor at Atlassian) takes the
-same alert API under /jsm/ops/integration with an API integration's key. Requests are
-retried a few times on 429 / 5xx / connection errors, waiting on the injected Clock;
-after that a PagerError says what failed, without the key or token that was used.
+same alert API under /jsm/ops/integration with an API integration's key.
+
+Requests follow the app's one retry policy (app.retry, on tenacity, waiting on the
+injected Clock): 429 waits Retry-After, 5xx and connection errors back off with jitter.
+POSTs are repeated too, because each is guarded by the provider: an event or alert with
+the same `dedup_key` / `alias` is the same page, and acknowledging or closing twice
+changes nothing. After the last try a PagerError says what failed, without the key or
+token that was used.
+
+`PagerOutbox` (what the app uses) keeps what the provider did not take: a page asked
+while PagerDuty is down is sent, once, when it answers again (the next call for that
+incident, or the reconciler and the escalation watch resuming it), and the caller is
+told at once that it is waiting, so a person who typed `/page` gets an answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json as jsonlib
 import logging
-import random
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
 
+from app import retry
 from app.clock import Clock
 
 log = logging.getLogger("app.notify.oncall")
@@ -29,7 +41,21 @@ _MAX_RETRY_AFTER = 300.0
 
 
 class PagerError(Exception):
-    """A paging request failed for good. The message never carries a secret."""
+    """A paging request failed. The message never carries a secret. `transient`: the
+    provider did not answer (5xx, 429, no connection) rather than refuse the request."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class _Unavailable(Exception):
+    """One try failed in a way worth another (5xx, 429, no connection)."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.after = after
 
 
 @dataclass(frozen=True)
@@ -43,13 +69,15 @@ class OnCall:
 class Pager(Protocol):
     name: str
 
+    # None (or True): done. False: the provider is not answering; the request is kept and
+    # sent when it answers again (PagerOutbox).
     async def trigger(
         self, key: str, summary: str, *, link: str, details: dict[str, Any]
-    ) -> None: ...
+    ) -> bool | None: ...
 
-    async def acknowledge(self, key: str) -> None: ...
+    async def acknowledge(self, key: str) -> bool | None: ...
 
-    async def resolve(self, key: str) -> None: ...
+    async def resolve(self, key: str) -> bool | None: ...
 
     async def who_is_on_call(self, schedule_id: str | None) -> OnCall | None: ...
 
@@ -73,6 +101,9 @@ class _Http:
         self.secrets = tuple(s for s in secrets if s)
         self.max_attempts = max(1, max_attempts)
         self.max_backoff = max_backoff
+        self.policy = retry.Policy(
+            attempts=self.max_attempts, base=1.0, cap=max_backoff, max_wait=_MAX_RETRY_AFTER
+        )
 
     async def request(
         self,
@@ -86,9 +117,8 @@ class _Http:
         missing_ok: bool = False,
     ) -> Any:
         """The decoded JSON answer (None when empty, or on 404 if `missing_ok`)."""
-        reason = ""
-        for attempt in range(1, self.max_attempts + 1):
-            delay: float | None = None
+
+        async def attempt() -> Any:
             try:
                 async with self.session.request(
                     method, url, headers=headers, params=params, json=json, timeout=_TIMEOUT
@@ -97,38 +127,40 @@ class _Http:
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                reason = type(exc).__name__
-            else:
-                if status < 300:
-                    return _decode(text)
-                if status == 404 and missing_ok:
-                    return None
-                reason = f"HTTP {status}"
-                if status != 429 and status < 500:
-                    detail = self._scrub(_error_detail(text))
-                    raise PagerError(
-                        f"{self.provider} {what} was refused: {reason}"
-                        + (f": {detail}" if detail else "")
-                    )
-                delay = _seconds(retry_after) if status == 429 else None
-            if attempt == self.max_attempts:
-                break
-            if delay is None:
-                ceiling = min(self.max_backoff, 2.0 ** (attempt - 1))
-                delay = random.uniform(ceiling / 2, ceiling)
-            log.warning(
-                "%s %s failed (%s), attempt %d/%d; retrying in %.1fs",
-                self.provider,
-                what,
-                reason,
+                raise _Unavailable(type(exc).__name__) from None
+            if status < 300:
+                return _decode(text)
+            if status == 404 and missing_ok:
+                return None
+            reason = f"HTTP {status}"
+            if status != 429 and status < 500:
+                detail = self._scrub(_error_detail(text))
+                raise PagerError(
+                    f"{self.provider} {what} was refused: {reason}"
+                    + (f": {detail}" if detail else "")
+                )
+            raise _Unavailable(reason, _seconds(retry_after) if status == 429 else None)
+
+        def classify(exc: BaseException) -> retry.Retry | None:
+            if isinstance(exc, _Unavailable):
+                return retry.Retry(exc.reason, after=exc.after)
+            return None
+
+        try:
+            return await retry.call(
                 attempt,
-                self.max_attempts,
-                delay,
+                policy=self.policy,
+                clock=self.clock,
+                classify=classify,
+                what=f"{self.provider} {what}",
+                log=log,
             )
-            await self.clock.sleep(delay)
-        raise PagerError(
-            f"{self.provider} {what} failed after {self.max_attempts} attempts: {reason}"
-        )
+        except _Unavailable as failed:
+            raise PagerError(
+                f"{self.provider} {what} failed after {self.max_attempts} attempts: "
+                f"{failed.reason}",
+                transient=True,
+            ) from None
 
     def _scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -386,6 +418,98 @@ class JsmOpsPager(OpsgeniePager):
         return None
 
 
+class PagerOutbox:
+    """A Pager that loses nothing while its provider is down.
+
+    Each incident `key` has its requests in order (trigger, acknowledge, resolve). One the
+    provider does not take (PagerError.transient, after the retry policy's tries) stays,
+    with those after it, and the call answers False at once: "not sent yet". The next call
+    for that key, or `resume()` (the reconciler's and the escalation watch's passes), sends
+    them in order, each once: the provider deduplicates by key, so a page that did reach it
+    before its answer was lost is still one page. A request the provider refuses (a bad key,
+    a bad request) is dropped and raised: waiting cannot mend it. In memory: a restart
+    forgets what was waiting (the incident says it was paged; a person can `/page` again).
+    """
+
+    def __init__(self, pager: Pager) -> None:
+        self.pager = pager
+        self.name = pager.name
+        self._pending: OrderedDict[str, list[tuple[str, dict[str, Any]]]] = OrderedDict()
+        # one sender per key: the reconciler's resume and an incident's own call never
+        # send the same request twice
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __repr__(self) -> str:
+        return repr(self.pager)
+
+    async def trigger(
+        self, key: str, summary: str, *, link: str, details: dict[str, Any]
+    ) -> bool:
+        return await self._ask(key, "trigger", {"summary": summary, "link": link,
+                                                "details": details})
+
+    async def acknowledge(self, key: str) -> bool:
+        return await self._ask(key, "acknowledge", {})
+
+    async def resolve(self, key: str) -> bool:
+        return await self._ask(key, "resolve", {})
+
+    async def who_is_on_call(self, schedule_id: str | None) -> OnCall | None:
+        return await self.pager.who_is_on_call(schedule_id)
+
+    def pending(self) -> int:
+        return sum(len(ops) for ops in self._pending.values())
+
+    async def resume(self) -> int:
+        """Send what is waiting, key by key, in order; the number of requests sent."""
+        sent = 0
+        for key in list(self._pending):
+            before = len(self._pending.get(key, ()))
+            try:
+                await self._drain(key)
+            except PagerError as refused:
+                log.error("%s", refused)
+            sent += before - len(self._pending.get(key, ()))
+        return sent
+
+    async def _ask(self, key: str, action: str, kwargs: dict[str, Any]) -> bool:
+        self._pending.setdefault(key, []).append((action, kwargs))
+        return await self._drain(key)
+
+    async def _drain(self, key: str) -> bool:
+        """True when nothing for `key` is left waiting."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            done = await self._send_waiting(key)
+        if done and not lock.locked():
+            self._locks.pop(key, None)
+        return done
+
+    async def _send_waiting(self, key: str) -> bool:
+        ops = self._pending.get(key, [])
+        while ops:
+            action, kwargs = ops[0]
+            try:
+                if action == "trigger":
+                    await self.pager.trigger(key, **kwargs)
+                else:
+                    await getattr(self.pager, action)(key)
+            except PagerError as failed:
+                if not failed.transient:
+                    ops.pop(0)
+                    if not ops:
+                        self._pending.pop(key, None)
+                    raise
+                log.warning(
+                    "%s; %d request(s) for %s wait until %s answers",
+                    failed, len(ops), key, self.pager.name,
+                )
+                return False
+            ops.pop(0)
+        self._pending.pop(key, None)
+        return True
+
+
 OPSGENIE_END_OF_SUPPORT = "2027-04-05"
 
 
@@ -394,6 +518,13 @@ def pager_from_settings(
 ) -> Pager | None:
     """PagerDuty when its routing key is set (it wins), else JSM Ops, else Opsgenie, else
     no paging."""
+    pager = _provider_from_settings(settings, session, clock)
+    return PagerOutbox(pager) if pager is not None else None
+
+
+def _provider_from_settings(
+    settings: Any, session: aiohttp.ClientSession, clock: Clock
+) -> Pager | None:
     routing_key = getattr(settings, "pagerduty_routing_key", None)
     if routing_key:
         return PagerDutyPager(

@@ -8,7 +8,8 @@ Failures, by kind:
 - 429: wait Retry-After (every outbox pauses: Slack limits per workspace and method);
 - 5xx, `internal_error`-like answers, connection errors: back off exponentially with jitter;
 - `max_attempts` failures of one message: tell `on_gave_up` (once per key) and keep the
-  outbox; the next enqueue or `flush()` tries again, so nothing is lost silently;
+  outbox; the next enqueue, `flush()` or `resume()` (the reconciler, every pass) tries
+  again, so nothing is lost silently;
 - token or channel errors (`invalid_auth`, `channel_not_found`, ...): no retry, same give-up;
 - errors of one message (`msg_too_long`, ...): that message is dropped and logged; a message
   whose blocks Slack refuses is re-sent once with its text alone.
@@ -18,8 +19,9 @@ Mentions: a message's `@login` becomes `<@U…>` when its `people` give the logi
 otherwise the plain login is written: no mapping, no ping. A failed look-up never holds a
 message back.
 
-All waiting goes through the injected Clock, so slack_sdk's own retry handlers (which
-sleep with asyncio.sleep) are switched off. The token never reaches a log line.
+Retries follow the app's one policy (app.retry, on tenacity); all waiting goes through the
+injected Clock, so slack_sdk's own retry handlers (which sleep with asyncio.sleep) are
+switched off. The token never reaches a log line.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import random
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +39,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from app import retry
 from app.clock import Clock
 from app.core.render_slack import MENTION
 
@@ -104,6 +106,8 @@ class SlackOutbox(Protocol):
 
     def pending(self, key: str | None = None) -> int: ...
 
+    def resume(self) -> int: ...
+
     async def flush(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -134,7 +138,6 @@ class _Op:
     message: SlackMessage | None = None
     channel: str | None = None  # START only
     reaction: str | None = None  # REACT only
-    attempts: int = 0
 
 
 class _Outcome(enum.Enum):
@@ -195,6 +198,11 @@ class SlackNotifier:
         self._on_gave_up = on_gave_up
         self._max_attempts = max(1, max_attempts)
         self._max_backoff = max_backoff
+        # the app's one retry policy, with Slack's bounds: this is background work, so a
+        # Retry-After of up to an hour is waited out (the outbox never blocks GitHub)
+        self._policy = retry.Policy(
+            attempts=self._max_attempts, base=1.0, cap=max_backoff, max_wait=_MAX_RETRY_AFTER
+        )
         self._session = session
         self._own_session: aiohttp.ClientSession | None = None
         self._client: AsyncWebClient | None = None
@@ -279,6 +287,17 @@ class SlackNotifier:
             return len(box.ops) if box else 0
         return sum(len(box.ops) for box in self._outboxes.values())
 
+    def resume(self) -> int:
+        """Start again every outbox that has messages and no running worker (one that gave
+        up, or waits for its thread): the reconciler calls this on each pass, so an outbox
+        catches up once Slack is back even when no new event comes. The number resumed."""
+        resumed = 0
+        for key, box in list(self._outboxes.items()):
+            if box.ops and (box.task is None or box.task.done()):
+                self._kick(key)
+                resumed += 1
+        return resumed
+
     async def flush(self) -> None:
         """Work every outbox until it is empty, given up, or waiting for its thread."""
         for key in list(self._outboxes):
@@ -352,49 +371,50 @@ class SlackNotifier:
             log.error("slack: outbox %s stopped: %s", key, self._redact(repr(exc)))
 
     async def _deliver(self, key: str, op: _Op) -> _Outcome:
-        while True:
+        """One message, through the app's retry policy (app.retry): Slack's Retry-After
+        pauses every outbox, other transient failures back off with jitter; after
+        `max_attempts` tries the outbox stalls until it is resumed."""
+
+        async def attempt() -> None:
             await self._wait_while_paused()
-            try:
-                await self._send(key, op)
-                op.attempts = 0
-                return _Outcome.SENT
-            except _GiveUp as stop:
-                await self._give_up(key, stop.reason)
-                return _Outcome.DROPPED if stop.drop else _Outcome.STALLED
-            except _Retry as retry:
-                op.attempts += 1
-                if op.attempts >= self._max_attempts:
-                    op.attempts = 0  # the next round (enqueue or flush) gets a full budget
-                    await self._give_up(
-                        key, f"{op.kind.method}: {retry.reason} ({self._max_attempts} attempts)"
-                    )
-                    return _Outcome.STALLED
-                if retry.rate_limited:
-                    delay = min(retry.delay or _DEFAULT_RETRY_AFTER, _MAX_RETRY_AFTER)
-                    self._paused_until = max(self._paused_until, self._clock.now() + delay)
-                    log.warning("slack: rate limited on %s; waiting %.0fs", op.kind.method, delay)
-                    continue
-                if retry.at_once:
-                    continue
-                delay = self._backoff(op.attempts)
-                log.warning(
-                    "slack: %s for %s failed (%s), attempt %d/%d; retrying in %.1fs",
-                    op.kind.method,
-                    key,
-                    retry.reason,
-                    op.attempts,
-                    self._max_attempts,
-                    delay,
-                )
-                await self._clock.sleep(delay)
+            await self._send(key, op)
+
+        def classify(exc: BaseException) -> retry.Retry | None:
+            if not isinstance(exc, _Retry):
+                return None
+            if exc.rate_limited:
+                delay = min(exc.delay or _DEFAULT_RETRY_AFTER, _MAX_RETRY_AFTER)
+                # Slack limits per workspace and method: every outbox waits
+                self._paused_until = max(self._paused_until, self._clock.now() + delay)
+                log.warning("slack: rate limited on %s; waiting %.0fs", op.kind.method, delay)
+                return retry.Retry(exc.reason, after=delay)
+            if exc.at_once:
+                return retry.Retry(exc.reason, after=0.0)
+            return retry.Retry(exc.reason)
+
+        try:
+            await retry.call(
+                attempt,
+                policy=self._policy,
+                clock=self._clock,
+                classify=classify,
+                what=f"slack: {op.kind.method} for {key}",
+                log=log,
+            )
+        except _GiveUp as stop:
+            await self._give_up(key, stop.reason)
+            return _Outcome.DROPPED if stop.drop else _Outcome.STALLED
+        except _Retry as failed:
+            # the next round (an enqueue, a flush, the reconciler's resume) starts afresh
+            await self._give_up(
+                key, f"{op.kind.method}: {failed.reason} ({self._max_attempts} attempts)"
+            )
+            return _Outcome.STALLED
+        return _Outcome.SENT
 
     async def _wait_while_paused(self) -> None:
         while (wait := self._paused_until - self._clock.now()) > 0:
             await self._clock.sleep(wait)
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._max_backoff, 2.0 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
 
     async def _give_up(self, key: str, reason: str) -> None:
         log.error("slack: giving up on %s for now: %s", key, reason)

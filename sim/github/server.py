@@ -23,6 +23,7 @@ import http
 import itertools
 import json
 import logging
+import random
 import secrets
 import time
 import uuid
@@ -189,6 +190,9 @@ class GitHubSim:
         # Every attempt to deliver them, as GitHub's App delivery log shows it.
         self.hook_log = DeliveryLog(self)
         self._injections: list[_Injection] = []
+        self._outage_until = 0.0
+        self._outage_draw = random.Random(0)
+        self.outage_answers: list[str] = []  # what each request during an outage met
         self._latency: dict[str, float] = {}
         # Injected latency on every call, and calls / round trips / bytes per phase.
         self.meter = Meter(self._operation_name)
@@ -397,6 +401,14 @@ class GitHubSim:
         self._injections.append(_Injection(method.upper(), template, status, times, headers,
                                            body))
 
+    def outage(self, seconds: float, *, seed: int = 0) -> None:
+        """GitHub unreachable for `seconds` of the simulator's clock: every API request
+        (REST and GraphQL) meets what an outage looks like from outside, chosen by a seeded
+        draw: 502, 503 or 504 from the edge, or the connection cut before any answer. The
+        request is not applied. Webhooks still go out (GitHub queues them on its side)."""
+        self._outage_until = self.now() + seconds
+        self._outage_draw = random.Random(seed)
+
     def clear_injections(self) -> None:
         """GitHub works again: no injected answer is left."""
         self._injections.clear()
@@ -571,6 +583,22 @@ class GitHubSim:
         elif caller.actor is not None:
             check_person(repo.permission_of(caller.actor), ctx.template, ctx.method)
 
+    async def _unreachable(
+        self, request: web.Request, method: str, path: str
+    ) -> web.StreamResponse:
+        kind = self._outage_draw.choice(["502", "503", "504", "reset"])
+        self.outage_answers.append(kind)
+        if kind == "reset":
+            self.call_log.append((method, path, 0))
+            if request.transport is not None:
+                request.transport.close()  # the client sees the connection dropped
+            return web.Response(status=502)  # never reaches the client
+        status = int(kind)
+        self.call_log.append((method, path, status))
+        # An edge's HTML error page, as GitHub's front answers when the API is down.
+        return web.Response(status=status, text=f"<html><body>{status}</body></html>",
+                            content_type="text/html")
+
     def _injected(self, method: str, template: str) -> _Injection | None:
         for injection in self._injections:
             if injection.method == method and injection.template == template:
@@ -585,6 +613,8 @@ class GitHubSim:
         path = request.raw_path.split("?", 1)[0]
         if ManifestFlow.owner_of(path) is not None:  # the web: GitHub's new-app page
             return await self.manifests.handle(request, path)
+        if self.now() < self._outage_until:
+            return await self._unreachable(request, method, path)
         raw = await request.read()
         body: Any = None
         if raw:
