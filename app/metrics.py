@@ -69,7 +69,9 @@ class Metrics:
         self.timer = timer  # wall time for latencies: a ManualClock would make them all 0
         self.webhooks = Counter(
             "buildsheriff_webhooks",
-            "Webhook requests by event and outcome: queued, duplicate, ignored, pong, or why "
+            "Webhook requests by event and outcome: queued, merged (into a queued evaluation "
+            "of the same head), judged (a head already judged: no work), duplicate, ignored, "
+            "pong, or why "
             "refused (bad_signature, malformed, too_large, busy, shutting_down). Refused "
             "requests are not verified, so their event is 'unverified'.",
             ["event", "outcome"],

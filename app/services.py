@@ -96,6 +96,10 @@ class Services:
     # repository -> installation, for those believed to have an active incident (a hint:
     # see app.incident.runner.active_repos)
     active_repos: dict[str, int] = field(default_factory=dict)
+    # repository -> the head last judged red with an open incident covering it (a hint: a
+    # red event about that head again costs no call). Forgotten when an incident of the
+    # repository changes state (app.incident.runner) or its issues change (an `issues` event).
+    judged_heads: dict[str, str] = field(default_factory=dict)
     # (repository, sha) whose failed jobs were re-run before declaring (confirm: rerun)
     reruns: set[tuple[str, str]] = field(default_factory=set)
     # Slack outbox key ("owner/name#issue") -> installation, to persist what Slack learns

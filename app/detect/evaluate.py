@@ -14,7 +14,7 @@ from typing import Any
 from app.core.bisect import Bisection
 from app.core.builds import RED_CONCLUSIONS, CheckResult, JudgedCommit
 from app.core.config import RepoConfig
-from app.core.incident import OPEN_STATES, Event, Incident, Owner
+from app.core.incident import OPEN_STATES, Event, HeadRed, Incident, Owner
 from app.core.safety import commits_to_vet
 from app.detect.bisect import advance_bisection, plan_bisection
 from app.detect.facts import (
@@ -37,7 +37,17 @@ from app.github.config_check import publish_config_check
 from app.github.memo import memoized
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
-from app.services import EventContext, load_config
+from app.services import EventContext, Services, load_config
+
+
+def already_judged(services: Services, repo: str, sha: str) -> bool:
+    """`sha` is the head this process last judged red in `repo`, with an open incident
+    covering it, and no incident there changed state since."""
+    return bool(sha) and services.judged_heads.get(repo.lower()) == sha
+
+
+def forget_judged(services: Services, repo: str) -> None:
+    services.judged_heads.pop(repo.lower(), None)
 
 
 def awaiting_rerun(ctx: EventContext) -> bool:
@@ -189,7 +199,17 @@ class GitHubHead:
     # ---- writes
 
     async def handle(self, incident: Incident | None, event: Event) -> Incident | None:
-        return await self.runner.handle(incident, event)
+        after = await self.runner.handle(incident, event)
+        if (
+            isinstance(event, HeadRed)
+            and after is not None
+            and after.state in OPEN_STATES
+            and after.head == event.sha
+            and not (after.bisection is not None and after.bisection.running)
+        ):
+            # Red, and this incident covers it: the same question again needs no look.
+            self.ctx.services.judged_heads[self.ctx.repo.lower()] = event.sha
+        return after
 
     def remember(self, incident: Incident) -> None:
         self.runner.remember_slack(incident)

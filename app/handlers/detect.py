@@ -7,15 +7,19 @@ success costs one only when this process knows of an active incident there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.core.bisect import is_probe_branch
 from app.core.builds import RED_CONCLUSIONS, RED_STATUS_STATES
-from app.detect.evaluate import awaiting_rerun, continue_bisection, evaluate_head
+from app.detect.evaluate import already_judged, awaiting_rerun, continue_bisection, evaluate_head
 from app.github.checks import OWN_CONTEXT_PREFIX
 from app.incident.runner import active_repos
 from app.services import EventContext
+from app.settings import Settings
 
 router = Router()
 
@@ -23,60 +27,76 @@ router = Router()
 STATUS_BRANCH_LIST_LIMIT = 10
 
 
-def _signal(outcome: str | None, *, red: frozenset[str]) -> str:
-    if outcome is None:
-        return "pending"
-    return "red" if outcome in red else "green"
+@dataclass(frozen=True)
+class Question:
+    """What a CI event asks: is the default branch's head red? About `sha`, with `signal`
+    (red or green; a pending result asks nothing)."""
+
+    sha: str
+    signal: str
+
+
+def ci_question(event: str, data: dict[str, Any], settings: Settings) -> Question | None:
+    """The question a CI event asks of the default branch's head, or None when it asks
+    none (another branch, a pending result, our own check, a bisection's probe). Also
+    used before queueing, to coalesce the events asking the same (app.server.coalesce)."""
+    default = (data.get("repository") or {}).get("default_branch")
+    if event in ("check_run", "check_suite", "workflow_run") and data.get("action") != "completed":
+        return None
+    if event == "check_run":
+        run = data["check_run"]
+        if str(run.get("name", "")).startswith(OWN_CONTEXT_PREFIX):
+            return None  # our own config check says nothing about the build
+        branch, sha, outcome = (
+            (run.get("check_suite") or {}).get("head_branch"), run.get("head_sha"),
+            run.get("conclusion"),
+        )  # fmt: skip
+    elif event == "check_suite":
+        suite = data["check_suite"]
+        if _is_ours(settings, suite) or is_probe_branch(suite.get("head_branch")):
+            return None
+        branch, sha, outcome = (
+            suite.get("head_branch"), suite.get("head_sha"), suite.get("conclusion")
+        )  # fmt: skip
+    elif event == "workflow_run":
+        run = data["workflow_run"]
+        branch, sha, outcome = run.get("head_branch"), run.get("head_sha"), run.get("conclusion")
+    elif event == "status":
+        state = data.get("state")
+        if state == "pending" or str(data.get("context", "")).startswith(OWN_CONTEXT_PREFIX):
+            return None
+        names = [b["name"] for b in data.get("branches") or []]
+        if default not in names and 0 < len(names) < STATUS_BRANCH_LIST_LIMIT:
+            return None  # about other branches: the list is complete, and it does not hold ours
+        # An empty or full (truncated) list says nothing: evaluate_head judges the head by sha.
+        signal = "red" if state in RED_STATUS_STATES else "green"
+        return Question(str(data.get("sha") or ""), signal)
+    else:
+        return None
+    if branch != default or outcome is None:
+        return None
+    return Question(str(sha or ""), "red" if outcome in RED_CONCLUSIONS else "green")
 
 
 @router.register("check_run", action="completed")
-async def on_check_run(event: Event, ctx: EventContext) -> None:
-    run = event.data["check_run"]
-    if str(run.get("name", "")).startswith(OWN_CONTEXT_PREFIX):
-        return  # our own config check says nothing about the build
-    branch = (run.get("check_suite") or {}).get("head_branch")
-    await _maybe_evaluate(event, ctx, branch, _signal(run.get("conclusion"), red=RED_CONCLUSIONS))
+@router.register("workflow_run", action="completed")
+@router.register("status")
+async def on_ci_result(event: Event, ctx: EventContext) -> None:
+    await _maybe_evaluate(event, ctx, ci_question(event.event, event.data, ctx.services.settings))
 
 
 @router.register("check_suite", action="completed")
 async def on_check_suite(event: Event, ctx: EventContext) -> None:
     suite = event.data["check_suite"]
-    if _is_ours(ctx, suite):
-        return  # the suite of our own config check
-    if is_probe_branch(suite.get("head_branch")):
+    if not _is_ours(ctx.services.settings, suite) and is_probe_branch(suite.get("head_branch")):
         # A bisection's probe ref answered; never an event about the default branch.
         await continue_bisection(ctx, event.data["repository"]["default_branch"])
         return
-    await _maybe_evaluate(
-        event, ctx, suite.get("head_branch"), _signal(suite.get("conclusion"), red=RED_CONCLUSIONS)
-    )
+    await _maybe_evaluate(event, ctx, ci_question(event.event, event.data, ctx.services.settings))
 
 
-@router.register("workflow_run", action="completed")
-async def on_workflow_run(event: Event, ctx: EventContext) -> None:
-    run = event.data["workflow_run"]
-    await _maybe_evaluate(
-        event, ctx, run.get("head_branch"), _signal(run.get("conclusion"), red=RED_CONCLUSIONS)
-    )
-
-
-@router.register("status")
-async def on_status(event: Event, ctx: EventContext) -> None:
-    state = event.data["state"]
-    if state == "pending" or str(event.data.get("context", "")).startswith(OWN_CONTEXT_PREFIX):
-        return
-    default = event.data["repository"]["default_branch"]
-    names = [b["name"] for b in event.data.get("branches") or []]
-    if default not in names and 0 < len(names) < STATUS_BRANCH_LIST_LIMIT:
-        return  # about other branches: the list is complete, and it does not hold ours
-    # An empty or full (truncated) list says nothing: evaluate_head judges the head by sha.
-    signal = "red" if state in RED_STATUS_STATES else "green"
-    await _maybe_evaluate(event, ctx, default, signal)
-
-
-def _is_ours(ctx: EventContext, suite: dict[str, object]) -> bool:
+def _is_ours(settings: Settings, suite: dict[str, Any]) -> bool:
     app = suite.get("app")
-    settings = ctx.services.settings
     if not isinstance(app, dict):
         return False
     if settings.app_id:
@@ -84,13 +104,14 @@ def _is_ours(ctx: EventContext, suite: dict[str, object]) -> bool:
     return app.get("slug") == settings.app_slug
 
 
-async def _maybe_evaluate(event: Event, ctx: EventContext, branch: str | None, signal: str) -> None:
-    default = event.data["repository"]["default_branch"]
-    if branch != default or signal == "pending":
+async def _maybe_evaluate(event: Event, ctx: EventContext, question: Question | None) -> None:
+    if question is None:
         return
     quiet = ctx.repo not in active_repos(ctx.services)
-    if signal == "green" and quiet and not awaiting_rerun(ctx):
+    if question.signal == "green" and quiet and not awaiting_rerun(ctx):
         return
-    await evaluate_head(ctx, default)
-
-
+    if question.signal == "red" and already_judged(ctx.services, ctx.repo, question.sha):
+        # This head is red and an open incident covers it: nothing new to look at.
+        ctx.log.info("head already judged; no call", extra={"sha": question.sha})
+        return
+    await evaluate_head(ctx, event.data["repository"]["default_branch"])

@@ -205,7 +205,7 @@ class IncidentRunner:
                 await asyncio.gather(started, return_exceptions=True)
         if incident != saved:
             await self.persist(incident, before=saved)
-        self._track(incident)
+        self._track(incident, before)
         self._measure(reached, incident)
         return incident
 
@@ -355,6 +355,9 @@ class IncidentRunner:
         if pager is not None:
             await pager.resolve(self.page_key(incident))
 
-    def _track(self, incident: Incident) -> None:
+    def _track(self, incident: Incident, before: Incident | None = None) -> None:
+        if before is None or before.state != incident.state:
+            # A head judged before this change may mean something else now.
+            self.ctx.services.judged_heads.pop(self.ctx.repo.lower(), None)
         if incident.state in core.OPEN_STATES:
             active_repos(self.ctx.services)[self.ctx.repo] = self.ctx.installation_id

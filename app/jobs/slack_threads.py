@@ -47,7 +47,8 @@ def wire_slack_threads(services: Services, jobs: JobSubmitter) -> None:
             incident = await store.get(number)
             if incident is None or (incident.slack_ts == ts and incident.slack_channel == channel):
                 return
-            await store.save(replace(incident, slack_ts=ts, slack_channel=channel))
+            # The state is unchanged: the body alone (the marker) is written.
+            await store.save(replace(incident, slack_ts=ts, slack_channel=channel), labels=False)
 
         jobs.submit_job(parse_key(key)[0], "slack-thread", job)
 

@@ -18,8 +18,11 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.core.repo_names import payload_name_problem, quoted_full_name, valid_full_name
+from app.detect.evaluate import already_judged, forget_judged
 from app.github.client import GitHubClient
+from app.handlers.detect import ci_question
 from app.logs import event_logger
+from app.server.coalesce import Coalescer, Evaluation
 from app.server.dedupe import MemoryDedupe
 from app.server.dispatcher import Dispatcher, Job, NotAccepting, QueueFull, repo_key
 from app.server.limits import BodyBudget, Limits
@@ -63,6 +66,7 @@ class WebhookReceiver:
         self.dedupe: DeliveryDedupe = dedupe if dedupe is not None else MemoryDedupe()
         self.limits = limits or Limits()
         self.body_budget = BodyBudget(self.limits)
+        self.coalescer = Coalescer()
 
     def _reject(
         self,
@@ -171,16 +175,34 @@ class WebhookReceiver:
         installation_id = _installation_of(event.data)
         event_log = event_logger(event.delivery_id, event.event, event.data.get("action"), repo)
         key = repo_key(repo) if repo else f"installation:{installation_id}"
+        if repo and _changes_incidents(event, self.services.settings.app_slug):
+            forget_judged(self.services, repo)  # now, not when its turn comes
         if self.durable is not None:
             return await self._publish(request, key, event, repo, installation_id, event_log)
+        question = ci_question(event.event, event.data, self.services.settings) if repo else None
+        evaluation: Evaluation | None = None
+        if question is not None and question.sha:
+            if question.signal == "red" and already_judged(self.services, repo, question.sha):
+                await self.dedupe.finish(event.delivery_id)
+                counters["judged"] += 1
+                self._count(event, "judged")
+                return web.json_response({"status": "already judged"}, status=202)
+            if self.coalescer.merge((key, question.sha), event.delivery_id):
+                counters["merged"] += 1
+                self._count(event, "merged")
+                event_log.debug("webhook merged into a queued evaluation")
+                return web.json_response({"status": "merged"}, status=202)
+            evaluation = self.coalescer.open((key, question.sha), event.delivery_id)
         try:
             self.dispatcher.submit(
                 key,
                 f"{event.event}.{event.data.get('action') or ''}".rstrip("."),
-                self.work(event, repo, installation_id, event_log),
+                self.work(event, repo, installation_id, event_log, evaluation=evaluation),
                 logger=event_log,
             )
         except (QueueFull, NotAccepting) as refused:
+            if evaluation is not None:
+                self.coalescer.drop(evaluation)
             await self.dedupe.release(event.delivery_id)
             reason = "queue full" if isinstance(refused, QueueFull) else "shutting down"
             return self._reject(
@@ -248,19 +270,27 @@ class WebhookReceiver:
         repo: str,
         installation_id: int | None,
         event_log: logging.LoggerAdapter[logging.Logger],
+        *,
+        evaluation: Evaluation | None = None,
     ) -> JobFn:
         """The delivery's job: processed once it returns; released for a redelivery when
-        it fails (or is cancelled at shutdown)."""
+        it fails (or is cancelled at shutdown). With `evaluation`, so is every delivery
+        merged into it (app.server.coalesce)."""
 
         async def run() -> None:
+            deliveries = [event.delivery_id]
+            if evaluation is not None:
+                deliveries = self.coalescer.start(evaluation)
             if await self.dedupe.processed(event.delivery_id):
                 return  # another replica finished it (its acknowledgement was lost)
             try:
                 await self._dispatch(event, repo, installation_id, event_log)
             except BaseException:
-                await self.dedupe.release(event.delivery_id)
+                for delivery_id in deliveries:
+                    await self.dedupe.release(delivery_id)
                 raise
-            await self.dedupe.finish(event.delivery_id)
+            for delivery_id in deliveries:
+                await self.dedupe.finish(delivery_id)
 
         return run
 
@@ -326,6 +356,20 @@ class WebhookReceiver:
             metrics.handler_seconds.labels(event=_event_label(event), outcome=outcome).observe(
                 metrics.timer() - started
             )
+
+
+# An incident's issue changed in a way that may change its state.
+_STATE_ACTIONS = frozenset({"labeled", "unlabeled", "closed", "reopened", "deleted", "transferred"})
+
+
+def _changes_incidents(event: Event, app_slug: str) -> bool:
+    """Someone (not this app: it knows its own changes) changed an issue's state or labels."""
+    sender = (event.data.get("sender") or {}).get("login")
+    return (
+        event.event == "issues"
+        and event.data.get("action") in _STATE_ACTIONS
+        and sender != f"{app_slug}[bot]"
+    )
 
 
 def _event_label(event: Event) -> str:

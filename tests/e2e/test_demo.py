@@ -37,7 +37,7 @@ async def test_metrics_after_the_demo_story_moved_as_the_story_did(tmp_path: Pat
     # was handled and timed
     for event, delivered in summary["deliveries_by_event"].items():
         outcomes = {o: value("buildsheriff_webhooks_total", event=event, outcome=o)
-                    for o in ("queued", "ignored", "duplicate")}
+                    for o in ("queued", "merged", "judged", "ignored", "duplicate")}
         assert sum(outcomes.values()) == delivered, (event, outcomes)
         handled = value("buildsheriff_handler_seconds_count", event=event, outcome="ok")
         assert handled == outcomes["queued"], event
