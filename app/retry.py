@@ -62,6 +62,11 @@ class Policy:
 _RNG = random.Random()
 
 
+def seed(value: int) -> None:
+    """Make the jitter repeatable (tests seed it, so a seeded fault test replays exactly)."""
+    _RNG.seed(value)
+
+
 def _failure(state: RetryCallState) -> BaseException | None:
     outcome = state.outcome
     if outcome is None or not outcome.failed:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from app import retry
 from tests.harness import Stack, generate_app_key, secrets_in_records, stack, stack_secrets
 
 
@@ -29,6 +30,7 @@ def stack_factory(
     @asynccontextmanager
     async def make(**kwargs: Any) -> AsyncIterator[Stack]:
         kwargs.setdefault("private_key", rsa_key)
+        retry.seed(0)  # the retry policy's jitter replays exactly from test to test
         async with stack(tmp_path, **kwargs) as s:
             yield s
             # Every request the app made must be one GitHub defines (OpenAPI, GraphQL
