@@ -14,7 +14,7 @@ Where refusal texts live (add a line to SOURCES for a new place):
 - `explain_rejection` in app/core/commands.py;
 - why a bisection stopped (app/core/bisect.py) and why nothing was reverted
   (app/core/revert_plan.py, app/revert/pr.py, app/incident/mitigate.py);
-- in app/handlers/*: any literal a handler posts itself (`reply(...)`,
+- in app/handlers/* and app/incident/*: any literal posted there (`reply(...)`,
   `comment_on_issue...`, `tell_incident(...)`) and every module-level text constant.
 """
 
@@ -99,12 +99,21 @@ def module_texts() -> Picker:
 
     def pick(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
         for node in tree.body:
-            if isinstance(node, ast.Assign):
+            if isinstance(node, ast.Assign) and _is_text(node.value):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         yield target.id, node.value
 
     return pick
+
+
+def _is_text(value: ast.expr) -> bool:
+    """A string, an f-string, or strings joined with `+` (not a mapping of names)."""
+    if isinstance(value, ast.BinOp):
+        return _is_text(value.left) and _is_text(value.right)
+    return isinstance(value, ast.JoinedStr) or (
+        isinstance(value, ast.Constant) and isinstance(value.value, str)
+    )
 
 
 def both(*pickers: Picker) -> Picker:
@@ -130,7 +139,7 @@ SOURCES: list[tuple[str, Picker]] = [
     ("app/incident/mitigate.py", calls("RevertOutcome")),
     *(
         (str(p.relative_to(ROOT)), both(calls(*POSTING), module_texts()))
-        for p in sorted(ROOT.glob("app/handlers/*.py"))
+        for p in sorted([*ROOT.glob("app/handlers/*.py"), *ROOT.glob("app/incident/*.py")])
     ),
 ]
 
