@@ -25,7 +25,6 @@ from app.detect.facts import (
     branch_info,
     codeowners_text,
     commit_results,
-    history_url,
     read_suspects,
     resolution_owners,
     reverts_today,
@@ -80,14 +79,6 @@ async def evaluate_head(ctx: EventContext, branch: str) -> None:
     owners and the rails' questions (see the README's performance section)."""
     ctx = replace(ctx, gh=memoized(ctx.gh))
     early = [asyncio.ensure_future(branch_info(ctx.gh, ctx.repo, branch))]
-    if ctx.repo not in active_repos(ctx.services):
-        # No incident known here: a red head will walk its history, so its first page is
-        # read now. (With one, the head alone is the news: nothing is read ahead.)
-        early.append(
-            asyncio.ensure_future(
-                ctx.gh.getitem(history_url(ctx.repo, branch, RepoConfig().max_walk))
-            )
-        )
     try:
         config = await load_config(ctx, branch)
         github = GitHubHead(ctx, config, IncidentRunner(ctx, config), ref=branch)
@@ -124,6 +115,7 @@ class GitHubHead:
         self.app_login = f"{ctx.services.settings.app_slug}[bot]"
         self._listed: list[dict[str, Any]] = []  # the walked history, for already_reverted
         self._started: list[asyncio.Future[Any]] = []
+        self._head: dict[str, Any] | None = None  # the head commit, as the branch read gave it
 
     def _ahead(self, read: Coroutine[Any, Any, Any]) -> None:
         self._started.append(asyncio.ensure_future(read))
@@ -138,18 +130,15 @@ class GitHubHead:
 
     async def branch(self, name: str) -> BranchInfo:
         gh, repo = self.ctx.gh, self.ctx.repo
-        if self.known_active():
-            info = await branch_info(gh, repo, name)
-            shas = [info.head]
-        else:
-            info, page = await asyncio.gather(
-                branch_info(gh, repo, name),
-                gh.getitem(history_url(repo, name, self.config.max_walk)),
-            )
-            # Its parent's checks too: the walk's first batch.
-            shas = [c["sha"] for c in page[:2]] if page and page[0]["sha"] == info.head else []
+        info = await branch_info(gh, repo, name)
+        self._head = info.commit
+        shas = [info.head]
+        if not self.known_active() and info.commit is not None:
+            # No incident known here: a red head will walk its history; its parent's checks
+            # (the walk's first batch) are read now. With one, the head alone is the news.
+            shas += [str(p["sha"]) for p in info.commit.get("parents") or ()][:1]
         # What a red head asks next, asked now: its checks, and the open incidents.
-        for sha in shas or [info.head]:
+        for sha in shas:
             self._ahead(commit_results(gh, repo, sha))
         self._ahead(self.runner.store.open_incidents())
         return info
@@ -158,8 +147,9 @@ class GitHubHead:
         return await commit_results(self.ctx.gh, self.ctx.repo, sha)
 
     async def history(self, branch: str, required: tuple[str, ...]) -> list[JudgedCommit]:
+        head = self._head if self._head is not None and branch == self.ref else None
         judged, self._listed = await walk_history(
-            self.ctx.gh, self.ctx.repo, branch, self.config, required
+            self.ctx.gh, self.ctx.repo, branch, self.config, required, head
         )
         return judged
 

@@ -6,7 +6,6 @@ Thin I/O: every judgement is made by app.core.builds and app.core.safety.
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +26,9 @@ from app.github.client import GitHubClient
 class BranchInfo:
     head: str
     required: tuple[str, ...]
+    # The head commit as the branch read gives it (message, parents): the walk's first
+    # batch needs no listing of the history when the parent is green.
+    commit: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ async def branch_info(gh: GitHubClient, repo: str, branch: str) -> BranchInfo:
         if rule.get("type") == "required_status_checks":
             params = rule.get("parameters") or {}
             required += [c["context"] for c in params.get("required_status_checks", [])]
-    return BranchInfo(head=data["commit"]["sha"], required=tuple(dict.fromkeys(required)))
+    return BranchInfo(
+        head=data["commit"]["sha"], required=tuple(dict.fromkeys(required)), commit=data["commit"]
+    )
 
 
 async def commit_results(gh: GitHubClient, repo: str, sha: str) -> list[CheckResult]:
@@ -85,31 +89,46 @@ FIRST_BATCH = 2  # the head and its parent: the common case is one red commit on
 
 
 async def walk_history(
-    gh: GitHubClient, repo: str, branch: str, config: RepoConfig, required: tuple[str, ...]
+    gh: GitHubClient,
+    repo: str,
+    branch: str,
+    config: RepoConfig,
+    required: tuple[str, ...],
+    head: dict[str, Any] | None = None,
 ) -> tuple[list[JudgedCommit], list[dict[str, Any]]]:
     """Judge commits from the head backwards until the first green one (bounded by max_walk).
 
     Commits are judged in batches read concurrently, the head and its parent first, then
     twice as many each time: a walk of n commits takes about log2(n) round trips, and reads
-    at most twice what a one-by-one walk would."""
+    at most twice what a one-by-one walk would. With `head` (the head commit, as the branch
+    read gave it), the first batch needs no listing: the history is listed only when the
+    walk goes past the head's parent."""
     listed: list[dict[str, Any]] = []
     judged: list[JudgedCommit] = []
-    pending: list[dict[str, Any]] = []
-    batch = FIRST_BATCH
 
-    async def judge(commits: list[dict[str, Any]]) -> bool:
-        """Judge `commits` at once; True when the walk is over."""
-        results = await asyncio.gather(*(commit_results(gh, repo, c["sha"]) for c in commits))
-        for commit, found in zip(commits, results, strict=True):
+    async def judge(shas: list[str]) -> bool:
+        """Judge `shas` at once; True when the walk is over."""
+        results = await asyncio.gather(*(commit_results(gh, repo, sha) for sha in shas))
+        for sha, found in zip(shas, results, strict=True):
             verdict = judge_commit(found, counts=config.counts, required=required).verdict
-            judged.append(JudgedCommit(commit["sha"], verdict))
+            judged.append(JudgedCommit(sha, verdict))
             if verdict.value == "green" or len(judged) >= config.max_walk:
                 return True
         return False
 
+    if head is not None:
+        parents = [str(p["sha"]) for p in head.get("parents") or ()][:1]
+        listed.append(head)
+        if await judge([str(head["sha"]), *parents][: config.max_walk]) or not parents:
+            return judged, listed
+    done = {j.sha for j in judged}
+    pending: list[str] = []
+    batch = FIRST_BATCH * 2 if done else FIRST_BATCH
     async for commit in gh.getiter(history_url(repo, branch, config.max_walk)):
+        if commit["sha"] in done:
+            continue
         listed.append(commit)
-        pending.append(commit)
+        pending.append(commit["sha"])
         if len(pending) >= min(batch, config.max_walk - len(judged)):
             over = await judge(pending)
             pending, batch = [], batch * 2
@@ -160,22 +179,31 @@ async def read_suspects(
     return list(await asyncio.gather(*(one(sha) for sha in shas[:SUSPECTS_READ])))
 
 
+def _codeowners_query() -> str:
+    """One GraphQL request for CODEOWNERS' three places (`<ref>:<path>` expressions)."""
+    names = [f"p{i}" for i in range(len(CODEOWNERS_PATHS))]
+    declared = ", ".join(f"${n}: String!" for n in names)
+    fields = "\n    ".join(f"{n}: object(expression: ${n}) {{ ... on Blob {{ text }} }}"
+                           for n in names)  # fmt: skip
+    return (
+        f"query($owner: String!, $name: String!, {declared}) {{\n"
+        f"  repository(owner: $owner, name: $name) {{\n    {fields}\n  }}\n}}"
+    )
+
+
+CODEOWNERS_QUERY = _codeowners_query()
+
+
 async def codeowners_text(gh: GitHubClient, repo: str, ref: str) -> str | None:
-    """The first CODEOWNERS GitHub would use, its three places read at once."""
-
-    async def read(path: str) -> str | None:
-        try:
-            item = await gh.getitem(f"/repos/{repo}/contents/{path}?ref={quote(ref, safe='')}")
-        except BadRequest as exc:
-            if exc.status_code == 404:
-                return None
-            raise
-        if isinstance(item, dict) and item.get("encoding") == "base64":
-            return base64.b64decode(item["content"]).decode("utf-8", "replace")
-        return None
-
-    found = await asyncio.gather(*(read(path) for path in CODEOWNERS_PATHS))
-    return next((text for text in found if text is not None), None)
+    """The first CODEOWNERS GitHub would use, its three places read in one request."""
+    owner, name = repo.split("/", 1)
+    paths = {f"p{i}": f"{ref}:{path}" for i, path in enumerate(CODEOWNERS_PATHS)}
+    data = (await gh.graphql(CODEOWNERS_QUERY, owner=owner, name=name, **paths))["repository"]
+    for key in paths:
+        blob = (data or {}).get(key) or {}
+        if isinstance(blob.get("text"), str):
+            return str(blob["text"])
+    return None
 
 
 async def resolution_owners(

@@ -13,12 +13,14 @@ go stale beyond that. Within it:
   (and issue search); any other write, or a GraphQL mutation, forgets every read but the
   content-addressed ones (a commit, tree or blob by its full sha never changes).
 
-Blobs are never kept (read once, and large). GraphQL queries are not kept.
+Blobs are never kept (read once, and large). A GraphQL query is kept like a GET, and
+forgotten by any write (it may read anything).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Mapping
 from typing import Any
@@ -61,9 +63,11 @@ class MemoClient(GitHubClient):
     def __init__(self, inner: GitHubClient) -> None:
         self.__dict__.update(inner.__dict__)
         self._memo = {}
+        self._queries: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self.reads_saved = 0
 
     def forget(self, *, issues_only: bool = False) -> None:
+        self._queries.clear()  # a query may read anything
         for key in list(self._memo):
             url = key[0]
             if _immutable(url):
@@ -119,12 +123,25 @@ class MemoClient(GitHubClient):
             del self._memo[key]  # not a fact: the next asker tries again
 
     async def graphql(self, query: str, *, endpoint: str | None = None, **variables: Any) -> Any:
-        if not query.lstrip().startswith("mutation"):
-            return await super().graphql(query, endpoint=endpoint, **variables)
-        try:
-            return await super().graphql(query, endpoint=endpoint, **variables)
-        finally:
-            self.forget()
+        if query.lstrip().startswith("mutation"):
+            try:
+                return await super().graphql(query, endpoint=endpoint, **variables)
+            finally:
+                self.forget()
+        key = (query, json.dumps([endpoint, variables], sort_keys=True, default=str))
+        shared = self._queries.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(super().graphql(query, endpoint=endpoint, **variables))
+            self._queries[key] = shared
+            shared.add_done_callback(lambda done: self._query_settled(key, done))
+        else:
+            self.reads_saved += 1
+        return await asyncio.shield(shared)
+
+    def _query_settled(self, key: tuple[str, str], done: asyncio.Future[Any]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            if self._queries.get(key) is done:
+                del self._queries[key]  # not a fact: the next asker tries again
 
 
 def memoized(gh: GitHubClient) -> GitHubClient:

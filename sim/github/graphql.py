@@ -138,9 +138,21 @@ class _Session:
         }
 
     def git_obj(self, repo: SimRepo, ref: str | None) -> dict[str, Any] | None:
-        """`Repository.object`: a blob (with its text), a tree or a commit; null if absent."""
+        """`Repository.object`: a blob (with its text), a tree or a commit; null if absent.
+        An expression is a git revision: a commit-ish, or `<rev>:<path>` for what the path
+        holds in that commit's tree."""
         if not ref:
             return None
+        if not is_sha(ref) and ":" in ref:
+            rev, _, path = ref.partition(":")
+            commit = repo.resolve(rev) if rev else None
+            info = repo.store.read_commit(commit) if commit else None
+            if info is None:
+                return None
+            if not path.strip("/"):
+                return self.git_obj(repo, info.tree)
+            entry = repo.store.entry_at(info.tree, path)
+            return self.git_obj(repo, entry.sha) if entry is not None else None
         kind = repo.store.object_type(ref) if is_sha(ref) else None
         if kind is None:
             sha = repo.resolve(ref)

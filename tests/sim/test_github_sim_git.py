@@ -328,3 +328,19 @@ async def test_graphql_blob_text_is_cut_at_512000_bytes_and_null_when_binary(
     assert found["big"]["isTruncated"] is True
     assert len(found["big"]["text"]) == 512_000
     assert found["bin"]["isBinary"] is True and found["bin"]["text"] is None
+
+
+async def test_graphql_object_takes_a_rev_colon_path_expression(api: Api, repo: SimRepo) -> None:
+    """`Repository.object(expression:)` is "a Git revision expression suitable for
+    rev-parse": `main:docs/CODEOWNERS` is the blob at that path; absent paths are null."""
+    repo.commit({"docs/CODEOWNERS": "* @mona\n"}, "Owners")
+    query = (
+        '{ repository(owner: "octo", name: "widgets") {'
+        ' here: object(expression: "main:docs/CODEOWNERS") { ... on Blob { text } }'
+        ' dir: object(expression: "main:docs") { __typename }'
+        ' none: object(expression: "main:.github/CODEOWNERS") { ... on Blob { text } }'
+        ' nobranch: object(expression: "nope:docs/CODEOWNERS") { __typename } } }'
+    )
+    found = (await api.graphql(query)).body["data"]["repository"]
+    assert found == {"here": {"text": "* @mona\n"}, "dir": {"__typename": "Tree"},
+                     "none": None, "nobranch": None}
