@@ -29,7 +29,7 @@ from app.services import EventContext
 async def live_deployment(gh: GitHubClient, repo: str, environment: str) -> dict[str, Any] | None:
     """The latest deployment of `environment` whose latest status is success."""
     deployments = await gh.getitem(
-        f"/repos/{repo}/deployments?environment={environment}&per_page=20"
+        f"/repos/{repo}/deployments?environment={quote(environment, safe='')}&per_page=20"
     )
     for deployment in deployments:
         statuses = await gh.getitem(
