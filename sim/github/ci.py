@@ -47,6 +47,7 @@ class Workflow:
     branches: tuple[str, ...] | None = None
     concurrency: str | None = "{workflow}-{ref}"
     cancel_in_progress: bool = True
+    merge_group: bool = False  # `on: merge_group`: also builds the merge queue's groups
 
     def listens_to(self, branch: str, default_branch: str) -> bool:
         patterns = self.branches if self.branches is not None else (default_branch,)
@@ -145,9 +146,11 @@ class ActionsCI:
 
     # --- time passing --------------------------------------------------------------------------
 
-    def finish_running(self) -> list[WorkflowRun]:
-        """Every run in progress concludes; then each group's pending run starts."""
-        done = self.running()
+    def finish_running(self, where: Callable[[WorkflowRun], bool] | None = None
+                       ) -> list[WorkflowRun]:
+        """Every run in progress (or those `where` picks) concludes; then each group's
+        pending run starts."""
+        done = [r for r in self.running() if where is None or where(r)]
         for run in done:
             self._conclude(run, self.results_for(run.head_sha, tuple(run.jobs)), run.actor)
         return done
@@ -161,6 +164,13 @@ class ActionsCI:
             if workflow.listens_to(branch, self.repo.default_branch):
                 self._start(workflow, sha, branch, actor)
 
+    def on_merge_group(self, branch: str, sha: str, actor: str) -> None:
+        """A merge group was created on `branch` (gh-readonly-queue/...): workflows that
+        listen to `merge_group` build it."""
+        for workflow in self.workflows:
+            if workflow.merge_group:
+                self._start(workflow, sha, branch, actor, event="merge_group")
+
     def rerun(self, run: WorkflowRun, actor: str, *, failed_only: bool) -> None:
         """POST .../rerun(-failed-jobs): a new attempt of a completed run, on the run's ref."""
         self.repo.rerun_jobs(run, actor, failed_only=failed_only)  # validates; new check runs
@@ -173,10 +183,11 @@ class ActionsCI:
 
     # --- the model -----------------------------------------------------------------------------
 
-    def _start(self, workflow: Workflow, sha: str, branch: str, actor: str) -> None:
+    def _start(self, workflow: Workflow, sha: str, branch: str, actor: str, *,
+               event: str = "push") -> None:
         repo = self.repo
         run = repo.create_workflow_run(sha, workflow.name, None, jobs=workflow.jobs,
-                                       event="push", branch=branch, actor=actor, queued=True)
+                                       event=event, branch=branch, actor=actor, queued=True)
         self._groups[run.id] = workflow.group_for(branch)
         self._cancel_in_progress[run.id] = workflow.cancel_in_progress
         self._emit_run(run, "requested", actor)

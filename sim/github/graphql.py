@@ -1,7 +1,8 @@
 """GraphQL: the few operations the app needs, executed by graphql-core on GitHub's own schema.
 
 Supported root fields: queries `repository`, `node`, `nodes`, `viewer`, `rateLimit`; mutations
-`enablePullRequestAutoMerge`, `disablePullRequestAutoMerge`, `mergePullRequest`. Objects are
+`enablePullRequestAutoMerge`, `disablePullRequestAutoMerge`, `mergePullRequest`,
+`enqueuePullRequest`, `dequeuePullRequest` (the merge queue: sim.github.repo_queue). Objects are
 plain dicts keyed by GraphQL field names; anything else is answered with an error and recorded
 as "not simulated".
 """
@@ -19,7 +20,8 @@ from sim.github.repo import SimRepo
 from sim.github.repo_merging import GraphQLProblem
 from sim.github.routes import ApiError
 from sim.github.shapes import iso
-from sim.github.state import Issue, decode_node_id
+from sim.github.state import Issue, QueueEntry, decode_node_id
+from sim.github.state import node_id as node_id_of
 from sim.validators.graphql_schema import graphql_schema
 
 if TYPE_CHECKING:
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 BLOB_TEXT_LIMIT = 512_000
 QUERY_FIELDS = frozenset({"repository", "node", "nodes", "viewer", "rateLimit", "__typename"})
 MUTATION_FIELDS = frozenset({"enablePullRequestAutoMerge", "disablePullRequestAutoMerge",
-                             "mergePullRequest", "__typename"})
+                             "mergePullRequest", "enqueuePullRequest", "dequeuePullRequest",
+                             "__typename"})
 
 
 class _Session:
@@ -131,10 +134,58 @@ class _Session:
             "pullRequest": pull_request,
             "pullRequests": pull_requests,
             "issue": issue_field,
-            "mergeQueue": lambda _, branch=None: None,
+            "mergeQueue": lambda _, branch=None: self.queue_obj(
+                repo, branch or repo.default_branch),
             "object": lambda _, oid=None, expression=None: self.git_obj(
                 repo, oid if oid is not None else expression
             ),
+        }
+
+
+    def queue_obj(self, repo: SimRepo, branch: str) -> dict[str, Any] | None:
+        """`Repository.mergeQueue(branch:)`: null when the branch requires no merge queue."""
+        found = repo.queue_rule(branch)
+        if found is None:
+            return None
+        rule = found[1]
+        return {
+            "__typename": "MergeQueue",
+            "id": node_id_of("MergeQueue", found[0].id),
+            "url": f"{self.sim.html_url}/{repo.full_name}/queue/{branch}",
+            "resourcePath": f"/{repo.full_name}/queue/{branch}",
+            "nextEntryEstimatedTimeToMerge": None,
+            "configuration": {
+                "checkResponseTimeout": rule.check_response_timeout_minutes,
+                "maximumEntriesToBuild": rule.max_entries_to_build,
+                "maximumEntriesToMerge": rule.max_entries_to_merge,
+                "minimumEntriesToMerge": rule.min_entries_to_merge,
+                "minimumEntriesToMergeWaitTime": rule.min_entries_to_merge_wait_minutes,
+                "mergeMethod": rule.merge_method,
+                "mergingStrategy": rule.grouping_strategy,
+            },
+            "entries": lambda _, **args: _connection(
+                [self.entry_obj(repo, e) for e in repo.queue(branch)], args),
+            "repository": lambda _: self.repo_obj(repo),
+        }
+
+    def entry_obj(self, repo: SimRepo, entry: QueueEntry) -> dict[str, Any]:
+        issue = repo.issue_record(entry.number)
+        assert issue is not None
+        base = entry.base_sha
+        return {
+            "__typename": "MergeQueueEntry",
+            "id": entry.node_id,
+            "position": repo.queue_position(entry),
+            "state": repo.queue_entry_state(entry),
+            "jump": entry.jump,
+            "solo": False,
+            "enqueuedAt": iso(entry.enqueued_at),
+            "enqueuer": self.actor_obj(entry.enqueuer),
+            "estimatedTimeToMerge": None,
+            "headCommit": self.commit_obj(repo, entry.head_sha),
+            "baseCommit": self.commit_obj(repo, base) if base else None,
+            "pullRequest": lambda _: self.pull_obj(repo, issue),
+            "mergeQueue": lambda _: self.queue_obj(repo, entry.base_ref),
         }
 
     def git_obj(self, repo: SimRepo, ref: str | None) -> dict[str, Any] | None:
@@ -191,6 +242,7 @@ class _Session:
         assert pr is not None
         mergeable, state = repo.mergeability(issue)
         auto = pr.auto_merge
+        entry = repo.queue_entry_of(issue)
         return {
             "__typename": "PullRequest",
             "id": pr.node_id,
@@ -229,9 +281,9 @@ class _Session:
                 [{"__typename": "Label", "name": n, "id": repo.label_record(n).node_id,
                   "color": repo.label_record(n).color} for n in issue.labels], args),
             "repository": lambda _: self.repo_obj(repo),
-            "isMergeQueueEnabled": False,
-            "isInMergeQueue": False,
-            "mergeQueueEntry": None,
+            "isMergeQueueEnabled": repo.queue_rule(pr.base_ref) is not None,
+            "isInMergeQueue": entry is not None,
+            "mergeQueueEntry": self.entry_obj(repo, entry) if entry is not None else None,
             "commits": lambda _, **args: _connection(
                 [{"__typename": "PullRequestCommit", "commit": self.commit_obj(repo, sha)}
                  for sha in repo.pull_commit_shas(issue)], args),
@@ -277,6 +329,11 @@ class _Session:
                 continue
             if kind == "Repository" and repo.id == number:
                 return self.repo_obj(repo)
+            if kind == "MergeQueueEntry":
+                entry = repo.find_queue_entry(number)
+                if entry is not None:
+                    return self.entry_obj(repo, entry)
+                continue
             for issue in repo.issue_records():
                 if kind == "PullRequest" and issue.pull and issue.pull.id == number:
                     return self.pull_obj(repo, issue)
@@ -341,10 +398,35 @@ class _Session:
             return {"clientMutationId": input.get("clientMutationId"),
                     "actor": self.actor_obj(self.actor), "pullRequest": self.pull_obj(repo, issue)}
 
+        def enqueue(_: Any, input: dict[str, Any]) -> dict[str, Any]:
+            repo, issue = self.pull_or_fail(input.get("pullRequestId"))
+            entry = repo.enqueue_pull(issue, self.actor, jump=bool(input.get("jump")),
+                                      expected_head_sha=input.get("expectedHeadOid"))
+            return {"clientMutationId": input.get("clientMutationId"),
+                    "mergeQueueEntry": self.entry_obj(repo, entry)}
+
+        def dequeue(_: Any, input: dict[str, Any]) -> dict[str, Any]:
+            # The merge-queue entry's id; a pull request's id resolves to no entry.
+            node = str(input.get("id"))
+            decoded = decode_node_id(node)
+            for repo in self.sim.repos.values():
+                entry = (repo.find_queue_entry(decoded[1])
+                         if decoded and decoded[0] == "MergeQueueEntry" and self.visible(repo)
+                         else None)
+                if entry is not None:
+                    shaped = self.entry_obj(repo, entry)
+                    repo.dequeue_entry(entry, self.actor)
+                    return {"clientMutationId": input.get("clientMutationId"),
+                            "mergeQueueEntry": shaped}
+            raise GraphQLProblem(f"Could not resolve to a node with the global id of '{node}'",
+                                 "NOT_FOUND")
+
         return {
             "enablePullRequestAutoMerge": enable,
             "disablePullRequestAutoMerge": disable,
             "mergePullRequest": merge,
+            "enqueuePullRequest": enqueue,
+            "dequeuePullRequest": dequeue,
         }
 
 
@@ -430,6 +512,7 @@ def execute_graphql(sim: GitHubSim, actor: str, installation_id: int | None, que
     if kind == "mutation" and installation_id is not None:
         refused = [f for f in fields if mutation_refused(f, permissions or {})]
         if refused:
+            sim.graphql_forbidden += refused
             return {"data": {f: None for f in refused}, "errors": [
                 {"type": "FORBIDDEN", "path": [f],
                  "message": "Resource not accessible by integration"} for f in refused]}

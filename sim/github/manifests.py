@@ -47,6 +47,9 @@ EVENT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "issue_comment": ("issues", "pull_requests"),
     "issues": ("issues",),
     "label": ("metadata",),
+    # "To subscribe to this event, a GitHub App must have at least read-level access for the
+    # 'Merge queues' repository permission."
+    "merge_group": ("merge_queues",),
     "pull_request": ("pull_requests",),
     "pull_request_review": ("pull_requests",),
     "pull_request_review_comment": ("pull_requests",),
@@ -64,6 +67,7 @@ PERMISSION_LEVELS: dict[str, tuple[str, ...]] = {
     "deployments": ("read", "write"),
     "issues": ("read", "write"),
     "members": ("read", "write"),
+    "merge_queues": ("read", "write"),
     "metadata": ("read",),
     "pull_requests": ("read", "write"),
     "statuses": ("read", "write"),

@@ -137,6 +137,10 @@ GRAPHQL_PERMISSIONS: dict[str, Need] = {
     "enablePullRequestAutoMerge": ("pull_requests+contents", "write"),
     "disablePullRequestAutoMerge": ("pull_requests", "write"),
     "mergePullRequest": ("contents", "write"),
+    # "Merge queues" (merge_queues in the App's permissions): manage a repository's merge
+    # queues, i.e. add and remove pull requests.
+    "enqueuePullRequest": ("merge_queues", "write"),
+    "dequeuePullRequest": ("merge_queues", "write"),
 }
 
 # Routes outside the table fall back to a category by path (see `category`); a test keeps
@@ -168,8 +172,8 @@ _CATEGORIES: tuple[tuple[str, str], ...] = (
 
 ALL_WRITE = {
     "actions": "write", "administration": "write", "checks": "write", "contents": "write",
-    "deployments": "write", "issues": "write", "metadata": "read", "pull_requests": "write",
-    "statuses": "write",
+    "deployments": "write", "issues": "write", "merge_queues": "write", "metadata": "read",
+    "pull_requests": "write", "statuses": "write",
 }
 
 

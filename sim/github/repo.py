@@ -12,8 +12,9 @@ from typing import Any
 from sim.github.ci import ActionsCI, Workflow
 from sim.github.git_store import TreeEntry, is_sha
 from sim.github.repo_base import BLOB_MODES, TreeError, kind_of_mode
-from sim.github.repo_merging import MERGE_METHOD_SETTINGS, MergingMixin
-from sim.github.state import PERMISSION_RANK, Protection, Ruleset
+from sim.github.repo_merging import MERGE_METHOD_SETTINGS
+from sim.github.repo_queue import MergeQueueMixin
+from sim.github.state import PERMISSION_RANK, MergeQueueRule, Protection, QueueEntry, Ruleset
 
 REPO_SETTINGS = (*MERGE_METHOD_SETTINGS.values(), "allow_auto_merge", "allow_update_branch",
                  "delete_branch_on_merge")
@@ -21,7 +22,7 @@ REPO_SETTINGS = (*MERGE_METHOD_SETTINGS.values(), "allow_auto_merge", "allow_upd
 FileValue = str | bytes | None | tuple[str, str | bytes]
 
 
-class SimRepo(MergingMixin):
+class SimRepo(MergeQueueMixin):
     # --- settings ----------------------------------------------------------------------------
 
     def set_permission(self, login: str, perm: str) -> None:
@@ -59,6 +60,31 @@ class SimRepo(MergingMixin):
         ruleset = Ruleset(self.sim.next_id("ruleset"), name, list(branches), list(required_checks))
         self.rulesets.append(ruleset)
         return ruleset
+
+    def require_merge_queue(self, required_checks: tuple[str, ...] | list[str] = ("build",), *,
+                            branches: tuple[str, ...] | list[str] = ("~DEFAULT_BRANCH",),
+                            merge_method: str = "MERGE",
+                            bypass: tuple[str, ...] | list[str] = (),
+                            name: str = "merge queue") -> Ruleset:
+        """A ruleset requiring a merge queue (and `required_checks`) on the given branches;
+        `bypass` names who may bypass it (and so jump the queue): logins, or "admin"."""
+        ruleset = self.add_ruleset(required_checks, branches=branches, name=name)
+        ruleset.merge_queue = MergeQueueRule(merge_method=merge_method.upper())
+        ruleset.bypass = list(bypass)
+        return ruleset
+
+    def enqueue(self, number: int, *, user: str = "octocat", jump: bool = False) -> QueueEntry:
+        """A person adds a pull request to its base's merge queue (as `enqueuePullRequest`)."""
+        return self.enqueue_pull(self.pull_or_404(number), user, jump=jump)
+
+    def merge_queue(self, branch: str | None = None) -> list[int]:
+        """The pull request numbers in `branch`'s merge queue, front first."""
+        return [e.number for e in self.queue(branch or self.default_branch)]
+
+    def merge_group(self, branch: str | None = None) -> QueueEntry | None:
+        """The front entry of `branch`'s queue when its merge group is built."""
+        queue = self.queue(branch or self.default_branch)
+        return queue[0] if queue and queue[0].group_sha else None
 
     # --- git ---------------------------------------------------------------------------------
 

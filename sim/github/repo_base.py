@@ -23,6 +23,7 @@ from sim.github.state import (
     Issue,
     Label,
     Protection,
+    QueueEntry,
     Reaction,
     Ruleset,
     WorkflowRun,
@@ -90,6 +91,9 @@ class RepoBase:
         self.permissions: dict[str, str] = {}
         self.protections: dict[str, Protection] = {}
         self.rulesets: list[Ruleset] = []
+        # Each base branch's merge queue, front first (sim.github.repo_queue).
+        self.queue_entries: dict[str, list[QueueEntry]] = {}
+        self._queue_moves_base = False
         self.issue_map: dict[int, Issue] = {}
         self.label_map: dict[str, Label] = {}
         self.reaction_records: list[Reaction] = []

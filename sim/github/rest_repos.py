@@ -299,6 +299,24 @@ def get_branch_rules(ctx: Ctx) -> Reply:
         }
         for ruleset in repo.rulesets_for(ctx.params["branch"])
     ]
+    for ruleset in repo.rulesets_for(ctx.params["branch"]):
+        rule = ruleset.merge_queue
+        if rule is not None:
+            rules.append({
+                "type": "merge_queue",
+                "ruleset_source_type": "Repository",
+                "ruleset_source": repo.full_name,
+                "ruleset_id": ruleset.id,
+                "parameters": {
+                    "check_response_timeout_minutes": rule.check_response_timeout_minutes,
+                    "grouping_strategy": rule.grouping_strategy,
+                    "max_entries_to_build": rule.max_entries_to_build,
+                    "max_entries_to_merge": rule.max_entries_to_merge,
+                    "merge_method": rule.merge_method,
+                    "min_entries_to_merge": rule.min_entries_to_merge,
+                    "min_entries_to_merge_wait_minutes": rule.min_entries_to_merge_wait_minutes,
+                },
+            })
     page, links = ctx.paginate(rules)
     return Reply(200, page, links)
 

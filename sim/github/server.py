@@ -182,6 +182,9 @@ class GitHubSim:
         self.blobs_read: collections.Counter[str] = collections.Counter()
         self.blobs_written: collections.Counter[str] = collections.Counter()
         self.call_log: list[tuple[str, str, int]] = []
+        # GraphQL mutations refused FORBIDDEN (outside the token's permissions): GitHub answers
+        # those with HTTP 200, so call_log cannot show them.
+        self.graphql_forbidden: list[str] = []
         self._violations: list[str] = []
         # Deliveries whose payload is not yet checked against GitHub's schema; checking takes
         # milliseconds, so it happens when violations are read or the simulator drains.
@@ -394,6 +397,7 @@ class GitHubSim:
         self.blobs_read.clear()
         self.blobs_written.clear()
         self.call_log.clear()
+        self.graphql_forbidden.clear()
 
     def inject(self, method: str, template: str, *, status: int, times: int = 1,
                headers: dict[str, str] | None = None, body: Any = None) -> None:

@@ -302,8 +302,46 @@ class Protection:
 
 
 @dataclass
+class MergeQueueRule:
+    """A ruleset's `merge_queue` rule (GitHub's parameters; the simulator builds one group at a
+    time and merges one entry per group)."""
+
+    merge_method: str = "MERGE"  # MERGE | SQUASH | REBASE
+    grouping_strategy: str = "ALLGREEN"
+    max_entries_to_build: int = 1
+    min_entries_to_merge: int = 1
+    max_entries_to_merge: int = 1
+    min_entries_to_merge_wait_minutes: int = 0
+    check_response_timeout_minutes: int = 60
+
+
+@dataclass
+class QueueEntry:
+    """A pull request in a base branch's merge queue, and its merge group once built."""
+
+    id: int
+    number: int
+    base_ref: str
+    enqueuer: str
+    jump: bool
+    enqueued_at: float
+    head_sha: str  # the pull request's head when it was enqueued
+    base_sha: str | None = None  # the base's tip the group was built on
+    group_sha: str | None = None
+    group_ref: str | None = None  # refs/heads/gh-readonly-queue/<base>/pr-<n>-<base sha>
+
+    @property
+    def node_id(self) -> str:
+        return node_id("MergeQueueEntry", self.id)
+
+
+@dataclass
 class Ruleset:
     id: int
     name: str
     branches: list[str]  # fnmatch-style patterns on branch names; "~DEFAULT_BRANCH" allowed
     required_checks: list[str]
+    merge_queue: MergeQueueRule | None = None  # "Require merge queue"
+    # Who may bypass the ruleset: logins (an App's "<slug>[bot]"), or "admin" for the
+    # repository's admins. Only they may jump the merge queue or merge around it.
+    bypass: list[str] = field(default_factory=list)
