@@ -7,6 +7,7 @@ Every event it subscribes to has a handler, and the README's table explains each
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -52,6 +53,16 @@ def _rollback(s: Stack) -> Any:
     return repo
 
 
+async def _queued_revert(s: Stack) -> Any:
+    """A merge queue on main: the revert, green, is added to the queue."""
+    repo = _red_main(s)
+    repo.require_merge_queue(["build"], bypass=[f"{s.sim.app_slug}[bot]"])
+    await s.settle()
+    (pr,) = repo.pulls()
+    repo.add_check_run(pr["head"]["sha"], "build", conclusion="success")
+    return repo
+
+
 # (permission, the level it is lowered to (None: taken away), the story that needs it,
 #  the request GitHub then refuses)
 CASES: list[tuple[str, str | None, Callable[[Stack], Any], str]] = [
@@ -64,6 +75,8 @@ CASES: list[tuple[str, str | None, Callable[[Stack], Any], str]] = [
     # itself needs issues: write.
     ("issues", "read", _red_main, "POST /repos/octo/widgets/issues"),
     ("deployments", "read", _rollback, "POST /repos/octo/widgets/deployments"),
+    # GraphQL answers a mutation outside the token's permissions with a FORBIDDEN error.
+    ("merge_queues", "read", _queued_revert, "GRAPHQL enqueuePullRequest"),
 ]
 
 
@@ -86,9 +99,12 @@ async def test_without_a_permission_github_refuses_what_needs_it(
         else:
             granted[permission] = lowered
         s.sim.app_permissions = granted
-        story(s)
+        told = story(s)
+        if inspect.isawaitable(told):
+            await told
         await s.settle()
         forbidden = [f"{m} {p}" for m, p, status in s.sim.call_log if status == 403]
+        forbidden += [f"GRAPHQL {field}" for field in s.sim.graphql_forbidden]
         assert any(call.startswith(refused) for call in forbidden), forbidden
 
 
@@ -96,8 +112,11 @@ async def test_with_app_yml_as_it_is_nothing_is_refused(stack_factory: StackFact
     for story in {case[2] for case in CASES}:
         async with stack_factory(slack=False) as s:
             repo = story(s)
+            if inspect.isawaitable(repo):
+                repo = await repo
             await s.settle()
             assert [c for c in s.sim.call_log if c[2] == 403] == [], story.__name__
+            assert s.sim.graphql_forbidden == [], story.__name__
             assert incident_issues(repo), story.__name__
 
 

@@ -10,6 +10,7 @@ looks next (another event, another process, the reconciler) decides the same thi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +20,25 @@ from app.core.revert_messages import Merger
 
 # GitHub's mergeStateStatus for "strict protection and the base moved on".
 BEHIND = "BEHIND"
+
+# A merge queue builds each group on its own branch; checks, statuses, workflow runs and
+# pushes there are about the group, never about the base (though a group that merges
+# becomes the base's head: the base's own push says so).
+MERGE_QUEUE_PREFIX = "gh-readonly-queue/"
+_QUEUE_BRANCH = re.compile(
+    r"^(?:refs/heads/)?gh-readonly-queue/(?P<base>.+)/pr-(?P<number>[0-9]+)-[0-9a-f]{40}$"
+)
+
+
+def is_merge_queue_branch(ref: str | None) -> bool:
+    """A merge group's branch (`gh-readonly-queue/<base>/pr-<n>-<sha>`, or its full ref)."""
+    return bool(ref) and str(ref).removeprefix("refs/heads/").startswith(MERGE_QUEUE_PREFIX)
+
+
+def queued_pull_number(ref: str) -> int | None:
+    """The pull request a merge group's branch was built for (the last one in the group)."""
+    found = _QUEUE_BRANCH.match(ref)
+    return int(found.group("number")) if found else None
 
 
 class Step(StrEnum):
@@ -138,6 +158,8 @@ class Refusal(StrEnum):
 # review but is a race.
 _RETRY_TEXTS = (
     "base branch was modified",
+    "already in the merge queue",  # another event enqueued it first: read again
+    "merge queue is not enabled",  # the queue was switched off since we read
     "head branch is not up to date",
     "is still a draft",
     "through the merge queue",

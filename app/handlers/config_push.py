@@ -12,6 +12,7 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.core.config import CONFIG_PATH
+from app.core.landing import is_merge_queue_branch
 from app.github.config_check import publish_config_check
 from app.services import EventContext
 
@@ -57,6 +58,8 @@ async def _check(ctx: EventContext, sha: str) -> None:
 @router.register("push")
 async def on_push(event: Event, ctx: EventContext) -> None:
     data = event.data
+    if is_merge_queue_branch(str(data.get("ref") or "")):
+        return  # a merge group: the pull request was checked, and the base's push will be
     if data.get("deleted") or not await _push_touches_config(ctx, data):
         return
     if ctx.services.config_loader is not None:

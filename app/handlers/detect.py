@@ -1,7 +1,8 @@
 """Detection: the four ways CI reports on a commit, reduced to "is the default branch head red?".
 
 check_suite, check_run, status and workflow_run all end in `evaluate_head`.
-An event about another branch, or a pending result, costs no GitHub call; a
+An event about another branch (a merge queue's `gh-readonly-queue/...` groups included), or a
+pending result, costs no GitHub call; a
 success costs one only when this process knows of an active incident there.
 """
 
@@ -15,6 +16,7 @@ from gidgethub.sansio import Event
 
 from app.core.bisect import is_probe_branch
 from app.core.builds import RED_CONCLUSIONS, RED_STATUS_STATES
+from app.core.landing import is_merge_queue_branch
 from app.detect.evaluate import already_judged, awaiting_rerun, continue_bisection, evaluate_head
 from app.github.checks import OWN_CONTEXT_PREFIX
 from app.incident.runner import active_repos
@@ -66,6 +68,8 @@ def ci_question(event: str, data: dict[str, Any], settings: Settings) -> Questio
         if state == "pending" or str(data.get("context", "")).startswith(OWN_CONTEXT_PREFIX):
             return None
         names = [b["name"] for b in data.get("branches") or []]
+        if names and all(is_merge_queue_branch(n) for n in names):
+            return None  # a merge group's commit: the queue's business, not the default branch's
         if default not in names and 0 < len(names) < STATUS_BRANCH_LIST_LIMIT:
             return None  # about other branches: the list is complete, and it does not hold ours
         # An empty or full (truncated) list says nothing: evaluate_head judges the head by sha.
@@ -73,8 +77,8 @@ def ci_question(event: str, data: dict[str, Any], settings: Settings) -> Questio
         return Question(str(data.get("sha") or ""), signal)
     else:
         return None
-    if branch != default or outcome is None:
-        return None
+    if branch != default or outcome is None or is_merge_queue_branch(branch):
+        return None  # another branch (a merge group's gh-readonly-queue/... too), or not done
     return Question(str(sha or ""), "red" if outcome in RED_CONCLUSIONS else "green")
 
 

@@ -5,7 +5,10 @@ What triggers an evaluation (app.revert.land does it):
 - check_suite, check_run, status on a `buildsheriff/revert-*` head: merge, enqueue or update;
 - push to the default branch: a revert PR behind a strict base is brought up to date;
 - pull_request converted_to_draft / ready_for_review / labeled / unlabeled (the hold label):
-  a person holds or lets go of the revert (the event's sender is who).
+  a person holds or lets go of the revert (the event's sender is who);
+- merge_group destroyed (not merged) for a revert's group: landing is re-driven without
+  queueing it again (a group that failed would fail again); a revert that left the queue is
+  said once. Checks and pushes on a group's `gh-readonly-queue/...` branch are never ours.
 What GitHub refuses is said ONCE (a hidden marker in our comment is how a later event knows
 it was said), in the PR and in its incident.
 """
@@ -20,11 +23,13 @@ from urllib.parse import quote
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.core.landing import merge_method_for
+from app.core.landing import merge_method_for, queued_pull_number
 from app.core.landing_messages import (
     held_text,
     jump_refused_text,
     no_method_text,
+    queue_left_marker,
+    queue_left_text,
     released_text,
     updates_spent_text,
 )
@@ -235,3 +240,33 @@ async def _say_hold(
     if marker.incident is not None:
         kind = "revert-held" if held else "revert-released"
         await tell_incident(ctx, marker.incident, f"Revert #{number}: {text}", kind=kind)
+
+
+# ------------------------------------------------------------------ the merge queue
+
+
+@router.register("merge_group", action="destroyed")
+async def on_group_destroyed(event: Event, ctx: EventContext) -> None:
+    """A revert's merge group went away without merging (`dequeued`: its checks failed or
+    someone took it out; `invalidated`: GitHub builds it again): take the next step, never
+    re-enqueue, and say once that the revert left the queue. `merged` is the pull request's
+    own `closed` event's news; `checks_requested` is for CI."""
+    group = event.data.get("merge_group") or {}
+    reason = event.data.get("reason")
+    number = queued_pull_number(str(group.get("head_ref") or ""))
+    if reason == "merged" or number is None:
+        return
+    if ctx.repo not in active_repos(ctx.services):
+        return  # no incident, so no revert in the queue: a stranger's group costs no call
+    pr = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{number}")
+    marker = parse_revert_marker(pr.get("body"))
+    head = str((pr.get("head") or {}).get("ref") or "")
+    if marker is None or not head.startswith(BRANCH_PREFIX) or pr.get("state") != "open":
+        return
+    base = str(pr["base"]["ref"])
+    landing = await advance(ctx, number, base, marker, may_enqueue=False)
+    left = landing.facts is not None and landing.facts.queue_entry is None
+    if reason == "dequeued" and left and landing.outcome == Outcome.WAITING:
+        sha = str(group.get("head_sha") or "")
+        text = queue_left_text(base, sha)
+        await _say_once(ctx, number, marker, queue_left_marker(sha), text, kind="revert-queue")
