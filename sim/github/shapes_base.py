@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from sim.github.repo_base import RepoBase as SimRepo
     from sim.github.server import GitHubSim
 
+# App permissions GitHub's installation schema does not list (it lists them on the token).
+_UNDESCRIBED_INSTALLATION_PERMISSIONS = frozenset({"merge_queues"})
+
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -146,7 +149,11 @@ class BaseShapes:
             "app_slug": self.sim.app_slug,
             "target_id": account.id,
             "target_type": "Organization" if account.type == "Organization" else "User",
-            "permissions": dict(self.sim.app_permissions),
+            # GitHub's description of an installation (GET /app/installations, /installation)
+            # predates the "Merge queues" permission; the token's answer (app-permissions)
+            # lists it. Answered as described.
+            "permissions": {k: v for k, v in self.sim.app_permissions.items()
+                            if k not in _UNDESCRIBED_INSTALLATION_PERMISSIONS},
             "events": list(self.sim.app_events),
             "created_at": iso(inst.created_at),
             "updated_at": iso(inst.created_at),
