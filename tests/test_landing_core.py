@@ -85,6 +85,12 @@ def step(
         # a person switched GitHub's auto-merge off: hands off, even when behind
         (replace(OPEN, merge_state="BEHIND"), GREEN, Merger.AUTO, Plan(Step.HANDS_OFF)),
         (OPEN, GREEN, Merger.NOBODY, Plan(Step.HANDS_OFF)),
+        # auto-merge never enabled (the app stopped before arming it): arm it, even when behind
+        (replace(OPEN, armed_before=False), PENDING, Merger.AUTO, Plan(Step.ARM)),
+        (replace(OPEN, armed_before=False, merge_state="BEHIND"), GREEN, Merger.AUTO,
+         Plan(Step.ARM)),
+        (replace(OPEN, armed_before=False, draft=True), GREEN, Merger.AUTO,
+         Plan(Step.HOLD, hold=Hold.DRAFT)),
         # failed CI before anything else
         (
             replace(OPEN, merge_state="BEHIND"),

@@ -45,6 +45,7 @@ class Step(StrEnum):
     GONE = "gone"  # merged or closed: nothing to do
     HOLD = "hold"  # a person holds it (draft, hold label): disarm, never merge
     HANDS_OFF = "hands-off"  # a person disabled its auto-merge: not ours to merge
+    ARM = "arm"  # auto-merge was never enabled (the app stopped before it could): enable it
     CI_FAILED = "ci-failed"  # its own checks failed
     WAIT = "wait"  # checks still running, or GitHub's auto-merge / the queue is in charge
     UPDATE = "update"  # behind a strict base: bring it up to date (update-branch)
@@ -81,6 +82,9 @@ class PullFacts:
     queue_enabled: bool  # its base requires a merge queue
     queue_entry: str | None  # its merge-queue entry's id while it is queued
     updates: int  # merge commits on its head: times its branch was brought up to date
+    # GitHub's auto-merge was enabled on it at some point (its timeline says so): when it is off
+    # now, a person switched it off; never enabled means the app stopped before arming it.
+    armed_before: bool = True
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ def next_step(
     if hold is not None:
         return Plan(Step.HOLD, hold=hold, disarm=pr.auto_merge or pr.queue_entry is not None)
     if merger is Merger.AUTO and not pr.auto_merge and not pr.queue_enabled:
+        if not pr.armed_before:
+            return Plan(Step.ARM)  # we stopped between opening it and arming it
         return Plan(Step.HANDS_OFF)  # a person disabled auto-merge: they have spoken
     if merger is Merger.NOBODY:
         return Plan(Step.HANDS_OFF)

@@ -24,6 +24,7 @@ from app.core.landing import (
     PullFacts,
     Refusal,
     Step,
+    merge_method_for,
     next_step,
     refusal,
 )
@@ -47,6 +48,7 @@ query($owner: String!, $name: String!, $number: Int!) {
       autoMergeRequest { enabledAt }
       labels(first: 100) { nodes { name } }
       commits(last: 100) { nodes { commit { parents(first: 2) { totalCount } } } }
+      timelineItems(itemTypes: [AUTO_MERGE_ENABLED_EVENT], first: 1) { nodes { __typename } }
     }
   }
 }
@@ -63,6 +65,22 @@ mutation($id: ID!) {
   dequeuePullRequest(input: {id: $id}) { mergeQueueEntry { id } }
 }
 """
+ENABLE_AUTO_MERGE = """
+mutation($id: ID!, $method: PullRequestMergeMethod!) {
+  enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method}) {
+    pullRequest { number autoMergeRequest { enabledAt } }
+  }
+}
+"""
+# GitHub's answers meaning "auto-merge cannot wait for anything here": the repository
+# has it switched off, the base branch has no protection or rules to wait for, or the PR has
+# nothing left to wait for. The check-driven merger (app.handlers.revert_merge) takes over.
+FALLBACK_ERRORS = (
+    "auto merge is not allowed",
+    "protected branch rules not configured",
+    "clean status",
+    "unstable status",
+)
 DISABLE_AUTO_MERGE = """
 mutation($id: ID!) {
   disablePullRequestAutoMerge(input: {pullRequestId: $id}) { pullRequest { number } }
@@ -79,6 +97,7 @@ class Outcome:
     WAITING = "waiting"
     HELD = "held"
     HANDS_OFF = "hands-off"
+    ARMED = "armed"  # auto-merge enabled on a revert the app had opened but not armed
     GONE = "gone"
     MOVED = "moved"
     CI_FAILED = "ci-failed"
@@ -130,6 +149,7 @@ def _facts(pr: dict[str, Any]) -> PullFacts:
         queue_enabled=bool(pr.get("isMergeQueueEnabled")),
         queue_entry=str(entry["id"]) if entry else None,
         updates=merges,
+        armed_before=bool(((pr.get("timelineItems") or {}).get("nodes")) or ()),
     )
 
 
@@ -168,6 +188,14 @@ async def land(
             max_updates=config.max_branch_updates,
             jump=config.merge_queue_jump,
         )
+        if plan.step is Step.ARM:
+            # Opened, then stopped before auto-merge was enabled: enable it now; where GitHub
+            # says it cannot wait for anything, this evaluation merges it itself.
+            method = merge_method_for(config.merge_method, settings.allowed) or "merge"
+            if await enable_auto_merge(gh, facts.node_id, method) is Merger.AUTO:
+                return Landing(Outcome.ARMED, facts=facts, settings=settings)
+            merger = Merger.SHERIFF
+            continue
         if plan.step is Step.ENQUEUE and not may_enqueue:
             return Landing(Outcome.WAITING, facts=facts, settings=settings)
         landing = await _take(gh, repo, facts, plan)
@@ -267,6 +295,19 @@ async def _enqueue(gh: GitHubClient, facts: PullFacts, *, jump: bool) -> Landing
         return _refused(422, str(exc))
     log.info("merge queue refused the jump; enqueued at the back", extra={"why": first})
     return Landing(Outcome.ENQUEUED, jump_refused=True)
+
+
+async def enable_auto_merge(gh: GitHubClient, node_id: str, merge_method: str) -> Merger:
+    """AUTO when GitHub's auto-merge took it; else SHERIFF: the check-driven merger
+    (app.handlers.revert_merge) merges it, as the PR's body then says."""
+    try:
+        await gh.graphql(ENABLE_AUTO_MERGE, id=node_id, method=merge_method.upper())
+    except GraphQLException as exc:
+        text = str(exc).lower()
+        if not any(marker in text for marker in FALLBACK_ERRORS):
+            log.warning("enabling auto-merge failed: %s", exc)
+        return Merger.SHERIFF
+    return Merger.AUTO
 
 
 async def disarm(gh: GitHubClient, facts: PullFacts) -> None:

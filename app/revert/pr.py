@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-from gidgethub import BadRequest, GraphQLException
+from gidgethub import BadRequest
 
 from app.core.config import RepoConfig
 from app.core.culprit import CulpritFacts
@@ -40,17 +40,12 @@ from app.revert.commit import (
     build_revert_commit,
     read_culprit,
 )
-from app.revert.land import land
+from app.revert.land import Outcome, enable_auto_merge, land
+
+__all__ = ["enable_auto_merge"]  # app.handlers takes it from here
 
 log = logging.getLogger(__name__)
 
-ENABLE_AUTO_MERGE = """
-mutation($id: ID!, $method: PullRequestMergeMethod!) {
-  enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method}) {
-    pullRequest { number autoMergeRequest { enabledAt } }
-  }
-}
-"""
 # What decides how a new revert PR lands, read once and concurrently with the other reads
 # before the PR is opened: the repository's merge settings and whether its base requires a
 # merge queue (then Build Sheriff enqueues it on green, at the front; auto-merge would queue
@@ -63,17 +58,6 @@ query($owner: String!, $name: String!, $base: String!) {
   }
 }
 """
-# GitHub's answers meaning "auto-merge cannot wait for anything here": the repository
-# has it switched off, the base branch has no protection or rules to wait for, or the PR has
-# nothing left to wait for. The check-driven merger (app.handlers.revert_merge) takes over.
-FALLBACK_ERRORS = (
-    "auto merge is not allowed",
-    "protected branch rules not configured",
-    "clean status",
-    "unstable status",
-)
-
-
 @dataclass(frozen=True)
 class RevertPR:
     number: int
@@ -139,19 +123,6 @@ async def merge_setup(gh: GitHubClient, repo: str, base: str, config: RepoConfig
     if not data.get("autoMergeAllowed"):
         return MergeSetup(Merger.SHERIFF, method)
     return MergeSetup(Merger.AUTO, method)
-
-
-async def enable_auto_merge(gh: GitHubClient, node_id: str, merge_method: str) -> Merger:
-    """AUTO when GitHub's auto-merge took it; else SHERIFF: the check-driven merger
-    (app.handlers.revert_merge) merges it, as the PR's body then says."""
-    try:
-        await gh.graphql(ENABLE_AUTO_MERGE, id=node_id, method=merge_method.upper())
-    except GraphQLException as exc:
-        text = str(exc).lower()
-        if not any(marker in text for marker in FALLBACK_ERRORS):
-            log.warning("enabling auto-merge failed: %s", exc)
-        return Merger.SHERIFF
-    return Merger.AUTO
 
 
 async def _request_review(
@@ -286,6 +257,21 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
                 merger = Merger.AUTO
             elif marker is not None and marker.merge in (Merger.SHERIFF, Merger.QUEUE):
                 merger = marker.merge
+            elif marker is not None:
+                # Meant for auto-merge, which is off: never armed (we stopped between opening
+                # and arming it: arm it now, and ask for the review we did not ask for), or
+                # a person switched it off (hands off). Its timeline tells which.
+                landing = await land(gh, repo, number, job.config, Merger.AUTO)
+                if landing.outcome == Outcome.ARMED:
+                    merger = Merger.AUTO
+                    if not requested:
+                        reviewer, mentioned = await _request_review(
+                            gh, repo, number, job.culprit, job.app_login
+                        )
+                elif landing.outcome == Outcome.MERGED:
+                    merger, state = Merger.SHERIFF, "merged"
+                elif landing.facts is not None and not landing.facts.armed_before:
+                    merger = Merger.SHERIFF  # GitHub could not wait: we merge it on green
         await _notify_culprit(gh, repo, job.culprit, job.culprit_pr, pr, job.incident_number)
     return RevertPR(
         number=number,

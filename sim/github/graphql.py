@@ -287,7 +287,15 @@ class _Session:
             "commits": lambda _, **args: _connection(
                 [{"__typename": "PullRequestCommit", "commit": self.commit_obj(repo, sha)}
                  for sha in repo.pull_commit_shas(issue)], args),
+            "timelineItems": lambda _, **args: _connection(
+                [self.timeline_item(kind, actor, at) for kind, actor, at in pr.timeline
+                 if _item_type(kind) in (args.get("itemTypes") or [_item_type(kind)])], args),
         }
+
+    def timeline_item(self, kind: str, actor: str, at: float) -> dict[str, Any]:
+        """One event of a pull request's timeline (only auto-merge events are kept)."""
+        return {"__typename": kind, "id": f"{kind}_{int(at)}", "createdAt": iso(at),
+                "actor": self.actor_obj(actor)}
 
     def commit_obj(self, repo: SimRepo, sha: str) -> dict[str, Any]:
         info = repo.store.read_commit(sha)
@@ -428,6 +436,12 @@ class _Session:
             "enqueuePullRequest": enqueue,
             "dequeuePullRequest": dequeue,
         }
+
+
+def _item_type(typename: str) -> str:
+    """PullRequestTimelineItemsItemType of a timeline item: AutoMergeEnabledEvent ->
+    AUTO_MERGE_ENABLED_EVENT."""
+    return "".join("_" + c if c.isupper() and i else c for i, c in enumerate(typename)).upper()
 
 
 def _pull_state(issue: Issue) -> str:

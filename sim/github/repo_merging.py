@@ -241,6 +241,7 @@ class MergingMixin(PullsMixin):
         pr.auto_merge = AutoMerge(actor, method.lower(), self.now(), commit_title,
                                   commit_message)
         issue.updated_at = self.now()
+        pr.timeline.append(("AutoMergeEnabledEvent", actor, self.now()))
         self.emit_issue(issue, "auto_merge_enabled", actor, reason="")
 
     def disable_auto_merge(self, issue: Issue, actor: str) -> None:
@@ -250,6 +251,7 @@ class MergingMixin(PullsMixin):
             return
         pr.auto_merge = None
         issue.updated_at = self.now()
+        pr.timeline.append(("AutoMergeDisabledEvent", actor, self.now()))
         self.emit_issue(issue, "auto_merge_disabled", actor, reason="")
 
     def checks_changed(self, sha: str) -> None:

@@ -105,6 +105,9 @@ class Pull:
     # Every commit a rebase merge wrote on the base (the tip is merge_commit_sha).
     landed_shas: list[str] = field(default_factory=list)
     auto_merge: AutoMerge | None = None
+    # The pull request's timeline as GraphQL's `timelineItems` shows it (auto-merge events):
+    # (typename, actor, at), oldest first.
+    timeline: list[tuple[str, str, float]] = field(default_factory=list)
     requested_reviewers: list[str] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
 
