@@ -102,6 +102,9 @@ class Services:
     judged_heads: dict[str, str] = field(default_factory=dict)
     # (repository, sha) whose failed jobs were re-run before declaring (confirm: rerun)
     reruns: set[tuple[str, str]] = field(default_factory=set)
+    # (repository, step id) of incident news whose comment this process sent (or tried to)
+    # and whose Slack echo it has not queued: a retry here that finds the comment echoes it
+    echo_owed: set[tuple[str, str]] = field(default_factory=set)
     # Slack outbox key ("owner/name#issue") -> installation, to persist what Slack learns
     slack_threads: dict[str, int] = field(default_factory=dict)
 

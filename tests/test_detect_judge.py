@@ -127,6 +127,9 @@ class FakeHead:
     async def advance_bisection(self, incident: Incident) -> None:
         pass
 
+    async def resume(self, incident: Incident) -> Incident:
+        return incident
+
     def quiet(self) -> None:
         self.quieted = True
 

@@ -100,9 +100,9 @@ TABLE = [
     (S.ACKNOWLEDGED, cmd("mitigated"), S.MITIGATED, ["Announce:mitigated"]),
     (S.MITIGATED, cmd("mitigated"), S.MITIGATED, []),
     # /resolve
-    (S.TRIAGE, cmd("resolve"), S.RESOLVED, ["Announce:resolved", "CloseIssue", "PostMortem"]),
-    (S.ACKNOWLEDGED, cmd("resolve"), S.RESOLVED, ["Announce:resolved", "CloseIssue", "PostMortem"]),
-    (S.MITIGATED, cmd("resolve"), S.RESOLVED, ["Announce:resolved", "CloseIssue", "PostMortem"]),
+    (S.TRIAGE, cmd("resolve"), S.RESOLVED, ["Announce:resolved", "PostMortem", "CloseIssue"]),
+    (S.ACKNOWLEDGED, cmd("resolve"), S.RESOLVED, ["Announce:resolved", "PostMortem", "CloseIssue"]),
+    (S.MITIGATED, cmd("resolve"), S.RESOLVED, ["Announce:resolved", "PostMortem", "CloseIssue"]),
     (S.RESOLVED, cmd("resolve"), S.RESOLVED, []),
     (S.RESOLVED, cmd("mitigated"), S.RESOLVED, ["Reply"]),
     (S.RESOLVED, cmd("page"), S.RESOLVED, ["Reply"]),
@@ -128,7 +128,7 @@ TABLE = [
         S.MITIGATED,
         LabelSet(S.RESOLVED, "carol"),
         S.RESOLVED,
-        ["Announce:resolved", "CloseIssue", "PostMortem"],
+        ["Announce:resolved", "PostMortem", "CloseIssue"],
     ),
     (S.TRIAGE, LabelSet(S.TRIAGE, "carol"), S.TRIAGE, []),
     (

@@ -23,6 +23,7 @@ from app.core.incident import (
     State,
     Tick,
 )
+from app.core.resume import steps_in
 from app.core.revert_messages import Merger
 from app.incident.mitigate import RevertOutcome
 from app.incident.runner import IncidentRunner
@@ -66,16 +67,24 @@ class FakeIssues:
     async def save(self, incident: Incident, *, labels: bool = True) -> None:
         self.issues[incident.number or 0] = incident
 
+    steps: dict[int, list[str]] = field(default_factory=dict)  # hidden step ids, in order
+
     async def comment(self, number: int, text: str) -> None:
-        self.comments.setdefault(number, []).append(text)
+        body, _, _ = text.partition("\n\n<!-- buildsheriff-step:")
+        self.comments.setdefault(number, []).append(body)
+        self.steps.setdefault(number, []).extend(steps_in(text))
+
+    async def comment_steps(self, number: int) -> set[str]:
+        return set(self.steps.get(number, []))
 
     async def assign(self, number: int, login: str) -> int | None:
         if self.refuse_assign is None:
             self.assignees.setdefault(number, []).append(login)
         return self.refuse_assign
 
-    async def close(self, number: int) -> None:
-        self.closed.add(number)
+    async def close(self, incident: Incident) -> None:
+        await self.save(incident)
+        self.closed.add(incident.number or 0)
 
     async def close_as_duplicate(self, incident: Incident, twin: Incident) -> None:
         await self.comment(incident.number or 0, f"Duplicate of #{twin.number}")

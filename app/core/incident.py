@@ -286,6 +286,14 @@ class RevertConflicted:
 
 
 @dataclass(frozen=True)
+class RevertNotNeeded:
+    """Opening the revert found nothing to revert (already reverted, empty): said once, and
+    remembered, so no later look tries again."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class RevertMerged:
     pr: int
     sha: str | None = None
@@ -306,6 +314,7 @@ Event = (
     | IssueReopened
     | RevertOpened
     | RevertConflicted
+    | RevertNotNeeded
     | RevertMerged
     | Tick
 )
@@ -368,7 +377,7 @@ class Unpage:
 
 @dataclass(frozen=True)
 class CloseIssue:
-    pass
+    """Close the issue, writing the incident (labels, marker) in the same request."""
 
 
 @dataclass(frozen=True)
@@ -449,6 +458,11 @@ def decide(incident: Incident | None, event: Event, config: RepoConfig, now: flo
             incident.noted(moment),
             Announce("revert_conflict", {"sha": event.sha, "files": list(event.files)}),
         )
+    if isinstance(event, RevertNotNeeded):
+        if incident.first("revert_empty"):
+            return _done(incident)
+        moment = Moment(now, "revert_empty", None, event.text)
+        return _done(incident.noted(moment), Announce("note", {"text": event.text}))
     if isinstance(event, RevertMerged):
         if incident.first("revert_merged"):
             return _done(incident)
@@ -625,11 +639,13 @@ def _move(
     elif target is State.RESOLVED:
         updated = updated.noted(Moment(now, "resolved", actor))
         effects.append(Announce("resolved", {"actor": actor}))
-        if not issue_already_closed:
-            effects.append(CloseIssue())
         if incident.paged:
             effects.append(Unpage())
         effects.append(PostMortem())
+        if not issue_already_closed:
+            # Last, with the labels and marker in the same write: an issue closed half way
+            # (the post-mortem not yet posted) would be out of everybody's sight.
+            effects.append(CloseIssue())
     elif target is State.TRIAGE:
         updated = updated.noted(
             Moment(now, "reopened" if incident.state is State.RESOLVED else "triage", actor)

@@ -216,6 +216,7 @@ TIMELINE_WORDS = {
     "revert_opened": "Revert opened: {detail}",
     "revert_conflict": "Revert conflicted: {detail}",
     "revert_refused": "Automatic revert refused ({detail})",
+    "revert_empty": "{detail}",
     "revert_merged": "Revert merged: {detail}",
     "mitigated": "Mitigated ({detail})",
     "escalated": "Escalated to on-call",

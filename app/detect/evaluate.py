@@ -221,6 +221,9 @@ class GitHubHead:
     async def advance_bisection(self, incident: Incident) -> None:
         await advance_bisection(self.ctx, self.runner, incident)
 
+    async def resume(self, incident: Incident) -> Incident:
+        return await self.runner.resume(incident)
+
     def quiet(self) -> None:
         active_repos(self.ctx.services).pop(self.ctx.repo, None)
 

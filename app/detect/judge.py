@@ -97,6 +97,10 @@ class HeadWrites(Protocol):
 
     async def advance_bisection(self, incident: Incident) -> None: ...
 
+    async def resume(self, incident: Incident) -> Incident:
+        """The steps the incident has due from what it holds (app.core.resume), no read."""
+        ...
+
     def quiet(self) -> None:
         """No active incident in this repository any more (the hint of `known_active`)."""
         ...
@@ -128,6 +132,8 @@ async def judge_head(
         current = max(active, key=lambda i: i.opened_at)
         news = HeadRed(info.head, branch, judgement.failing, _trivial(info.head))
         current = await writes.handle(current, news) or current
+        # An incident that stopped half way (a fault, a crash) goes on with this event.
+        current = await writes.resume(current)
         await writes.advance_bisection(current)
         return
     analysis = analyse_history(await reads.history(branch, info.required))

@@ -108,6 +108,8 @@ async def on_comment(event: Event, ctx: EventContext) -> None:
     )
     if allowed and after is not None and after != incident:
         await _react(ctx, comment_id, "rocket")
+    # An incident that stopped half way goes on with the next event about it (no read).
+    await runner.resume(after or incident)
 
 
 async def _allowed_or_undone(
@@ -149,7 +151,8 @@ async def on_labeled(event: Event, ctx: EventContext) -> None:
         await runner.persist(incident)  # the labels of the state the app knows
 
     if await _allowed_or_undone(event, ctx, incident, f"the label `{label}`", undo):
-        await runner.handle(incident, LabelSet(target, event.data["sender"]["login"]))
+        after = await runner.handle(incident, LabelSet(target, event.data["sender"]["login"]))
+        await runner.resume(after or incident)
 
 
 @router.register("issues", action="unlabeled")

@@ -21,4 +21,5 @@ async def tell_incident(ctx: EventContext, issue_number: int, text: str, *, kind
         await comment_on_issue(ctx.gh, ctx.repo, issue_number, text)
         return
     runner.remember_slack(incident)
-    await runner.announce(incident, "note", {"text": text, "kind": kind})
+    # Said once by the caller (a marker on the revert PR): no look at the issue's comments.
+    await runner.announce(incident, "note", {"text": text, "kind": kind}, once=False)

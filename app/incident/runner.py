@@ -25,6 +25,8 @@ from app.core.incident import (
     Page,
     PostMortem,
     Reply,
+    RevertMerged,
+    RevertNotNeeded,
     RevertOpened,
     StartRangeRevert,
     StartRevert,
@@ -32,8 +34,11 @@ from app.core.incident import (
 )
 from app.core.render import announcement, durations, postmortem
 from app.core.render_slack import incident_people, postmortem_slack, slack_top, to_mrkdwn
+from app.core.resume import Due, PullState, Step, due, step_id, with_step
+from app.core.revert_messages import parse_revert_marker
 from app.incident.mitigate import GitHubMitigation, Mitigation, RevertOutcome
 from app.incident.store import IncidentIssues, IncidentStore
+from app.revert.land import land
 from app.services import EventContext, Services
 
 if TYPE_CHECKING:
@@ -108,6 +113,9 @@ class IncidentRunner:
         self.config = config
         self.store: IncidentIssues = store or IncidentStore(ctx.gh, ctx.repo, config)
         self.mitigation: Mitigation = mitigation or GitHubMitigation(ctx, config)
+        # Step ids of the comments on each incident issue, read once per runner (or known
+        # to be none: an issue this runner created), so a retried step comments once.
+        self._said: dict[int, set[str]] = {}
 
     @property
     def now(self) -> float:
@@ -124,6 +132,9 @@ class IncidentRunner:
         reached = _milestones(before, incident)
         saved = before
         started: asyncio.Future[_Mitigated] | None = None  # the revert, begun with the issue
+        # Where in the timeline this decision starts: with what each comment says, its step
+        # id, the same when the same decision is retried from the same issue.
+        position = len(before.timeline) if before is not None else 0
         try:
             for effect in decision.effects:
                 if isinstance(effect, OpenIssue):
@@ -151,15 +162,18 @@ class IncidentRunner:
                             number.set_exception(NoIssue(f"a duplicate of #{twin.number}"))
                         await self.store.close_as_duplicate(incident, twin)
                         return twin
+                    assert incident.number is not None
+                    self._said[incident.number] = set()  # a new issue: nothing said there yet
                     if number is not None:
-                        assert incident.number is not None
                         number.set_result(incident.number)
                     self.ctx.services.metrics.incidents.labels(transition="opened").inc()
                     self._start_slack_thread(incident)
                 elif isinstance(effect, Announce):
-                    await self.announce(incident, effect.kind, effect.data)
+                    step = step_id(position, effect.kind, effect.data)
+                    await self.announce(incident, effect.kind, effect.data, step=step)
                 elif isinstance(effect, Reply):
-                    await self.comment(incident, effect.text)
+                    step = step_id(position, "reply", {"text": effect.text})
+                    await self.comment(incident, effect.text, step=step)
                 elif isinstance(effect, Assign):
                     await self._assign(incident, effect.login)
                 elif isinstance(effect, StartRevert | StartRangeRevert):
@@ -171,10 +185,17 @@ class IncidentRunner:
                         )
                     mitigated, started = await started, None
                     if mitigated.rollback is not None:
-                        await self.announce(incident, "note", {"text": mitigated.rollback})
+                        text = mitigated.rollback
+                        step = step_id(position, "rollback", {"shas": _shas(effect)})
+                        await self.announce(incident, "note", {"text": text}, step=step)
                     outcome = mitigated.outcome
-                    if outcome.note is not None:
-                        await self.announce(incident, "note", {"text": outcome.note})
+                    if outcome.note is not None and outcome.event is None:
+                        # Nothing to revert: remembered, so no later look tries again.
+                        skipped = RevertNotNeeded(outcome.note)
+                        incident = await self.handle(incident, skipped) or incident
+                    elif outcome.note is not None:
+                        step = step_id(position, "note", {"text": outcome.note})
+                        await self.announce(incident, "note", {"text": outcome.note}, step=step)
                     if outcome.event is not None:
                         opened = isinstance(outcome.event, RevertOpened)
                         self.ctx.services.metrics.reverts.labels(
@@ -184,22 +205,30 @@ class IncidentRunner:
                     saved = incident
                 elif isinstance(effect, Page):
                     await self._page(incident, effect.reason)
+                    if incident != saved:
+                        # Paged: remembered at once, so whatever fails next, an /ack or
+                        # /resolve still reaches the page (re-paging is deduplicated).
+                        await self.persist(incident, before=saved)
+                        saved = incident
                 elif isinstance(effect, Unpage):
                     await self._unpage(incident)
                 elif isinstance(effect, AckPage):
                     if self.ctx.services.pager is not None:
                         await self.ctx.services.pager.acknowledge(self.page_key(incident))
                 elif isinstance(effect, CloseIssue):
-                    assert incident.number is not None
-                    await self.store.close(incident.number)
+                    await self.store.close(incident)
+                    saved = incident
+                    self._update_slack_top(incident)
                 elif isinstance(effect, PostMortem):
-                    await self.comment(incident, postmortem(incident))
-                    self._slack_post(
-                        incident,
-                        *postmortem_slack(
-                            incident, self.ctx.repo, self.store.repo_url, self.config.slack_user_ids
-                        ),
-                    )
+                    step = step_id(position, "postmortem")
+                    if await self._said_here(incident, postmortem(incident), step):
+                        self._slack_post(
+                            incident,
+                            *postmortem_slack(
+                                incident, self.ctx.repo, self.store.repo_url,
+                                self.config.slack_user_ids,
+                            ),
+                        )
         finally:
             if started is not None:  # an effect failed before the revert was waited for
                 await asyncio.gather(started, return_exceptions=True)
@@ -221,6 +250,68 @@ class IncidentRunner:
         )
         return _Mitigated(rollback, outcome)
 
+    # ------------------------------------------------------------ resuming
+
+    async def resume(
+        self, incident: Incident, *, read_pr: bool = False, slack: bool = False
+    ) -> Incident:
+        """Take the steps due for `incident` (app.core.resume.due), each once.
+
+        From an event, with what was read already (the marker): no read of its own. From
+        the reconciler, `read_pr` (one GET of the revert PR while its merge is unrecorded)
+        and `slack` (a thread that was never posted is posted)."""
+        current = incident
+        pr: dict[str, Any] | None = None
+        slack = slack and self._slack_enabled()
+        for item in due(current, self.config, self.now, slack=slack):
+            current = await self._take(current, item, read_pr=read_pr) or current
+            if item.step is Step.READ_PR and read_pr:
+                pr = await self.ctx.gh.getitem(f"/repos/{self.ctx.repo}/pulls/{item.pr}")
+                state = "merged" if pr.get("merged") else str(pr.get("state") or "open")
+                for then in due(current, self.config, self.now, pr=PullState(
+                    state, pr.get("merge_commit_sha")
+                )):
+                    if then.step in (Step.RECORD_MERGED, Step.LAND):
+                        current = await self._take(current, then, pr=pr) or current
+        return current
+
+    async def _take(
+        self,
+        incident: Incident,
+        item: Due,
+        *,
+        read_pr: bool = False,
+        pr: dict[str, Any] | None = None,
+    ) -> Incident | None:
+        step = item.step
+        self.ctx.log.info("incident step due", extra={"issue": incident.number, "step": step})
+        if step is Step.START_THREAD:
+            self._start_slack_thread(incident)
+        elif step is Step.PAGE:
+            return await self.handle(incident, core.Tick())
+        elif step is Step.OPEN_REVERT:
+            effect = (
+                StartRevert(item.shas[0]) if len(item.shas) == 1 else StartRangeRevert(item.shas)
+            )
+            return await self.apply(incident, Decision(incident, (effect,)))
+        elif step is Step.RECORD_MERGED:
+            assert item.pr is not None
+            return await self.handle(incident, RevertMerged(item.pr, item.merge_sha))
+        elif step is Step.LAND and pr is not None:
+            marker = parse_revert_marker(pr.get("body"))
+            if marker is not None:
+                landing = await land(
+                    self.ctx.gh, self.ctx.repo, int(pr["number"]), self.config, marker.merge,
+                    may_enqueue=False,
+                )
+                self.ctx.log.info("revert landing", extra={"pr": pr["number"],
+                                                           "outcome": landing.outcome})
+        return None
+
+    def _slack_enabled(self) -> bool:
+        slack = self.ctx.services.slack
+        return slack is not None and slack.enabled
+
     def _measure(self, reached: list[str], incident: Incident) -> None:
         """Count the transitions this decision made, and time them from detection."""
         metrics = self.ctx.services.metrics
@@ -239,18 +330,65 @@ class IncidentRunner:
         await self.store.save(incident, labels=before is None or before.state != incident.state)
         self._update_slack_top(incident)
 
-    async def comment(self, incident: Incident, text: str) -> None:
-        assert incident.number is not None, "a comment needs the incident's issue"
-        await self.store.comment(incident.number, text)
+    async def comment(
+        self, incident: Incident, text: str, *, step: str | None = None, once: bool = True
+    ) -> bool:
+        """Comment on the incident with a hidden step id, unless a comment with that id is
+        there already (the step was taken, then the process stopped before it was recorded).
+        True when it commented now. `once` False: the caller made sure it says this once
+        (news from outside the incident's flow, said once on its PR): no look first."""
+        number = incident.number
+        assert number is not None, "a comment needs the incident's issue"
+        if step is None:
+            extra = {} if once else {"at": self.now}
+            step = step_id(len(incident.timeline), "comment", {"text": text, **extra})
+        if once:
+            said = self._said.get(number)
+            if said is None:
+                said = self._said[number] = await self.store.comment_steps(number)
+            if step in said:
+                self.ctx.log.info("step already said", extra={"issue": number, "step": step})
+                return False
+            said.add(step)
+        await self.store.comment(number, with_step(text, step))
+        return True
 
-    async def announce(self, incident: Incident, kind: str, data: dict[str, Any]) -> None:
+    async def _said_here(
+        self, incident: Incident, text: str, step: str, *, once: bool = True
+    ) -> bool:
+        """Comment (once); True when its Slack echo is to be sent now: the comment was posted
+        now, or an earlier try in this process posted it and stopped before the echo (a write
+        GitHub applied and then answered 502). A comment another process posted is its own
+        business: its echo is not sent twice."""
+        owed = self.ctx.services.echo_owed
+        key = (self.ctx.repo, step)
+        was_owed = key in owed
+        owed.add(key)
+        posted = await self.comment(incident, text, step=step, once=once)
+        owed.discard(key)
+        return posted or was_owed
+
+    async def announce(
+        self,
+        incident: Incident,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        step: str | None = None,
+        once: bool = True,
+    ) -> None:
+        """News: a comment on the issue and a reply in the Slack thread, each said once."""
+        text = announcement(kind, data, incident, self.store.repo_url)
+        if step is None:
+            extra = {} if once else {"at": self.now}
+            step = step_id(len(incident.timeline), kind, {**data, **extra})
+        if not await self._said_here(incident, text, step, once=once):
+            return
         if kind == "revert_merged":
             self.ctx.services.metrics.reverts.labels(outcome="merged", reason="").inc()
         elif kind == "revert_refused":
             rule = str(data.get("rule") or "unknown")
             self.ctx.services.metrics.reverts.labels(outcome="refused", reason=rule).inc()
-        text = announcement(kind, data, incident, self.store.repo_url)
-        await self.comment(incident, text)
         self._slack_reply(incident, text)
         self.ctx.log.info("incident news", extra={"issue": incident.number, "kind": kind})
 
@@ -291,14 +429,13 @@ class IncidentRunner:
         return incident.slack_channel or str(self.ctx.services.settings.slack_channel)
 
     def sync_slack(self, incident: Incident) -> None:
-        """Slack catches up: the thread's top message shows the issue's state, and an
-        incident whose thread was never posted (Slack was down, then we restarted) gets
-        one now. The issue is the truth; this only makes Slack agree with it."""
+        """Slack catches up: the thread's top message shows the issue's state (a thread
+        that was never posted is a step `resume` takes). The issue is the truth; this only
+        makes Slack agree with it."""
         slack = self.ctx.services.slack
         if slack is None or not slack.enabled or incident.number is None:
             return
         if not incident.slack_ts:
-            self._start_slack_thread(incident)
             return
         self.remember_slack(incident)
         self._update_slack_top(incident)

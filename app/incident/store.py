@@ -15,6 +15,7 @@ from gidgethub import BadRequest
 from app.core.config import Labels, RepoConfig
 from app.core.incident import Incident, State
 from app.core.render import issue_body, issue_title, parse_marker
+from app.core.resume import steps_in
 from app.github.client import GitHubClient, web_url
 from app.github.comments import comment_on_issue
 
@@ -76,6 +77,10 @@ class IncidentReads(Protocol):
         """An open incident of the same red streak with a lower number, if any."""
         ...
 
+    async def comment_steps(self, number: int) -> set[str]:
+        """The hidden step ids of the comments on issue `number` (app.core.resume)."""
+        ...
+
 
 class IncidentWrites(Protocol):
     """What running an incident writes into its issue."""
@@ -95,7 +100,9 @@ class IncidentWrites(Protocol):
         """None once assigned; GitHub's status when it refused (not assignable)."""
         ...
 
-    async def close(self, number: int) -> None: ...
+    async def close(self, incident: Incident) -> None:
+        """Close the issue, writing labels and marker in the same request."""
+        ...
 
     async def close_as_duplicate(self, incident: Incident, twin: Incident) -> None: ...
 
@@ -173,6 +180,13 @@ class IncidentStore:
     async def comment(self, number: int, text: str) -> None:
         await comment_on_issue(self.gh, self.repo, number, text)
 
+    async def comment_steps(self, number: int) -> set[str]:
+        found: set[str] = set()
+        url = f"/repos/{self.repo}/issues/{number}/comments?per_page=100"
+        async for comment in self.gh.getiter(url):
+            found |= steps_in(comment.get("body"))
+        return found
+
     async def assign(self, number: int, login: str) -> int | None:
         try:
             await self.gh.post(
@@ -182,10 +196,19 @@ class IncidentStore:
             return int(exc.status_code)
         return None
 
-    async def close(self, number: int) -> None:
+    async def close(self, incident: Incident) -> None:
+        """Close the issue and write its labels and marker, in one request."""
+        assert incident.number is not None, "close() needs an incident that has an issue"
+        issue = await self.gh.getitem(f"/repos/{self.repo}/issues/{incident.number}")
+        current = [label["name"] for label in issue.get("labels", [])]
         await self.gh.patch(
-            f"/repos/{self.repo}/issues/{number}",
-            data={"state": "closed", "state_reason": "completed"},
+            f"/repos/{self.repo}/issues/{incident.number}",
+            data={
+                "state": "closed",
+                "state_reason": "completed",
+                "body": self.body_for(incident),
+                "labels": self.labels_for(incident, current),
+            },
         )
 
     async def earlier_twin(self, incident: Incident) -> Incident | None:

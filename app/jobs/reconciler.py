@@ -5,7 +5,8 @@ it opened longer than `escalate_after` ago and its labels still say triage. So
 after any restart, one pass over the open incidents does exactly what is due —
 pages nobody twice (the marker remembers `paged`), mitigates an incident whose
 branch went green while we were away, opens one for a red head nobody reported,
-and records a revert PR that merged without us hearing.
+and finishes every incident that stopped half way (app.core.resume: a revert to
+open, a revert PR to arm, bring up to date or merge, a merge to record).
 
 Runs on start-up and every RECONCILE_INTERVAL seconds, each repository inside
 its own lock (the dispatcher's per-repository queue), like a webhook.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.core.incident import OPEN_STATES, RevertMerged, Tick
+from app.core.incident import OPEN_STATES
 from app.core.repo_names import quoted_full_name, valid_full_name
 from app.detect.bisect import clean_probe_refs
 from app.detect.evaluate import evaluate_head
@@ -45,17 +46,9 @@ async def reconcile_repo(ctx: EventContext, repository: dict[str, Any]) -> None:
         active_repos(ctx.services)[ctx.repo] = ctx.installation_id
     for incident in incidents:
         runner.sync_slack(incident)
-        current = incident
-        if incident.revert_pr and not incident.first("revert_merged"):
-            pr = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{incident.revert_pr}")
-            if pr.get("merged"):
-                current = (
-                    await runner.handle(
-                        current, RevertMerged(pr["number"], pr.get("merge_commit_sha"))
-                    )
-                    or current
-                )
-        await runner.handle(current, Tick())
+        # Whatever stopped it half way, the incident takes the steps that are due (a revert
+        # to open, a revert PR to arm, update, merge or record, a page), each once.
+        await runner.resume(incident, read_pr=True, slack=True)
     # Probe refs a stopped bisection left behind; then red heads with no incident, green
     # heads with one, and bisections waiting on CI, as a webhook would.
     await clean_probe_refs(ctx, incidents)

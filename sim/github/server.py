@@ -44,6 +44,7 @@ from sim.github import (  # noqa: F401  (imported for their @route registrations
     rest_pulls,
     rest_repos,
 )
+from sim.github.api_faults import ApiFaults, Hold
 from sim.github.auth import (
     KeyPair,
     Token,
@@ -160,6 +161,8 @@ class GitHubSim:
         # Off by default; tests switch them on (all on the injectable clock):
         self.secondary_limit: SecondaryLimit | None = None  # content-creating requests
         self.delivery_faults: DeliveryFaults | None = None  # drop/duplicate/reorder/delay
+        self.api_faults: ApiFaults | None = None  # 5xx, secondary limits, resets, applied+502
+        self._holds: list[Hold] = []
         self.read_lag = 0.0  # seconds REST reads keep answering what they saw before a change
         self._read_cache: dict[str, tuple[int, Reply]] = {}
         self.app_owner = "octo-apps"
@@ -413,6 +416,56 @@ class GitHubSim:
         self._outage_until = self.now() + seconds
         self._outage_draw = random.Random(seed)
 
+    def hold(self, method: str, template: str, *, when: Callable[[Any], bool] | None = None,
+             times: int = 1) -> Hold:
+        """The next `times` requests to (method, template) whose body passes `when` wait, not
+        done, until `release_holds()`; `hold.reached` is set when the first one arrives.
+        GraphQL: template "/graphql", `when` sees the request body (query and variables)."""
+        held = Hold(method.upper(), template, when, times)
+        self._holds.append(held)
+        return held
+
+    def release_holds(self) -> None:
+        """Held requests are answered 502, not done (their sender is usually gone)."""
+        for held in self._holds:
+            held.released.set()
+        self._holds.clear()
+
+    async def _held(self, method: str, template: str, body: Any) -> bool:
+        for held in self._holds:
+            if held.matches(method, template, body):
+                held.held += 1
+                held.reached.set()
+                await held.released.wait()
+                return True
+        return False
+
+    def _fault_reply(self, kind: str) -> Reply:
+        if kind == "500":
+            return Reply(500, {"message": "Server Error", "documentation_url": DOCS})
+        if kind in ("429", "403"):
+            assert self.api_faults is not None
+            return Reply(int(kind), {"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": DOCS},
+                         {"retry-after": str(self.api_faults.retry_after)})
+        raise ValueError(kind)
+
+    def _bad_gateway(self, method: str, path: str) -> web.Response:
+        """GitHub's front end answering for a backend that did not: HTML, not JSON."""
+        self.call_log.append((method, path, 502))
+        return web.Response(status=502, text="<html><body><h1>502 Bad Gateway</h1></body></html>",
+                            content_type="text/html")
+
+    def _faulted(self, request: web.Request, method: str, path: str, kind: str,
+                 rate: dict[str, str]) -> web.StreamResponse:
+        if kind.endswith("reset"):
+            self.call_log.append((method, path, 0))
+            if request.transport is not None:
+                request.transport.abort()  # the connection drops: no answer at all
+            return web.Response(status=502)
+        if kind.endswith("502"):
+            return self._bad_gateway(method, path)
+        return self._respond(method, path, self._fault_reply(kind), rate)
+
     def clear_injections(self) -> None:
         """GitHub works again: no injected answer is left."""
         self._injections.clear()
@@ -655,6 +708,11 @@ class GitHubSim:
             injected = self._injected(method, template)
             if injected is not None:
                 return self._respond(method, path, self._injection_reply(injected), rate)
+            if await self._held(method, template, body):
+                return self._bad_gateway(method, path)
+            fault = self.api_faults.pick(method, path) if self.api_faults else None
+            if fault is not None and not fault.startswith("applied-"):
+                return self._faulted(request, method, path, fault, rate)
             refused, unknown = self.openapi.query_problems(method, template, request.query)
             for name in unknown:
                 # GitHub ignores it: whatever the caller meant it to do, it does nothing.
@@ -675,6 +733,8 @@ class GitHubSim:
             reply = self._as_documented(method, template, path, await call_handler(handler, ctx))
             if method == "GET" and self.read_lag > 0:
                 reply = self._lagging(f"{caller.key} {request.path_qs}", match.params, reply)
+            if fault is not None:  # done, and then the answer is lost
+                return self._faulted(request, method, path, fault.removeprefix("applied-"), rate)
         except ApiError as error:
             reply = Reply(error.status, error.body(), error.headers)
         except Exception as error:  # a simulator bug must be loud, not a hang or a 200
@@ -769,6 +829,11 @@ class GitHubSim:
             injected = self._injected("POST", "/graphql")
             if injected is not None:
                 return self._respond("POST", path, self._injection_reply(injected), rate)
+            if await self._held("POST", "/graphql", body):
+                return self._bad_gateway("POST", path)
+            fault = self.api_faults.pick("POST", path) if self.api_faults else None
+            if fault is not None and not fault.startswith("applied-"):
+                return self._faulted(request, "POST", path, fault, rate)
         except ApiError as error:
             return self._respond("POST", path, Reply(error.status, error.body(), error.headers),
                                  rate)
@@ -797,4 +862,6 @@ class GitHubSim:
                 {"type": kind, "message": message} for kind, message in pages]}), rate)
         answer = execute_graphql(self, caller.actor, caller.installation_id, query, variables,
                                  body.get("operationName"), caller.permissions)
+        if fault is not None:  # done (a mutation applied), and then the answer is lost
+            return self._faulted(request, "POST", path, fault.removeprefix("applied-"), rate)
         return self._respond("POST", path, Reply(200, answer), rate)
