@@ -30,10 +30,13 @@ METHOD_SCOPES = {
     "chat.update": "chat:write",
     "reactions.add": "reactions:write",
     "conversations.info": "channels:read",
+    "conversations.list": "channels:read",
+    "conversations.history": "channels:history",
     "users.lookupByEmail": "users:read.email",
 }
 DEFAULT_SCOPES = frozenset(
-    {"chat:write", "reactions:write", "channels:read", "users:read", "users:read.email"}
+    {"chat:write", "reactions:write", "channels:read", "channels:history", "users:read",
+     "users:read.email"}
 )
 MAX_TEXT_CHARS = 40_000  # Slack truncates longer texts; the sim refuses them (msg_too_long)
 MAX_BLOCKS = 50
@@ -194,6 +197,8 @@ class SlackSim:
             "reactions.add": self._react,
             "auth.test": self._auth_test,
             "conversations.info": self._conversation_info,
+            "conversations.list": self._conversation_list,
+            "conversations.history": self._conversation_history,
             "users.lookupByEmail": self._lookup_by_email,
         }.get(method)
         if handler is None:
@@ -242,6 +247,18 @@ class SlackSim:
             if parent is None:
                 return _error("thread_not_found")
             thread_ts = parent["thread_ts"] or parent["ts"]  # replies to a reply join its thread
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return _error("invalid_metadata_format")
+        if metadata is not None and not (
+            isinstance(metadata, dict)
+            and isinstance(metadata.get("event_type"), str)
+            and isinstance(metadata.get("event_payload"), dict)
+        ):
+            return _error("invalid_metadata_format")
         message = {
             "channel": channel_id,
             "ts": self._next_ts(),
@@ -249,6 +266,7 @@ class SlackSim:
             "text": text or "",
             "blocks": blocks or None,
             "edits": [],
+            "metadata": metadata,
         }
         self.messages.append(message)
         return web.json_response(
@@ -322,6 +340,39 @@ class SlackSim:
             {"ok": True, "channel": {"id": channel_id, "name": name, "is_channel": True}}
         )
 
+
+    def _conversation_list(self, args: dict[str, Any]) -> web.Response:
+        """The channels the sim knows by name (those a message went to), one page."""
+        channels = [
+            {"id": channel_id, "name": name.lstrip("#"), "is_channel": True}
+            for channel_id, name in self._names.items()
+        ]
+        return web.json_response(
+            {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+        )
+
+    def _conversation_history(self, args: dict[str, Any]) -> web.Response:
+        """A channel's top-level messages, newest first; their metadata only when asked for
+        (include_all_metadata). Like Slack, it takes the channel's id, not "#name"."""
+        channel = str(args.get("channel") or "")
+        if not channel.startswith(("C", "G")) or not self._known(channel):
+            return _error("channel_not_found")
+        try:
+            limit = max(1, min(int(args.get("limit") or 100), 999))
+        except (TypeError, ValueError):
+            return _error("invalid_limit")
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        top = [m for m in self.messages if m["channel"] == channel and m["thread_ts"] is None]
+        page = list(reversed(top))[:limit]
+        messages = []
+        for m in page:
+            item: dict[str, Any] = {"type": "message", "ts": m["ts"], "text": m["text"]}
+            if with_metadata and m.get("metadata"):
+                item["metadata"] = m["metadata"]
+            messages.append(item)
+        return web.json_response(
+            {"ok": True, "messages": messages, "has_more": len(top) > len(page)}
+        )
 
     def _lookup_by_email(self, args: dict[str, Any]) -> web.Response:
         email = str(args.get("email") or "").strip()

@@ -286,7 +286,9 @@ class IncidentRunner:
         step = item.step
         self.ctx.log.info("incident step due", extra={"issue": incident.number, "step": step})
         if step is Step.START_THREAD:
-            self._start_slack_thread(incident)
+            # The issue has no thread: none was posted, or one was and we stopped before its
+            # ts was saved. Slack is asked first, so it is not posted twice.
+            self._start_slack_thread(incident, look_first=True)
         elif step is Step.PAGE:
             return await self.handle(incident, core.Tick())
         elif step is Step.OPEN_REVERT:
@@ -407,13 +409,17 @@ class IncidentRunner:
         message = SlackMessage(mrkdwn, blocks, people=incident_people(incident))
         slack.reply(slack_key(self.ctx.repo, incident.number), message)
 
-    def _start_slack_thread(self, incident: Incident) -> None:
+    def _start_slack_thread(self, incident: Incident, *, look_first: bool = False) -> None:
         slack = self.ctx.services.slack
         if slack is None or not slack.enabled or incident.number is None:
             return
         key = slack_key(self.ctx.repo, incident.number)
         self.ctx.services.slack_threads[key] = self.ctx.installation_id
-        slack.start_thread(key, self._channel(incident), self._slack_top(incident))
+        top = self._slack_top(incident)
+        if look_first:
+            slack.start_thread(key, self._channel(incident), top, look_first=True)
+        else:
+            slack.start_thread(key, self._channel(incident), top)
 
     def remember_slack(self, incident: Incident) -> None:
         """After a restart, teach the notifier the thread the marker remembers."""

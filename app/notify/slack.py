@@ -68,6 +68,10 @@ _DEFAULT_RETRY_AFTER = 1.0
 _MAX_RETRY_AFTER = 3600.0  # a wild Retry-After must not park the outbox for days
 _REQUEST_TIMEOUT = 30
 _LOOKUP_TTL = 3600.0  # people join Slack or change their email; ask again hourly
+# A thread's top message says whose it is in its metadata, so that a process that stopped
+# before saving the thread's ts finds it among the channel's latest messages.
+THREAD_EVENT = "buildsheriff_incident"
+THREAD_LOOKBACK = 200
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,12 @@ class SlackOutbox(Protocol):
 
     def thread_ts(self, key: str) -> str | None: ...
 
-    def start_thread(self, key: str, channel: str, message: SlackMessage) -> None: ...
+    def start_thread(
+        self, key: str, channel: str, message: SlackMessage, *, look_first: bool = False
+    ) -> None:
+        """Post the thread's top message; `look_first`: unless the channel has it already
+        (found by the incident's key in the message's metadata)."""
+        ...
 
     def reply(self, key: str, message: SlackMessage) -> None: ...
 
@@ -137,6 +146,8 @@ class _Op:
     kind: _Kind
     message: SlackMessage | None = None
     channel: str | None = None  # START only
+    look_first: bool = False  # START only: the thread may exist (we stopped before its ts
+    # was saved): look for it in the channel before posting one
     reaction: str | None = None  # REACT only
 
 
@@ -247,14 +258,17 @@ class SlackNotifier:
         thread = self._threads.get(key)
         return thread[1] if thread else None
 
-    def start_thread(self, key: str, channel: str, message: SlackMessage) -> None:
+    def start_thread(
+        self, key: str, channel: str, message: SlackMessage, *, look_first: bool = False
+    ) -> None:
         if not self.enabled or key in self._threads:
             return
         box = self._box(key)
         if any(op.kind is _Kind.START for op in box.ops):
             return
         # first in line: replies asked for before the thread existed wait behind it
-        box.ops.appendleft(_Op(_Kind.START, message=message, channel=channel))
+        op = _Op(_Kind.START, message=message, channel=channel, look_first=look_first)
+        box.ops.appendleft(op)
         self._kick(key)
 
     def reply(self, key: str, message: SlackMessage) -> None:
@@ -436,8 +450,16 @@ class SlackNotifier:
         try:
             if op.kind is _Kind.START:
                 assert message is not None and op.channel is not None
+                found = await self._find_thread(key, op.channel) if op.look_first else None
+                if found is not None:
+                    self._threads[key] = found
+                    await self._thread_started(key, *found)
+                    return
                 answer = await client.chat_postMessage(
-                    channel=op.channel, text=message.text, blocks=message.blocks
+                    channel=op.channel,
+                    text=message.text,
+                    blocks=message.blocks,
+                    metadata={"event_type": THREAD_EVENT, "event_payload": {"key": key}},
                 )
                 channel, ts = str(answer["channel"]), str(answer["ts"])
                 self._threads[key] = (channel, ts)
@@ -486,6 +508,39 @@ class SlackNotifier:
             raise _GiveUp(f"{op.kind.method}: {error} (message dropped)", drop=True)
         # token, scope or channel trouble: every message of this outbox would fail alike
         raise _GiveUp(f"{op.kind.method}: {error}", drop=False)
+
+    async def _find_thread(self, key: str, channel: str) -> tuple[str, str] | None:
+        """(channel id, ts) of the thread the channel already has for `key`: a top message
+        among its latest ones whose metadata names the key. None when there is none, or when
+        Slack cannot say (the bot lacks channels:history / channels:read): then a thread is
+        posted, as it would be without this look."""
+        client = self._api()
+        try:
+            channel_id = channel if not channel.startswith("#") else None
+            if channel_id is None:
+                answer = await client.conversations_list(
+                    exclude_archived=True, limit=1000, types="public_channel,private_channel"
+                )
+                name = channel.lstrip("#")
+                channel_id = next(
+                    (str(c["id"]) for c in answer.get("channels") or () if c.get("name") == name),
+                    None,
+                )
+                if channel_id is None:
+                    return None
+            history = await client.conversations_history(
+                channel=channel_id, limit=THREAD_LOOKBACK, include_all_metadata=True
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("slack: cannot look for the thread of %s: %s", key,
+                        self._redact(repr(exc)))
+            return None
+        for message in history.get("messages") or ():
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == THREAD_EVENT and payload.get("key") == key:
+                return channel_id, str(message["ts"])
+        return None
 
     async def _thread_started(self, key: str, channel: str, ts: str) -> None:
         if self._on_thread_started is None:
