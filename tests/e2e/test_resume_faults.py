@@ -18,7 +18,7 @@ import pytest
 
 from sim.github.api_faults import ApiFaults
 from sim.github.delivery_faults import DeliveryFaults
-from tests.e2e.scenarios import incident_issues, labels_of
+from tests.e2e.scenarios import break_it, incident_issues, labels_of, new_repo
 
 pytestmark = pytest.mark.asyncio
 
@@ -215,3 +215,44 @@ async def test_the_demo_story_completes_with_webhooks_duplicated_reordered_and_d
         await the_story(s, start)
         dropped = [d for d in s.sim.deliveries if d.get("dropped")]
         assert len(dropped) >= 3, len(dropped)
+
+
+DOWN = "http://127.0.0.1:9/webhooks"  # nobody listens: every webhook is lost
+
+
+async def test_webhooks_lost_while_the_revert_falls_behind_the_reconciler_lands_it(
+    stack_factory: Callable[..., Any],
+) -> None:
+    """No webhook arrives after the revert PR opened (the app heard nothing: no push, no check
+    event): the reconciler alone brings it up to date behind a strict base, merges it (the app is
+    the merger, auto-merge being off), and records the merge in the incident, once."""
+    async with stack_factory(RECONCILE_INTERVAL=str(RECONCILE_INTERVAL)) as s:
+        repo = new_repo(s, allow_auto_merge=False)
+        repo.protect("main", required_checks=["build"], strict=True)
+        await s.settle()
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        (pr,) = repo.pulls()
+        number = pr["number"]
+
+        s.sim.webhook_url = DOWN  # from here on the app hears nothing
+        repo.commit({"docs/1.md": "note 1\n"}, "Docs", author="olive")  # main moves on
+        repo.add_check_run(repo.head(), "build", conclusion="failure")
+        head = repo.pull(number)["head"]["sha"]
+        repo.add_check_run(head, "build", conclusion="success")
+        await s.sim.drain()
+
+        await s.reconcile()  # behind: brought up to date
+        updated = repo.pull(number)["head"]["sha"]
+        assert updated != head and not repo.pull(number)["merged"]
+        repo.add_check_run(updated, "build", conclusion="success")
+        await s.sim.drain()
+        await s.reconcile()  # green and up to date: merged by the app
+        assert repo.pull(number)["merged"]
+        await s.reconcile()  # the merge, recorded once
+        await s.reconcile()
+        said = [c["body"] for c in repo.issue(issue["number"])["comments_list"]]
+        assert sum(b.startswith("✅") and "merged" in b for b in said) == 1, said
+        assert len(said) == len(set(said))
