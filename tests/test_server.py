@@ -241,6 +241,27 @@ async def test_event_nobody_handles_answers_202_and_does_nothing(
     assert dispatcher.counters["handled"] == 0 and dispatcher.counters["ignored"] == 1
 
 
+async def test_an_event_nobody_handles_is_answered_from_its_header_without_parsing(
+    server: tuple[TestClient[Any, Any], Recorder, web.Application],
+) -> None:
+    """Signed, so its body is read and verified; then its header says nobody listens:
+    202, even for a body that is not JSON (it is never parsed); a wrong signature is
+    still a 401."""
+    client, recorder, application = server
+    body = b"not json at all {"
+    response = await client.post("/webhooks", data=body,
+                                 headers=webhook_headers("issues", body, SECRET))
+    assert response.status == 202
+    assert await response.json() == {"status": "ignored"}
+    forged = webhook_headers("issues", body, "not-the-secret")
+    response = await client.post("/webhooks", data=body, headers=forged)
+    assert response.status == 401
+    dispatcher = dispatcher_of(application)
+    await dispatcher.idle()
+    assert recorder.seen == [] and dispatcher.depth == 0
+    assert dispatcher.counters["ignored"] == 1 and dispatcher.counters["rejected"] == 1
+
+
 async def test_valid_event_is_acknowledged_then_handled_with_its_context(
     server: tuple[TestClient[Any, Any], Recorder, web.Application],
 ) -> None:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from gidgethub import BadRequest, ValidationFailure
+from gidgethub import ValidationFailure
 from gidgethub.routing import Router
-from gidgethub.sansio import Event
+from gidgethub.sansio import Event, validate_event
 
 from app.core.repo_names import payload_name_problem, quoted_full_name, valid_full_name
 from app.detect.evaluate import already_judged, forget_judged
@@ -116,28 +118,29 @@ class WebhookReceiver:
 
         headers = {h: request.headers[h] for h in _EVENT_HEADERS if h in request.headers}
         try:
-            # Always with the secret: without one gidgethub would skip verification.
-            event = Event.from_http(headers, body, secret=self._secret)
+            # The signature covers the body, so the whole body is read and checked (always
+            # with the secret) before anything in it or in the headers is believed.
+            validate_event(body, signature=headers["x-hub-signature-256"], secret=self._secret)
         except ValidationFailure:
             return self._reject(401, "bad signature", request, outcome="bad_signature")
-        except KeyError:
+        name = headers.get("x-github-event") or ""
+        delivery_id = headers.get("x-github-delivery") or ""
+        if not name or not delivery_id:
             return self._reject(
                 400, "missing X-GitHub-Event or X-GitHub-Delivery", request, outcome="malformed"
             )
-        except RecursionError:
-            return self._reject(400, "JSON nested too deeply", request, outcome="malformed")
-        except (BadRequest, ValueError, LookupError):
-            return self._reject(
-                400, "body must be JSON (application/json)", request, outcome="malformed"
-            )
-        if not isinstance(event.data, dict):
-            return self._reject(400, "body must be a JSON object", request, outcome="malformed")
-        if not event.event or not event.delivery_id:
-            return self._reject(
-                400, "missing X-GitHub-Event or X-GitHub-Delivery", request, outcome="malformed"
-            )
-        if _too_deep(event.data):
-            return self._reject(400, "JSON nested too deeply", request, outcome="malformed")
+        counters = self.dispatcher.counters
+        if name != "ping" and not _subscribed(self.router, name):
+            # No handler listens to this event: answered from its (signed) header alone,
+            # the body neither parsed nor queued.
+            counters["received"] += 1
+            counters["ignored"] += 1
+            self.services.metrics.webhooks.labels(event=name[:40], outcome="ignored").inc()
+            return _ignored()
+        parsed = parse_body(headers.get("content-type"), body)
+        if isinstance(parsed, str):
+            return self._reject(400, parsed, request, outcome="malformed")
+        event = Event(parsed, event=name, delivery_id=delivery_id)
         repository = event.data.get("repository")
         if repository is not None and not (
             isinstance(repository, dict) and valid_full_name(repository.get("full_name"))
@@ -150,7 +153,6 @@ class WebhookReceiver:
         if problem is not None:
             return self._reject(400, problem, request, outcome="malformed")
 
-        counters = self.dispatcher.counters
         counters["received"] += 1
         if event.event == "ping":
             self._count(event, "pong")
@@ -385,6 +387,44 @@ def _repo_of(data: Mapping[str, Any]) -> str:
 
 
 MAX_JSON_DEPTH = 64  # GitHub's payloads nest about 10 deep
+_NOT_JSON = "body must be JSON (application/json)"
+_TOO_DEEP = "JSON nested too deeply"
+
+
+def _subscribed(router: Router, event: str) -> bool:
+    """Whether any handler is registered for `event` (with or without a data detail)."""
+    routes = (getattr(router, "_shallow_routes", None), getattr(router, "_deep_routes", None))
+    if not all(isinstance(r, dict) for r in routes):
+        return True  # another gidgethub: parse everything, as before
+    return any(event in r for r in routes if isinstance(r, dict))
+
+
+def _ignored() -> web.Response:
+    return web.json_response({"status": "ignored"}, status=202)
+
+
+def parse_body(content_type: str | None, body: bytes) -> dict[str, Any] | str:
+    """A verified body as a JSON object, or why it is refused (a 400). JSON, or a
+    form-encoded `payload` field, as gidgethub accepts them.
+
+    The standard library's parser: profiled on P2 (check_run payloads, 12 KB), orjson
+    parses in 13 us instead of 29 us, 2 to 3% of what the server spends on a delivery;
+    not worth a dependency."""
+    mime = (content_type or "").partition(";")[0].strip().lower()
+    try:
+        if mime == "application/json":
+            data = json.loads(body)
+        elif mime == "application/x-www-form-urlencoded":
+            data = json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])
+        else:
+            return _NOT_JSON
+    except RecursionError:
+        return _TOO_DEEP
+    except (ValueError, LookupError):
+        return _NOT_JSON
+    if not isinstance(data, dict):
+        return "body must be a JSON object"
+    return _TOO_DEEP if _too_deep(data) else data
 
 
 def _too_deep(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:
