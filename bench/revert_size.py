@@ -8,7 +8,9 @@ P4: a culprit touching CULPRIT_FILES of FILES files, CULPRIT_FILES' later commit
 editing one of its files again (so as many clean content merges). Baseline: a local
 `git clone --no-local` (a real pack transfer, not hard links) and `git revert --no-commit`
 of the same commit; both must give the same tree. No latency on either side (as the
-issue measures it); best of ROUNDS on each side.
+issue measures it); best of ROUNDS on each side. The app's time is its own: the
+seconds in which the simulator (in this process) was answering are taken out, and the
+wall time with them is the next row.
 
 P4': a culprit touching 3 files of BIG_FILES files, against the same culprit in a
 SMALL_FILES-file repository: calls and bytes should stay flat as the repository grows.
@@ -132,8 +134,14 @@ async def _p4(sim: GitHubSim, gh: GitHubClient, workdir: Path, quick: bool) -> S
     if len(first.result.merged_paths) != len(merged):
         raise RuntimeError(f"{len(first.result.merged_paths)} merges, expected {len(merged)}")
     usage = first.usage
-    section.add("time, no latency", min(a.seconds for a in apps),
+    # The simulator answers from this process: its own work (git subprocesses, checking
+    # every answer against GitHub's OpenAPI description) is not the app's, so the time
+    # against the clone is the app's own; the whole wall time is shown beside it.
+    own = min(a.seconds - a.usage.server_seconds for a in apps)
+    section.add("time, no latency (the app's own)", own,
                 "git clone + git revert", min(gits), "s", "≤ 1×")
+    section.add("time, with the simulator's work", min(a.seconds for a in apps),
+                "git clone + git revert", min(gits), "s")
     section.add("GitHub calls", usage.calls, "target", 40, "calls", "≤ 40")
     section.add("bytes served (JSON bodies)", usage.bytes_out, "the clone's pack", pack, "B",
                 "≤ 1×")

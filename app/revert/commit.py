@@ -22,7 +22,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from gidgethub import GitHubException
@@ -50,9 +50,11 @@ from app.revert.git_merge import merge_contents, scratch_dir
 from app.revert.tree_merge import merge_trees
 
 DEFAULT_CONCURRENCY = 8
-# A directory whose subdirectories to read number at least WIDE, and at least an
-# eighth of its entries, is read whole (`recursive=1`): one request instead of one per
-# directory, and not much more than what the directories read one by one would weigh.
+_T = TypeVar("_T")
+# A directory whose subdirectories to read number at least WIDE, and at least a
+# sixteenth of its entries, is read whole (`recursive=1`): one request instead of one
+# per directory (and a round trip per level below it). A change of a few paths in a
+# wide directory stays one level at a time, so its bytes stay flat in repository size.
 WIDE = 4
 # The incident's link for the commit message: known, or awaited when the commit is written.
 IncidentUrl = str | None | Callable[[], Awaitable[str | None]]
@@ -118,6 +120,15 @@ class RevertEmpty:
 async def read_culprit(gh: GitHubClient, repo: str, sha: str) -> CulpritFacts:
     """Also resolves an abbreviated sha to the full one."""
     return culprit_from_commit(await gh.getitem(f"/repos/{repo}/commits/{quote(sha)}"))
+
+
+async def read_head_sha(gh: GitHubClient, repo: str, branch: str) -> str:
+    ref = await gh.getitem(f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}")
+    return str(ref["object"]["sha"])
+
+
+async def _known(value: _T) -> _T:
+    return value
 
 
 class TreeReader:
@@ -298,7 +309,7 @@ class TreeReader:
 def wide(subtrees: int, entries: int) -> bool:
     """Whether `subtrees` directories to read, in a listing of `entries`, are better
     read in one recursive request."""
-    return subtrees >= WIDE and subtrees * 8 >= entries
+    return subtrees >= WIDE and subtrees * 16 >= entries
 
 
 async def read_three_trees(
@@ -415,29 +426,31 @@ async def build_revert_commit(
     branch: str,
     incident_url: IncidentUrl = None,
     culprit: CulpritFacts | None = None,
+    head_sha: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> RevertCommit | RevertConflict | RevertEmpty:
     """The revert of `culprit_sha` on top of `branch`'s head, as a commit no ref points to.
 
-    `culprit` saves a request when the caller already read it.
+    `culprit` and `head_sha` (the branch's head) save a request when the caller already
+    read them.
     """
     limit = asyncio.Semaphore(max(1, concurrency))
-    ref = f"/repos/{repo}/git/ref/heads/{quote(branch, safe='/')}"
-    if culprit is None:
-        facts, head = await asyncio.gather(read_culprit(gh, repo, culprit_sha), gh.getitem(ref))
-        culprit = facts
-    else:
-        head = await gh.getitem(ref)
-    head_sha = str(head["object"]["sha"])
+    if culprit is None or head_sha is None:
+        facts, head = await asyncio.gather(
+            read_culprit(gh, repo, culprit_sha) if culprit is None else _known(culprit),
+            read_head_sha(gh, repo, branch) if head_sha is None else _known(head_sha),
+        )
+        culprit, head_sha = facts, head
     reader = TreeReader(gh, repo, limit)
     # The root trees of the head and the parent come with their first listing (a tree
-    # read by commit sha), read together; mainline 1: a merge commit is reverted
+    # read by commit sha), read together with the culprit's; mainline 1: a merge commit is reverted
     # against its first parent, like `git revert -m 1`.
-    roots = [reader.root_of(head_sha)]
+    first = [reader.root_of(head_sha), reader.level(culprit.tree_sha)]
     if culprit.parents:
-        roots.append(reader.root_of(culprit.parents[0]))
-    head_tree, *parent_root = await asyncio.gather(*roots)
-    parent_tree: str | None = parent_root[0] if parent_root else None
+        first.append(reader.root_of(culprit.parents[0]))
+    read = await asyncio.gather(*first)
+    head_tree = str(read[0])
+    parent_tree = str(read[2]) if culprit.parents else None
     p, c, h = await read_three_trees(reader, parent_tree, culprit.tree_sha, head_tree)
     if moved_suspects(p, c, h):
         return await _revert_following_moves(

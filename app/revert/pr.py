@@ -39,6 +39,7 @@ from app.revert.commit import (
     RevertEmpty,
     build_revert_commit,
     read_culprit,
+    read_head_sha,
 )
 from app.revert.land import Outcome, enable_auto_merge, land
 
@@ -318,10 +319,13 @@ async def open_revert_pr(
         known = await number()
         return None if known is None else f"{_html_base(culprit.html_url, repo)}/issues/{known}"
 
-    existing, culprit_pr, setup = await asyncio.gather(
+    # The branch head is read here too, so the revert's own reads start one round trip
+    # sooner (one request spent for nothing when the PR already exists).
+    existing, culprit_pr, setup, head_sha = await asyncio.gather(
         find_revert_pr(gh, repo, branch),
         culprit_pr_number(gh, repo, culprit.sha, base_branch),
         merge_setup(gh, repo, base_branch, config),
+        read_head_sha(gh, repo, base_branch),
     )
     job = _Revert(
         repo=repo,
@@ -338,7 +342,8 @@ async def open_revert_pr(
                              created=False)  # fmt: skip
 
     built = await build_revert_commit(
-        gh, repo, culprit.sha, branch=base_branch, incident_url=url, culprit=culprit
+        gh, repo, culprit.sha, branch=base_branch, incident_url=url, culprit=culprit,
+        head_sha=head_sha,
     )
     if not isinstance(built, RevertCommit):
         return built

@@ -67,6 +67,9 @@ class Usage:
     max_in_flight: int = 0
     operations: collections.Counter[str] = field(default_factory=collections.Counter)
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    # Seconds in which the simulator was answering at least one call: its own work, which
+    # runs in the benchmark's process (with no latency injected).
+    server_seconds: float = 0.0
 
     @classmethod
     def of(cls, calls: Sequence[ApiCall]) -> Usage:
@@ -80,6 +83,7 @@ class Usage:
             max_in_flight=max_in_flight(calls),
             operations=collections.Counter(c.operation for c in calls),
             statuses=collections.Counter(c.status for c in calls),
+            server_seconds=busy_seconds(calls),
         )
 
 
@@ -105,6 +109,20 @@ def chain_depths(calls: Sequence[ApiCall]) -> list[int]:
         else:
             done = max(done, depth[index])
     return depth
+
+
+def busy_seconds(calls: Iterable[ApiCall]) -> float:
+    """The length of the union of the calls' [started, finished] intervals."""
+    total = 0.0
+    end = float("-inf")
+    for started, finished in sorted((c.started, c.finished) for c in calls):
+        if started > end:
+            total += finished - started
+            end = finished
+        elif finished > end:
+            total += finished - end
+            end = finished
+    return total
 
 
 def max_in_flight(calls: Iterable[ApiCall]) -> int:
