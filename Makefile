@@ -40,9 +40,10 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) -m bench --quick --json $(BENCH_JSON) $(BENCH_ARGS)
 
-# The README's performance table, from the last `make bench`.
+# The README's performance table, from the last `make bench`: keeps its JSON as
+# bench/results.json and rewrites the table between the README's markers.
 bench-table: $(STAMP)
-	$(PY) -m bench.table $(BENCH_JSON)
+	$(PY) -m bench.table $(BENCH_JSON) --save
 
 # The README's example incident and Slack thread, from what the demo posts
 # (tests/e2e/test_readme_example.py fails until it is rerun after a change of either).

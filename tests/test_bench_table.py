@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import Figure, Section
-from bench.table import load, markdown, met
+from bench.table import README, RESULTS, block, load, markdown, met, readme_table, with_table
 
 
 def run_of(calls: float, seconds: float, rss: float) -> list[dict[str, object]]:
@@ -62,3 +62,22 @@ def test_targets_are_read_as_bounds_on_the_value_or_the_ratio(
     value: float, baseline: float, unit: str, target: str, expected: bool | None
 ) -> None:
     assert met(Figure("m", value, "b", baseline, unit, target)) is expected
+
+
+def test_the_readme_table_is_what_bench_table_renders_from_the_committed_results() -> None:
+    """`make bench-table` wrote it from a real run's JSON (bench/results.json), untouched."""
+    assert readme_table(README.read_text()) == block(RESULTS)
+    data = json.loads(RESULTS.read_text())
+    assert not data["quick"]
+    keys = {s["key"] for s in data["runs"][0]}
+    assert {"P1", "P2", "P3", "P4", "P4'", "P5", "P6", "corpus"} <= keys
+
+
+def test_regenerating_the_table_replaces_only_what_is_between_the_markers(
+    tmp_path: Path,
+) -> None:
+    readme = README.read_text()
+    again = with_table(readme, "| new |")
+    assert readme_table(again) == "| new |"
+    assert again.split("| new |")[0] == readme.split(readme_table(readme))[0]
+    assert with_table(again, readme_table(readme)) == readme
