@@ -77,10 +77,9 @@ async def test_a_revert_where_nothing_moved_costs_what_it_cost_before(
         assert _api_calls(s.sim.calls) == {
             "GET /repos/{owner}/{repo}/commits/{ref}": 1,
             "GET /repos/{owner}/{repo}/git/ref/{ref}": 1,
-            # P, C, H at the root (H's and P's read by commit sha) and pkg0/; P and C (= H)
-            # of pkg1/ and pkg2/
-            "GET /repos/{owner}/{repo}/git/trees/{tree_sha}": 10,
-            "POST /graphql": 1,  # C, H, P of pkg0/mod0.py, in one query
+            # 1: P, C and H of pkg0/, pkg1/ and pkg2/ (the culprit's files' directories),
+            # in one query; 2: the blobs C, H, P of pkg0/mod0.py, in another
+            "POST /graphql": 2,
             "POST /repos/{owner}/{repo}/git/trees": 1,  # with the merged text inside
             "POST /repos/{owner}/{repo}/git/commits": 1,
         }
@@ -134,10 +133,11 @@ async def test_a_package_moved_into_src_is_reverted_where_it_is_now(
         assert "- `pkg/core.py` → `src/pkg/core.py`" in body
         # An exact move: git pairs the files by blob sha and needs no file contents.
         assert not s.sim.blobs_read
-        # P, C of the root and pkg/; H's root; then src/ whole in one listing (its pkg/ is
-        # C's pkg/, already read), or, truncated, the refused listing and src/ alone.
+        # pkg/ of P, C and H in one GraphQL query; then the roots of C, H and P; then
+        # src/ whole in one listing (its pkg/ is C's pkg/, already read), or, truncated,
+        # the refused listing and src/ alone.
         trees = s.sim.calls["GET /repos/{owner}/{repo}/git/trees/{tree_sha}"]
-        assert trees == (6 if listing_limit > 2 else 7)
+        assert trees == (4 if listing_limit > 2 else 5)
         assert s.sim.violations == []
 
 

@@ -31,6 +31,10 @@ class CulpritFacts:
     author_name: str = ""  # git's author name, always present
     tree_sha: str = ""
     parents: tuple[str, ...] = ()
+    # Every path the commit changed against its first parent (both names of a rename),
+    # as the REST commit lists them; None when not known whole (a commit listed without
+    # its files, or 300 or more of them: GitHub pages them).
+    files: tuple[str, ...] | None = None
 
     @property
     def subject(self) -> str:
@@ -64,7 +68,24 @@ def culprit_from_commit(data: Mapping[str, Any], app_login: str | None = None) -
         author_name=(commit.get("author") or {}).get("name") or "",
         tree_sha=(commit.get("tree") or {}).get("sha") or "",
         parents=tuple(p["sha"] for p in data.get("parents") or ()),
+        files=_files(data.get("files")),
     )
+
+
+FILES_PAGE = 300  # GitHub lists a commit's files 300 to a page
+
+
+def _files(listed: Any) -> tuple[str, ...] | None:
+    if not isinstance(listed, list) or len(listed) >= FILES_PAGE:
+        return None
+    paths: set[str] = set()
+    for item in listed:
+        if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
+            return None
+        paths.add(item["filename"])
+        if isinstance(item.get("previous_filename"), str):
+            paths.add(item["previous_filename"])
+    return tuple(sorted(paths))
 
 
 def parse_time(text: str | None) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,10 @@ class TreeReader:
         finally:
             del self._inflight[tree_sha]
 
+    def keep(self, tree_sha: str, items: list[dict[str, Any]]) -> None:
+        """A listing read some other way (GraphQL), in the REST shape."""
+        self._levels.setdefault(tree_sha, items)
+
     async def root_of(self, commit_sha: str) -> str:
         """A commit's root tree sha, reading its root listing in the same request
         (`GET /git/trees/{commit sha}`: GitHub takes any tree-ish)."""
@@ -304,6 +309,103 @@ class TreeReader:
 
     async def _collect(self, sha: str, prefix: str, parts: list[FlatTree]) -> None:
         parts.append(await self.everything_under(sha, prefix))
+
+
+# A narrow read asks GraphQL for at most this many directories a side, three sides in
+# one query; past it the change is wide and the tree walk is cheaper.
+NARROW_DIRS = 60
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+async def read_narrow(
+    gh: GitHubClient, repo: str, reader: TreeReader, culprit: CulpritFacts, head_sha: str
+) -> tuple[str, str, tuple[FlatTree, FlatTree, FlatTree]] | None:
+    """(head tree, parent tree, (P, C, H)) read only in the directories that hold the
+    culprit's files, the three sides in one GraphQL query (`object(expression:
+    "<commit>:<dir>")`): no root listing unless a file sits at the root, so the bytes do
+    not grow with the repository. None when the culprit's files are not known whole,
+    there are too many directories, or what was read does not square with the list;
+    the caller then walks the trees."""
+    files = culprit.files
+    if not files or len(culprit.parents) != 1:
+        return None
+    dirs = sorted({a for f in files for a in _ancestors(f)})
+    if any("/" not in f for f in files):
+        dirs.insert(0, "")  # the root's own listing
+    if len(dirs) > NARROW_DIRS:
+        return None
+    sides = (("p", culprit.parents[0]), ("c", culprit.sha), ("h", head_sha))
+    fields = []
+    for side, rev in sides:
+        fields.append(f'{side}: object(oid: "{rev}") {{ ... on Commit {{ tree {{ oid }} }} }}')
+        fields += [
+            f"{side}{i}: object(expression: {json.dumps(f'{rev}:{d}')}) {{ __typename"
+            " ... on Tree { oid entries { name type mode oid } } }"
+            for i, d in enumerate(dirs)
+        ]
+    owner, _, name = repo.partition("/")
+    query = (
+        "query($owner: String!, $name: String!) {"
+        f" repository(owner: $owner, name: $name) {{ {' '.join(fields)} }} }}"
+    )
+    try:
+        data = await gh.graphql(query, owner=owner, name=name)
+        found = data["repository"]
+        roots = {side: str(found[side]["tree"]["oid"]) for side, _ in sides}
+    except (GitHubException, ValueError, LookupError, TypeError) as failed:
+        log.info("narrow tree read failed (%s); walking the trees", failed)
+        return None
+    listings: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for side, _ in sides:
+        listings[side] = {}
+        for i, d in enumerate(dirs):
+            obj = found.get(f"{side}{i}")
+            if obj is not None and obj.get("__typename") == "Tree":
+                items = [
+                    {"path": e["name"], "mode": format(int(e["mode"]), "o").rjust(6, "0"),
+                     "type": e["type"], "sha": e["oid"]}
+                    for e in obj.get("entries") or ()
+                ]
+                reader.keep(str(obj["oid"]), items)
+                listings[side][d] = items
+            elif obj is not None and d and "/" not in d and "" not in dirs:
+                return None  # a top-level file where a directory was: the root is not read
+    if not _squares(listings["p"], listings["c"], set(files), set(dirs)):
+        log.warning("culprit %s: its listed files miss a change; walking the trees", culprit.sha)
+        return None
+    trees = []
+    for side, _ in sides:
+        parts = [flatten(items, f"{d}/" if d else "") for d, items in listings[side].items()]
+        flat = merge_flat(parts)
+        trees.append(FlatTree(flat.entries, flat.dirs | {d for d in listings[side] if d}))
+    p, c, h = trees
+    if any(t in h.dirs or t in c.dirs or t in p.dirs for t in files):
+        return None  # a file became a directory (or back): the walk reads what is under it
+    return roots["h"], roots["p"], (p, c, h)
+
+
+def _squares(
+    p: Mapping[str, list[dict[str, Any]]],
+    c: Mapping[str, list[dict[str, Any]]],
+    files: set[str],
+    dirs: set[str],
+) -> bool:
+    """Whether every entry that differs between P and C, in every directory read, is a
+    listed file or a directory on the way to one."""
+    for d in set(p) | set(c):
+        prefix = f"{d}/" if d else ""
+        before = {i["path"]: (i["sha"], i["mode"]) for i in p.get(d, ())}
+        after = {i["path"]: (i["sha"], i["mode"]) for i in c.get(d, ())}
+        for entry in set(before) | set(after):
+            if before.get(entry) != after.get(entry):
+                path = prefix + entry
+                if path not in files and path not in dirs:
+                    return False
+    return True
 
 
 def wide(subtrees: int, entries: int) -> bool:
@@ -442,16 +544,21 @@ async def build_revert_commit(
         )
         culprit, head_sha = facts, head
     reader = TreeReader(gh, repo, limit)
-    # The root trees of the head and the parent come with their first listing (a tree
-    # read by commit sha), read together with the culprit's; mainline 1: a merge commit is reverted
-    # against its first parent, like `git revert -m 1`.
-    first = [reader.root_of(head_sha), reader.level(culprit.tree_sha)]
-    if culprit.parents:
-        first.append(reader.root_of(culprit.parents[0]))
-    read = await asyncio.gather(*first)
-    head_tree = str(read[0])
-    parent_tree = str(read[2]) if culprit.parents else None
-    p, c, h = await read_three_trees(reader, parent_tree, culprit.tree_sha, head_tree)
+    narrow = await read_narrow(gh, repo, reader, culprit, head_sha)
+    parent_tree: str | None
+    if narrow is not None:
+        head_tree, parent_tree, (p, c, h) = narrow
+    else:
+        # The root trees of the head and the parent come with their first listing (a
+        # tree read by commit sha), read together with the culprit's; mainline 1: a
+        # merge commit is reverted against its first parent, like `git revert -m 1`.
+        first = [reader.root_of(head_sha), reader.level(culprit.tree_sha)]
+        if culprit.parents:
+            first.append(reader.root_of(culprit.parents[0]))
+        read = await asyncio.gather(*first)
+        head_tree = str(read[0])
+        parent_tree = str(read[2]) if culprit.parents else None
+        p, c, h = await read_three_trees(reader, parent_tree, culprit.tree_sha, head_tree)
     if moved_suspects(p, c, h):
         return await _revert_following_moves(
             gh, repo, culprit, branch, reader, (parent_tree, head_sha, head_tree), (p, c, h),
@@ -555,7 +662,12 @@ async def _revert_following_moves(
     deleted since, with its blob sha); git then asks for the contents it needs."""
     parent_tree, head_sha, head_tree = shas
     p, c, h = trees
-    await reader.diff(culprit.tree_sha, head_tree)
+    # The parent's root listing too: git's scratch repository learns which objects are
+    # trees from the listings it holds (a narrow read did not read that one).
+    await asyncio.gather(
+        reader.diff(culprit.tree_sha, head_tree),
+        reader.level(parent_tree) if parent_tree else asyncio.sleep(0),
+    )
     touched = changed_paths(p, c)
     merged = await merge_trees(
         scratch=scratch_dir(0),

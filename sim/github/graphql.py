@@ -189,9 +189,9 @@ class _Session:
         }
 
     def git_obj(self, repo: SimRepo, ref: str | None) -> dict[str, Any] | None:
-        """`Repository.object`: a blob (with its text), a tree or a commit; null if absent.
-        An expression is a git revision: a commit-ish, or `<rev>:<path>` for what the path
-        holds in that commit's tree."""
+        """`Repository.object`: a blob (with its text), a tree (with its entries) or a
+        commit; null if absent. An expression is a git revision: a commit-ish, or
+        `<rev>:<path>` for what the path holds in that commit's tree (`<rev>:` the root)."""
         if not ref:
             return None
         if not is_sha(ref) and ":" in ref:
@@ -211,7 +211,7 @@ class _Session:
         if kind == "commit":
             return self.commit_obj(repo, ref)
         if kind == "tree":
-            return {"__typename": "Tree", "oid": ref, "abbreviatedOid": ref[:7]}
+            return self.tree_obj(repo, ref)
         if kind != "blob":
             return None
         found = repo.store.read_object(ref)
@@ -305,9 +305,20 @@ class _Session:
             "oid": sha,
             "message": info.message if info is not None else "",
             "messageHeadline": info.message.partition("\n")[0] if info is not None else "",
+            "tree": lambda _: self.tree_obj(repo, info.tree) if info is not None else None,
             "parents": lambda _, **args: _connection(
                 [{"__typename": "Commit", "oid": p} for p in parents], args),
         }
+
+    def tree_obj(self, repo: SimRepo, sha: str) -> dict[str, Any]:
+        def entries(_: Any) -> list[dict[str, Any]]:
+            return [
+                {"__typename": "TreeEntry", "name": e.name, "oid": e.sha, "type": e.type,
+                 "mode": int(e.mode, 8), "object": lambda _, e=e: self.git_obj(repo, e.sha)}
+                for e in repo.store.read_tree(sha) or []
+            ]
+
+        return {"__typename": "Tree", "oid": sha, "abbreviatedOid": sha[:7], "entries": entries}
 
     def issue_obj(self, repo: SimRepo, issue: Issue) -> dict[str, Any]:
         return {
