@@ -418,3 +418,72 @@ async def test_simulator_refuses_blocks_beyond_block_kits_limits(sim: SlackSim) 
             ) as response:
                 data = await response.json()
             assert data.get("error") == (None if blocks == [RED_SECTION] else "invalid_blocks")
+
+
+async def test_a_thread_posted_before_a_crash_is_found_again_not_posted_twice(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    """The process that posted the top message died before saving its ts: the next one,
+    told to look first, finds it by the key in its metadata (another incident's thread and
+    a thread with no metadata are not taken for it) and reports it as started."""
+    before, _ = make()
+    before.start_thread("octo/widgets#1", CHANNEL, SlackMessage("red"))
+    before.start_thread("octo/widgets#2", CHANNEL, SlackMessage("another incident"))
+    await before.flush()
+    [first, _second] = sim.top_level(CHANNEL)
+    assert first["metadata"] == {"event_type": "buildsheriff_incident",
+                                 "event_payload": {"key": "octo/widgets#1"}}
+
+    after, rec = make()
+    after.start_thread("octo/widgets#1", CHANNEL, SlackMessage("red (again?)"), look_first=True)
+    after.reply("octo/widgets#1", SlackMessage("still red"))
+    await after.flush()
+
+    assert texts(sim.top_level(CHANNEL)) == ["red", "another incident"]
+    assert texts(sim.thread(first["ts"])) == ["still red"]
+    assert rec.started == [("octo/widgets#1", first["channel"], first["ts"])]
+    assert sim.calls["conversations.history"] == 1
+
+
+async def test_without_the_history_scope_looking_first_posts_the_thread(
+    make: Callable[..., tuple[SlackNotifier, Recorder]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without channels:history Slack cannot say: the thread is posted, as before (a crash
+    between the post and saving its ts may then leave two)."""
+    async with SlackSim(token=TOKEN, scopes={"chat:write", "channels:read"}) as narrow:
+        slack, rec = make(api_url=narrow.url)
+        slack.start_thread("inc-0", CHANNEL, SlackMessage("an earlier incident"))
+        await slack.flush()
+        with caplog.at_level(logging.WARNING, logger="app.notify.slack"):
+            slack.start_thread("inc-1", CHANNEL, SlackMessage("red"), look_first=True)
+            await slack.flush()
+        assert texts(narrow.top_level(CHANNEL)) == ["an earlier incident", "red"]
+        assert len(rec.started) == 2 and rec.gave_up == []
+        assert "cannot look for the thread" in caplog.text
+
+
+async def test_simulator_history_takes_channel_ids_and_shows_metadata_when_asked(
+    sim: SlackSim,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+
+        async def call(method: str, **args: Any) -> dict[str, Any]:
+            async with session.post(sim.url + method, json=args, headers=headers) as response:
+                data: dict[str, Any] = await response.json()
+                return data
+
+        posted = await call("chat.postMessage", channel=CHANNEL, text="top",
+                            metadata={"event_type": "x", "event_payload": {"k": 1}})
+        assert (await call("chat.postMessage", channel=CHANNEL, text="bad",
+                           metadata={"event_type": "x"}))["error"] == "invalid_metadata_format"
+        assert (await call("conversations.history", channel=CHANNEL))["error"] == (
+            "channel_not_found")  # a name is not an id
+        plain = await call("conversations.history", channel=posted["channel"])
+        assert [m["text"] for m in plain["messages"]] == ["top"]
+        assert "metadata" not in plain["messages"][0]
+        full = await call("conversations.history", channel=posted["channel"],
+                          include_all_metadata=True)
+        assert full["messages"][0]["metadata"]["event_payload"] == {"k": 1}
+        listed = await call("conversations.list")
+        assert [c["id"] for c in listed["channels"]] == [posted["channel"]]
