@@ -100,6 +100,9 @@ class Services:
     # red event about that head again costs no call). Forgotten when an incident of the
     # repository changes state (app.incident.runner) or its issues change (an `issues` event).
     judged_heads: dict[str, str] = field(default_factory=dict)
+    # repository -> its default branch, as the last event about it said (names the config's
+    # cache entry of the default branch, however it is asked for)
+    default_branches: dict[str, str] = field(default_factory=dict)
     # (repository, sha) whose failed jobs were re-run before declaring (confirm: rerun)
     reruns: set[tuple[str, str]] = field(default_factory=set)
     # (repository, step id) of incident news whose comment this process sent (or tried to)
@@ -146,6 +149,8 @@ async def load_config(ctx: EventContext, ref: str = "") -> RepoConfig:
     loader = ctx.services.config_loader
     if loader is None:  # a process wired without one (some tests): defaults
         return RepoConfig()
+    # The default branch by name when an event told it: one cache entry, not two.
+    ref = ref or ctx.services.default_branches.get(ctx.repo.lower(), "")
     loaded = await loader.load(ctx.gh, ctx.repo, ref)
     if loaded.errors:
         ctx.log.warning(

@@ -6,6 +6,7 @@ Thin I/O: every judgement is made by app.core.builds and app.core.safety.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,8 @@ from app.core.incident import CommitSummary, Owner
 from app.core.revert_messages import BRANCH_PREFIX
 from app.github.checks import commit_checks
 from app.github.client import GitHubClient
+from app.github.memo import MemoClient
+from app.revert.pr import MERGE_SETUP
 
 
 @dataclass(frozen=True)
@@ -179,28 +182,49 @@ async def read_suspects(
     return list(await asyncio.gather(*(one(sha) for sha in shas[:SUSPECTS_READ])))
 
 
-def _codeowners_query() -> str:
-    """One GraphQL request for CODEOWNERS' three places (`<ref>:<path>` expressions)."""
+# The revert's merge setup (app.revert.pr.MERGE_SETUP) rides along with CODEOWNERS when
+# its query has the shape this expects (owner, name, base; one `repository` selection):
+# then the revert asks nothing more (the evaluation's memo holds its answer).
+_MERGE_SETUP = re.compile(
+    r"^\s*query\(\$owner: String!, \$name: String!, \$base: String!\)\s*\{\s*"
+    r"repository\(owner: \$owner, name: \$name\)\s*\{(?P<fields>[^{}]*(\{[^{}]*\}[^{}]*)*)\}"
+    r"\s*\}\s*$"
+)
+
+
+def _codeowners_query(merge_fields: str) -> str:
+    """One GraphQL request for CODEOWNERS' three places (`<ref>:<path>` expressions), and
+    the merge setup's fields when given."""
     names = [f"p{i}" for i in range(len(CODEOWNERS_PATHS))]
     declared = ", ".join(f"${n}: String!" for n in names)
+    if merge_fields:
+        declared += ", $base: String!"
     fields = "\n    ".join(f"{n}: object(expression: ${n}) {{ ... on Blob {{ text }} }}"
                            for n in names)  # fmt: skip
     return (
         f"query($owner: String!, $name: String!, {declared}) {{\n"
-        f"  repository(owner: $owner, name: $name) {{\n    {fields}\n  }}\n}}"
+        f"  repository(owner: $owner, name: $name) {{\n    {fields}\n    {merge_fields}\n  }}\n}}"
     )
 
 
-CODEOWNERS_QUERY = _codeowners_query()
+_SETUP_FIELDS = _MERGE_SETUP.match(MERGE_SETUP)
+CODEOWNERS_QUERY = _codeowners_query(_SETUP_FIELDS["fields"].strip() if _SETUP_FIELDS else "")
 
 
 async def codeowners_text(gh: GitHubClient, repo: str, ref: str) -> str | None:
-    """The first CODEOWNERS GitHub would use, its three places read in one request."""
+    """The first CODEOWNERS GitHub would use, its three places read in one request (with
+    the revert's merge setup of `ref`, kept in the evaluation's memo for it)."""
     owner, name = repo.split("/", 1)
     paths = {f"p{i}": f"{ref}:{path}" for i, path in enumerate(CODEOWNERS_PATHS)}
-    data = (await gh.graphql(CODEOWNERS_QUERY, owner=owner, name=name, **paths))["repository"]
+    extra = {"base": ref} if _SETUP_FIELDS else {}
+    data = (await gh.graphql(CODEOWNERS_QUERY, owner=owner, name=name, **paths, **extra))[
+        "repository"
+    ] or {}
+    if _SETUP_FIELDS and isinstance(gh, MemoClient):
+        setup = {k: v for k, v in data.items() if k not in paths}
+        gh.seed(MERGE_SETUP, {"repository": setup}, owner=owner, name=name, base=ref)
     for key in paths:
-        blob = (data or {}).get(key) or {}
+        blob = data.get(key) or {}
         if isinstance(blob.get("text"), str):
             return str(blob["text"])
     return None

@@ -32,7 +32,7 @@ from app.core.revert_messages import (
 )
 from app.core.revert_moves import Followed
 from app.github.client import GitHubClient
-from app.github.comments import comment_on_issue_once
+from app.github.comments import comment_on_issue, comment_on_issue_once
 from app.revert.commit import (
     RevertCommit,
     RevertConflict,
@@ -151,10 +151,13 @@ async def _notify_culprit(
     culprit_pr: int | None,
     pr: dict[str, Any],
     incident_number: int | None,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Tell the author where they work: the culprit's PR if it had one, else the commit.
 
-    Looks for our marker first, so a continued run never says it twice."""
+    Looks for our marker first, so a continued run never says it twice; not for a PR this
+    run just opened (`fresh`): no earlier run can have told of it."""
     marker = notice_marker(culprit.sha)
     text = culprit_notice(
         culprit,
@@ -163,9 +166,15 @@ async def _notify_culprit(
         incident_number=incident_number,
     )
     if culprit_pr is not None:
-        await comment_on_issue_once(gh, repo, culprit_pr, text, marker=marker)
+        if fresh:
+            await comment_on_issue(gh, repo, culprit_pr, text)
+        else:
+            await comment_on_issue_once(gh, repo, culprit_pr, text, marker=marker)
         return
     url = f"/repos/{repo}/commits/{culprit.sha}/comments"
+    if fresh:
+        await gh.post(url, data={"body": text})
+        return
     async for comment in gh.getiter(url):
         if marker in (comment.get("body") or ""):
             return
@@ -241,6 +250,11 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
             _, (reviewer, mentioned), merger = await asyncio.gather(
                 label, _request_review(gh, repo, number, job.culprit, job.app_login), arm()
             )
+            # After the critical path: the author hears where to look (once: a PR this run
+            # opened has no notice yet).
+            await _notify_culprit(
+                gh, repo, job.culprit, job.culprit_pr, pr, job.incident_number, fresh=True
+            )
             if mentioned or merger is not job.setup.merger:
                 body = job.body(mention=mentioned, merge=merger)
                 await gh.patch(f"/repos/{repo}/pulls/{number}", data={"body": body})
@@ -273,7 +287,7 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
                     merger, state = Merger.SHERIFF, "merged"
                 elif landing.facts is not None and not landing.facts.armed_before:
                     merger = Merger.SHERIFF  # GitHub could not wait: we merge it on green
-        await _notify_culprit(gh, repo, job.culprit, job.culprit_pr, pr, job.incident_number)
+            await _notify_culprit(gh, repo, job.culprit, job.culprit_pr, pr, job.incident_number)
     return RevertPR(
         number=number,
         url=pr["html_url"],

@@ -341,6 +341,9 @@ class WebhookReceiver:
             gh = self.services.default_github
         else:
             gh = await self.services.github_for_installation(installation_id)
+        default = (event.data.get("repository") or {}).get("default_branch")
+        if repo and isinstance(default, str) and default:
+            self.services.default_branches[repo.lower()] = default
         ctx = EventContext(
             services=self.services,
             gh=gh,

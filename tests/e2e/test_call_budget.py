@@ -37,13 +37,13 @@ CREATE_ISSUE = "POST /repos/{owner}/{repo}/issues"
 # no label is created first. The targets: P1_ROUND_TRIPS <= 10 (met), P1_CALLS <= 25,
 # STORM_CALLS <= 30 (the storm now costs one P1 flow whatever its size, so it follows P1's).
 P1_ROUND_TRIPS = 10
-P1_CALLS = 31
-P1_CALLS_BEFORE_ISSUE = 21
+P1_CALLS = 30
+P1_CALLS_BEFORE_ISSUE = 20
 STORM_EVENTS = 50
 # The storm: its events share one evaluation (app.server.coalesce); the rest is the P1 flow
 # itself and the app's own follow-up webhooks. Before coalescing: 288 calls, 118 round trips.
-STORM_CALLS = 39
-STORM_ROUND_TRIPS = 18
+STORM_CALLS = 36
+STORM_ROUND_TRIPS = 16
 
 
 def until(calls: list[ApiCall], operation: str) -> Usage:
