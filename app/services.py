@@ -6,7 +6,7 @@ Handlers are gidgethub routers' callbacks: `async def handler(event, ctx: EventC
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,7 +51,17 @@ class DeliveryDedupe(Protocol):
         ...
 
     async def release(self, delivery_id: str) -> None:
-        """Its work failed or never ran: a redelivery will be processed."""
+        """It was refused (503) before any work: a redelivery will be processed."""
+        ...
+
+    async def fail(self, delivery_id: str) -> None:
+        """Its work failed after the 202: released, and remembered (until processed, or
+        for GitHub's 3 days) so the recovery job asks GitHub for it again although
+        GitHub's log shows a success."""
+        ...
+
+    async def failed(self, delivery_ids: Iterable[str]) -> set[str]:
+        """Those of `delivery_ids` whose work failed here and were not processed since."""
         ...
 
     async def processed(self, delivery_id: str) -> bool:

@@ -7,6 +7,13 @@ way, it is young enough for GitHub to redeliver (3 days), the app did not refuse
 purpose (a 4xx answer other than 408/429: bad signature, malformed, too large), and it
 has not failed too often already. The oldest go first, so a repository's events come
 back in their original order.
+
+GitHub logs an attempt as a success when the app answered 2xx, which it does as soon as
+the event is queued: work that failed after the answer (GitHub unreachable beyond the
+retries, a shutdown) looks done in the log. The app remembers those guids itself
+(`failed_here`), and such a guid is asked for again although its attempts succeeded, under
+the same window, processed and failure-count rules. GitHub redelivers any attempt of the
+past 3 days, successful or not.
 """
 
 from __future__ import annotations
@@ -43,19 +50,23 @@ def to_redeliver(
     *,
     now: float,
     processed: frozenset[str] | set[str] = frozenset(),
+    failed_here: frozenset[str] | set[str] = frozenset(),
     budget: int,
     window: float = REDELIVER_WINDOW,
     max_failed: int = MAX_FAILED_ATTEMPTS,
 ) -> list[DeliveryAttempt]:
     """One attempt (the newest) of each guid to ask GitHub to redeliver, oldest guid first,
-    at most `budget` of them. `processed` holds guids this app finished anyway."""
+    at most `budget` of them. `processed` holds guids this app finished anyway;
+    `failed_here` guids whose work failed in this app after it answered 2xx."""
     oldest_allowed = now - window + WINDOW_MARGIN
     by_guid: dict[str, list[DeliveryAttempt]] = {}
     for attempt in attempts:
         by_guid.setdefault(attempt.guid, []).append(attempt)
     chosen: list[tuple[float, DeliveryAttempt]] = []
     for guid, group in by_guid.items():
-        if guid in processed or any(succeeded(a) for a in group):
+        if guid in processed:
+            continue
+        if guid not in failed_here and any(succeeded(a) for a in group):
             continue
         newest = max(group, key=lambda a: (a.delivered_at, a.id))
         first = min(a.delivered_at for a in group)

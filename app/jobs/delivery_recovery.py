@@ -6,8 +6,11 @@ first, `cursor` pages) back to GitHub's 3-day redelivery window or a page budget
 GitHub to redeliver (`POST /app/hook/deliveries/{id}/attempts`, the integer id) each failed
 delivery this app has not processed (app.core.deliveries decides which), at most a budget
 per pass; a guid asked for is not asked again for a while, so a slow redelivery is not
-requested twice. A delivery answered 202 and then lost shows as a success in GitHub's log:
-the durable queue (Redis) or the reconciler recovers that one, not this job.
+requested twice. A delivery answered 202 whose work then failed (GitHub unreachable beyond
+the retries, a shutdown) shows as a success in GitHub's log; the dedupe remembered it
+(`DeliveryDedupe.fail`, shared on Redis), so it is asked for again too: a command or a
+label change in that window is not lost. One answered 202 and then lost to a crash before
+its work ran is the durable queue's (Redis) or the reconciler's to recover.
 """
 
 from __future__ import annotations
@@ -69,9 +72,12 @@ async def recover_once(
             break  # newest first: everything further is older still
         attempts.append(attempt)
     failed_guids = {a.guid for a in attempts if not 200 <= a.status_code < 300}
-    processed = {guid for guid in failed_guids if await dedupe.processed(guid)}
+    failed_here = await dedupe.failed({a.guid for a in attempts})
+    candidates = failed_guids | failed_here
+    processed = {guid for guid in candidates if await dedupe.processed(guid)}
     asked = 0
-    for attempt in to_redeliver(attempts, now=now, processed=processed, budget=budget):
+    for attempt in to_redeliver(attempts, now=now, processed=processed,
+                                failed_here=failed_here, budget=budget):
         if not await dedupe.ask_once(attempt.guid, ASK_AGAIN_AFTER):
             continue
         await client.post(
@@ -81,12 +87,14 @@ async def recover_once(
         log.info(
             "asked GitHub to redeliver a failed delivery",
             extra={"delivery_id": attempt.guid, "event": attempt.event,
-                   "attempt_id": attempt.id, "status_code": attempt.status_code},
+                   "attempt_id": attempt.id, "status_code": attempt.status_code,
+                   "failed_here": attempt.guid in failed_here},
         )
-    if asked or failed_guids:
+    if asked or candidates:
         log.info(
             "delivery recovery pass",
-            extra={"read": len(attempts), "failed": len(failed_guids), "redelivered": asked},
+            extra={"read": len(attempts), "failed": len(failed_guids),
+                   "failed_here": len(failed_here), "redelivered": asked},
         )
     return asked
 

@@ -1,14 +1,17 @@
 """Drop redeliveries by GitHub's delivery id (`X-GitHub-Delivery`), in this process.
 
-The receiver `claim`s a delivery before queueing it; the job `finish`es it when its work
-is done or `release`s it when the work failed, so only a processed delivery is dropped
-as a duplicate. The shared version for several replicas is app.server.redis_store.
+The receiver `claim`s a delivery before queueing it (or `release`s it when it answers
+503); the job `finish`es it when its work is done or `fail`s it when the work failed after
+the 202, so only a processed delivery is dropped as a duplicate. A failed one is also
+remembered (3 days, bounded), because GitHub's log shows its 202 as a success: the
+recovery job (app.jobs.delivery_recovery) asks for it again. The shared version for
+several replicas is app.server.redis_store.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from cachetools import TTLCache
 
@@ -33,6 +36,8 @@ class MemoryDedupe:
         self.ids: TTLCache[str, bool] = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
         self.claims: TTLCache[str, bool] = TTLCache(maxsize=maxsize, ttl=CLAIM_TTL, timer=timer)
         self._asked: TTLCache[str, float] = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
+        # Work failed after the 202 and not processed since: recovery asks for these.
+        self.failures: TTLCache[str, bool] = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
         self._timer = timer
 
     async def claim(self, delivery_id: str) -> bool:
@@ -45,9 +50,18 @@ class MemoryDedupe:
     async def finish(self, delivery_id: str) -> None:
         self.ids[delivery_id] = True
         self.claims.pop(delivery_id, None)
+        self.failures.pop(delivery_id, None)
 
     async def release(self, delivery_id: str) -> None:
         self.claims.pop(delivery_id, None)
+
+    async def fail(self, delivery_id: str) -> None:
+        self.claims.pop(delivery_id, None)
+        if delivery_id not in self.ids:
+            self.failures[delivery_id] = True
+
+    async def failed(self, delivery_ids: Iterable[str]) -> set[str]:
+        return {d for d in delivery_ids if d in self.failures and d not in self.ids}
 
     async def processed(self, delivery_id: str) -> bool:
         return delivery_id in self.ids

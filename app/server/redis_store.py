@@ -1,5 +1,9 @@
 """Redis for several replicas (REDIS_URL): the shared delivery dedupe and leases.
 
+Keys: `delivery:<guid>` ("claimed" while queued or worked, "done" for 3 days once
+processed), `failed:<guid>` (work failed after the 202, 3 days or until processed: any
+replica's recovery pass asks GitHub for it again), `asked:<guid>`, `lease:<name>`.
+
 Every key starts with REDIS_PREFIX, so several deployments (and the test suite) share one
 server without touching each other's keys. The queue itself is app.server.redis_queue.
 """
@@ -7,6 +11,7 @@ server without touching each other's keys. The queue itself is app.server.redis_
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -34,6 +39,21 @@ _UNCLAIM = """
 if redis.call('GET', KEYS[1]) == 'claimed' then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Work failed after the 202: unclaim, and remember the guid unless it was processed.
+_FAIL = """
+local state = redis.call('GET', KEYS[1])
+if state == 'done' then return 0 end
+if state == 'claimed' then redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+return 1
+"""
+# Done: dropped from now on, and no longer a failure to ask for.
+_FINISH = """
+redis.call('SET', KEYS[1], 'done', 'EX', ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+MGET_CHUNK = 500
 
 
 class RedisUnavailable(Exception):
@@ -66,19 +86,39 @@ class RedisDedupe:
         self.ttl = int(ttl)
         self.claim_ttl = int(claim_ttl)
         self._unclaim = client.register_script(_UNCLAIM)
+        self._fail = client.register_script(_FAIL)
+        self._finish = client.register_script(_FINISH)
 
     def _key(self, delivery_id: str) -> str:
         return f"{self.prefix}delivery:{delivery_id}"
+
+    def _failed_key(self, delivery_id: str) -> str:
+        return f"{self.prefix}failed:{delivery_id}"
 
     async def claim(self, delivery_id: str) -> bool:
         return bool(await _call(self.client.set(self._key(delivery_id), "claimed",
                                                 nx=True, ex=self.claim_ttl)))
 
     async def finish(self, delivery_id: str) -> None:
-        await _call(self.client.set(self._key(delivery_id), "done", ex=self.ttl))
+        await _call(self._finish(keys=[self._key(delivery_id), self._failed_key(delivery_id)],
+                                 args=[self.ttl]))
 
     async def release(self, delivery_id: str) -> None:
         await _call(self._unclaim(keys=[self._key(delivery_id)]))
+
+    async def fail(self, delivery_id: str) -> None:
+        await _call(self._fail(keys=[self._key(delivery_id), self._failed_key(delivery_id)],
+                               args=[self.ttl]))
+
+    async def failed(self, delivery_ids: Iterable[str]) -> set[str]:
+        """One MGET per 500 guids (a recovery pass reads up to 2,000 attempts)."""
+        ids = list(dict.fromkeys(delivery_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), MGET_CHUNK):
+            chunk = ids[start:start + MGET_CHUNK]
+            values = await _call(self.client.mget([self._failed_key(d) for d in chunk]))
+            found.update(d for d, value in zip(chunk, values, strict=True) if value)
+        return found
 
     async def processed(self, delivery_id: str) -> bool:
         return await _call(self.client.get(self._key(delivery_id))) == "done"

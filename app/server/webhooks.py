@@ -275,8 +275,9 @@ class WebhookReceiver:
         *,
         evaluation: Evaluation | None = None,
     ) -> JobFn:
-        """The delivery's job: processed once it returns; released for a redelivery when
-        it fails (or is cancelled at shutdown). With `evaluation`, so is every delivery
+        """The delivery's job: processed once it returns; released for a redelivery and
+        remembered as failed when it fails (or is cancelled at shutdown), so the recovery
+        job asks GitHub for it again. With `evaluation`, so is every delivery
         merged into it (app.server.coalesce)."""
 
         async def run() -> None:
@@ -288,8 +289,10 @@ class WebhookReceiver:
             try:
                 await self._dispatch(event, repo, installation_id, event_log)
             except BaseException:
+                # GitHub logged the 202 as a success: only the app knows, so it remembers
+                # and the recovery job asks for the delivery again.
                 for delivery_id in deliveries:
-                    await self.dedupe.release(delivery_id)
+                    await self.dedupe.fail(delivery_id)
                 raise
             for delivery_id in deliveries:
                 await self.dedupe.finish(delivery_id)

@@ -93,6 +93,90 @@ async def test_github_unreachable_for_a_while_then_back_loses_nothing(
         assert_one_clean_incident(s, repo)
 
 
+async def ack_while_github_is_down(s: Stack, seed: int) -> tuple[Any, int, dict[str, Any]]:
+    """An open incident; GitHub goes down and mona's `/ack` comes: the app answers 202
+    (GitHub logs a success), then its handler gives up. GitHub comes back."""
+    repo = new_repo(s, config=QUIET)
+    bad = break_it(repo)
+    repo.add_check_run(bad, "build", conclusion="failure")
+    await s.settle()
+    (issue,) = incident_issues(repo)
+    number = issue["number"]
+    s.sim.outage(600, seed=seed)
+    started = s.clock.now()
+    comment = repo.comment(number, "/ack", user="mona")
+    await s.settle()
+    assert s.sim.outage_answers, "the outage was met"
+    assert s.clock.now() - started < 60, "the handler gave up within a bounded wait"
+    assert labels_of(repo.issue(number)) == ["incident", "incident:triage"]
+    (ack,) = [d for d in s.sim.deliveries if d["event"] == "issue_comment"
+              and (d.get("payload") or {}).get("comment", {}).get("id") == comment["id"]]
+    assert [a.status for a in s.sim.hook_log.of_guid(ack["delivery_id"])] == ["OK"]
+    s.clock.advance(600)  # GitHub is back
+    return repo, number, ack
+
+
+def assert_acknowledged_once(s: Stack, repo: Any, number: int, ack: dict[str, Any]) -> None:
+    after = repo.issue(number)
+    assert labels_of(after) == ["incident", "incident:acknowledged"]
+    assert [a["login"] for a in after["assignees"]] == ["mona"]
+    comment_id = ack["payload"]["comment"]["id"]
+    reactions = [r["content"] for r in repo.reactions if r["subject"].endswith(str(comment_id))]
+    assert reactions == ["eyes", "rocket"]
+    assert s.slack is not None
+    (top,) = s.slack.top_level()
+    replies = [m["text"] for m in s.slack.thread(top["ts"])]
+    assert sum("🙋 mona is on it" in text for text in replies) == 1
+    attempts = s.sim.hook_log.of_guid(ack["delivery_id"])
+    assert [(a.redelivery, a.status) for a in attempts] == [(False, "OK"), (True, "OK")]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_an_ack_while_github_is_down_is_asked_for_again_and_acknowledged_once(
+    stack_factory: Any, seed: int
+) -> None:
+    """GitHub's log shows the `/ack` as delivered (the app answered 202 before its work
+    failed): the app remembered the failure, and its next recovery pass asks GitHub to
+    redeliver it; the incident is acknowledged once, and nothing is asked for again."""
+    async with stack_factory() as s:
+        repo, number, ack = await ack_while_github_is_down(s, seed)
+        assert await s.recover_deliveries() == 1
+        assert_acknowledged_once(s, repo, number, ack)
+        assert await s.recover_deliveries() == 0
+        s.clock.advance(3600)  # past the "asked already" pause: still nothing to ask
+        assert await s.recover_deliveries() == 0
+        assert_acknowledged_once(s, repo, number, ack)
+
+
+async def test_an_ack_lost_to_an_outage_is_recovered_from_redis_by_a_new_process(
+    stack_factory: Any, redis_url: str, redis_prefix: str
+) -> None:
+    """With Redis, the failure is remembered outside the process: the replica that failed
+    the `/ack` is gone (a restart forgets everything in memory), and the recovery pass of
+    the process that follows still asks for it."""
+    from redis import asyncio as aioredis
+
+    from app.server.redis_store import RedisDedupe
+
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        async with stack_factory() as s:
+            s.app["receiver"].dedupe = RedisDedupe(client, redis_prefix)
+            repo, number, ack = await ack_while_github_is_down(s, 1)
+            assert await client.exists(f"{redis_prefix}failed:{ack['delivery_id']}")
+            await s.restart()
+            s.app["receiver"].dedupe = RedisDedupe(client, redis_prefix)
+            assert await s.recover_deliveries() == 1
+            assert_acknowledged_once(s, repo, number, ack)
+            assert not await client.exists(f"{redis_prefix}failed:{ack['delivery_id']}")
+            assert await client.get(f"{redis_prefix}delivery:{ack['delivery_id']}") == "done"
+            s.clock.advance(3600)
+            assert await s.recover_deliveries() == 0
+            assert_acknowledged_once(s, repo, number, ack)
+    finally:
+        await client.aclose()
+
+
 # --- Slack ----------------------------------------------------------------------------------
 
 # The news of the story below, in the order it happened (a fragment of each reply).
