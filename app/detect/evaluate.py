@@ -15,9 +15,11 @@ from app.core.bisect import Bisection
 from app.core.builds import RED_CONCLUSIONS, CheckResult, JudgedCommit
 from app.core.config import RepoConfig
 from app.core.incident import OPEN_STATES, Event, HeadRed, Incident, Owner
+from app.core.revert_messages import revert_branch
 from app.core.safety import commits_to_vet
 from app.detect.bisect import advance_bisection, plan_bisection
 from app.detect.facts import (
+    RECENT_PULLS,
     SUSPECTS_READ,
     BranchInfo,
     Suspect,
@@ -26,6 +28,7 @@ from app.detect.facts import (
     codeowners_text,
     commit_results,
     read_suspects,
+    recent_pulls_url,
     resolution_owners,
     reverts_today,
     walk_history,
@@ -33,9 +36,10 @@ from app.detect.facts import (
 from app.detect.flaky import record_flakes
 from app.detect.judge import judge_head
 from app.github.config_check import publish_config_check
-from app.github.memo import memoized
+from app.github.memo import MemoClient, memoized
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
+from app.revert.pr import revert_pr_url
 from app.services import EventContext, Services, load_config
 
 
@@ -116,6 +120,7 @@ class GitHubHead:
         self._listed: list[dict[str, Any]] = []  # the walked history, for already_reverted
         self._started: list[asyncio.Future[Any]] = []
         self._head: dict[str, Any] | None = None  # the head commit, as the branch read gave it
+        self._suspects: tuple[str, ...] = ()
 
     def _ahead(self, read: Coroutine[Any, Any, Any]) -> None:
         self._started.append(asyncio.ensure_future(read))
@@ -158,6 +163,7 @@ class GitHubHead:
 
     async def suspects(self, shas: tuple[str, ...]) -> list[Suspect]:
         gh, repo = self.ctx.gh, self.ctx.repo
+        self._suspects = shas
         # With the suspects, what a new incident asks next: the code owners, and the rails'
         # questions (reverted already? how many reverts today?).
         self._ahead(codeowners_text(gh, repo, self.ref))
@@ -178,7 +184,17 @@ class GitHubHead:
         return await already_reverted(self.ctx.gh, self.ctx.repo, sha, self._listed)
 
     async def reverts_today(self) -> int:
-        return await reverts_today(self.ctx.gh, self.ctx.repo, self.now())
+        gh, repo = self.ctx.gh, self.ctx.repo
+        pulls = await gh.getitem(recent_pulls_url(repo))  # what reverts_today reads
+        if isinstance(gh, MemoClient) and isinstance(pulls, list) and len(pulls) < RECENT_PULLS:
+            # That is every pull request of the repository: the revert's look for its
+            # branch's PR is answered from it.
+            owner = repo.split("/")[0]
+            for sha in self._suspects:
+                label = f"{owner}:{revert_branch(sha)}"
+                found = [p for p in pulls if (p.get("head") or {}).get("label") == label]
+                gh.seed_get(revert_pr_url(repo, revert_branch(sha)), found)
+        return await reverts_today(gh, repo, self.now())
 
     async def bisection(self, branch: str, suspects: tuple[str, ...]) -> Bisection | None:
         return await plan_bisection(self.ctx, self.config, branch, suspects)

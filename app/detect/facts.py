@@ -262,11 +262,17 @@ async def resolution_owners(
     return tuple(owners)
 
 
+RECENT_PULLS = 50  # the newest pull requests read to count today's reverts
+
+
+def recent_pulls_url(repo: str) -> str:
+    return f"/repos/{repo}/pulls?state=all&sort=created&direction=desc&per_page={RECENT_PULLS}"
+
+
 async def reverts_today(gh: GitHubClient, repo: str, now: float) -> int:
     """Revert PRs this app opened in the last 24 hours."""
     count = 0
-    url = f"/repos/{repo}/pulls?state=all&sort=created&direction=desc&per_page=50"
-    pulls = await gh.getitem(url)
+    pulls = await gh.getitem(recent_pulls_url(repo))
     for pull in pulls:
         if now - parse_time(pull.get("created_at")) > 86400:
             break

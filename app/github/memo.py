@@ -13,8 +13,9 @@ go stale beyond that. Within it:
   (and issue search); any other write, or a GraphQL mutation, forgets every read but the
   content-addressed ones (a commit, tree or blob by its full sha never changes).
 
-Blobs are never kept (read once, and large). A GraphQL query is kept like a GET, and
-forgotten by any write (it may read anything).
+Blobs are never kept (read once, and large). A GraphQL query is kept like a GET; any
+write but one to issues, pull requests, labels or comments forgets it, and those forget the
+queries that name such things (or merging).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from app.github.client import GitHubClient
 
 _REPO_PATH = re.compile(r"/repos/[^/]+/[^/]+/(?P<rest>[^?]*)")
 _IMMUTABLE = re.compile(r"^(git/(commits|trees)/[0-9a-f]{40}|commits/[0-9a-f]{40})$")
+# A GraphQL query that may read what an issue, pull request, label or comment write changes.
+_ISSUE_WORDS = re.compile(r"pullrequest|issue|label|comment|merge|review", re.IGNORECASE)
 _ISSUE_FAMILY = re.compile(r"^(issues|pulls|labels)(/|$)|/(comments|pulls)$")
 
 _Answer = tuple[Any, str | None, int]
@@ -67,7 +70,9 @@ class MemoClient(GitHubClient):
         self.reads_saved = 0
 
     def forget(self, *, issues_only: bool = False) -> None:
-        self._queries.clear()  # a query may read anything
+        for query in list(self._queries):
+            if not issues_only or _ISSUE_WORDS.search(query[0]):
+                del self._queries[query]
         for key in list(self._memo):
             url = key[0]
             if _immutable(url):
@@ -137,6 +142,15 @@ class MemoClient(GitHubClient):
         else:
             self.reads_saved += 1
         return await asyncio.shield(shared)
+
+    def seed_get(self, url: str, data: Any) -> None:
+        """What `getitem(url)` answers in this evaluation, known from another read (a whole
+        listing that holds what `url` would filter)."""
+        filled = sansio.format_url(url, {}, base_url=self.base_url)
+        key = (filled, f"{sansio.accept_format()}|False|")
+        known: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
+        known.set_result((data, None, 200))
+        self._memo.setdefault(key, known)
 
     def seed(self, query: str, answer: Any, **variables: Any) -> None:
         """What `graphql(query, **variables)` answers in this evaluation, read by a query

@@ -21,7 +21,7 @@ from app.core.render import sha7
 from app.github.client import GitHubClient
 from app.github.history import is_ancestor
 from app.github.memo import MemoClient
-from app.revert.commit import read_culprit
+from app.revert.commit import DEFAULT_CONCURRENCY, TreeReader, read_culprit, read_narrow
 from app.revert.pr import RevertPR, open_range_revert_pr, open_revert_pr
 from app.services import EventContext
 
@@ -139,23 +139,19 @@ class GitHubMitigation:
 def _read_ahead(
     gh: GitHubClient, repo: str, incident: Incident, shas: tuple[str, ...]
 ) -> list[asyncio.Future[Any]]:
-    """Within an evaluation (a memo of reads), what the revert of one culprit reads first,
-    read at once with the revert's own first reads: the base's ref, and the root trees of
-    the base's head (the red head, if nothing landed since) and the culprit's parent, read
-    by commit sha (app.revert.commit asks for the ref first, then these roots)."""
+    """Within an evaluation (a memo of reads), what the revert of one culprit reads once it
+    knows the base's head, read at once with the revert's first reads: the narrow read of
+    the directories the culprit touched (app.revert.commit.read_narrow), at the red head
+    (the base's head, if nothing landed since; else the revert reads its own)."""
     if not isinstance(gh, MemoClient) or len(shas) != 1:
         return []
-    ref = quote(incident.branch, safe="/")
 
-    async def trees() -> None:
+    async def narrow() -> None:
         culprit = await read_culprit(gh, repo, shas[0])  # read already: the suspect
-        tree_ishes = [incident.head, *culprit.parents[:1]]
-        await asyncio.gather(*(gh.getitem(f"/repos/{repo}/git/trees/{t}") for t in tree_ishes))
+        reader = TreeReader(gh, repo, asyncio.Semaphore(DEFAULT_CONCURRENCY))
+        await read_narrow(gh, repo, reader, culprit, incident.head)
 
-    return [
-        asyncio.ensure_future(gh.getitem(f"/repos/{repo}/git/ref/heads/{ref}")),
-        asyncio.ensure_future(trees()),
-    ]
+    return [asyncio.ensure_future(narrow())]
 
 
 @dataclass(frozen=True)

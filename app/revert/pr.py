@@ -73,11 +73,15 @@ class RevertPR:
     state: str = "open"  # "open" | "closed" | "merged"
 
 
+def revert_pr_url(repo: str, branch: str) -> str:
+    """The pull requests whose head is `branch` of `repo`, open or not (newest first)."""
+    owner = repo.split("/")[0]
+    return f"/repos/{repo}/pulls?head={quote(owner + ':' + branch, safe='')}&state=all"
+
+
 async def find_revert_pr(gh: GitHubClient, repo: str, branch: str) -> dict[str, Any] | None:
     """The PR whose head is `branch`, open or not (newest first)."""
-    owner = repo.split("/")[0]
-    url = f"/repos/{repo}/pulls?head={quote(owner + ':' + branch, safe='')}&state=all"
-    pulls = await gh.getitem(url)
+    pulls = await gh.getitem(revert_pr_url(repo, branch))
     return pulls[0] if pulls else None
 
 
