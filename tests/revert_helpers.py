@@ -18,6 +18,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 GIT = shutil.which("git") or "git"
 VOCAB = ["{", "}", "return x", "x = 1", "", "if x:", "pass", "end", "y = x", "# note"]
@@ -363,3 +364,24 @@ async def moves_around(clone: Path, parent: str, culprit: str, head: str) -> set
         else:
             kinds.add("renamed with edits")
     return kinds
+
+
+def numbered_lines(tag: str, n: int = 20) -> str:
+    """`n` lines, each naming its file's `tag` (git's rename detection pairs a file with itself)."""
+    return "".join(f"{tag} line {i}\n" for i in range(n))
+
+
+def edit_line(text: str, at: int, new: str) -> str:
+    lines = text.splitlines(keepends=True)
+    lines[at] = new + "\n"
+    return "".join(lines)
+
+
+def tree_files(repo: Any, sha: str) -> dict[str, bytes]:
+    """Every file of the commit's tree, read from the simulator's git repository."""
+    listing = repo.git("ls-tree", "-r", "--name-only", sha).split()
+    return {path: repo.read_file(path, sha) or b"" for path in listing}
+
+
+def tree_texts(repo: Any, sha: str) -> dict[str, str]:
+    return {path: data.decode() for path, data in tree_files(repo, sha).items()}

@@ -20,6 +20,7 @@ from app.handlers import revert_command, revert_merge
 from app.revert.commit import RevertConflict, RevertEmpty
 from app.revert.pr import RevertPR, open_revert_pr
 from tests.harness import Stack
+from tests.revert_helpers import tree_texts
 
 REPO = "octo/widgets"
 APP_BOT = "buildsheriff[bot]"
@@ -73,11 +74,6 @@ async def _open(s: Stack, culprit: str, incident: int | None, **kwargs: Any) -> 
     )
 
 
-def _files_at(repo: Any, sha: str) -> dict[str, str]:
-    listing = repo.git("ls-tree", "-r", "--name-only", sha).split()
-    return {path: (repo.read_file(path, sha) or b"").decode() for path in listing}
-
-
 def _comments(repo: Any, number: int) -> list[dict[str, Any]]:
     return list(repo.issue(number)["comments_list"])
 
@@ -98,7 +94,7 @@ async def test_revert_pr_auto_merges_when_the_required_check_passes(
         assert (result.created, result.merger, result.reviewer) == (True, Merger.AUTO, "alice")
         assert result.branch == BRANCH_PREFIX + culprit
         # The revert's tree: app.py as before the culprit, new.py gone, later docs kept.
-        assert _files_at(repo, result.head_sha) == {
+        assert tree_texts(repo, result.head_sha) == {
             **BASE_FILES,
             "README.md": "# widgets\n\nDocs.\n",
         }
@@ -121,7 +117,7 @@ async def test_revert_pr_auto_merges_when_the_required_check_passes(
         repo.add_check_run(result.head_sha, "ci", conclusion="success")
         await s.settle()
         assert repo.pull(result.number)["merged"] is True
-        assert _files_at(repo, repo.head())["src/app.py"] == BASE_FILES["src/app.py"]
+        assert tree_texts(repo, repo.head())["src/app.py"] == BASE_FILES["src/app.py"]
         assert s.sim.violations == []
 
 
@@ -308,7 +304,7 @@ async def test_revert_command_on_a_merged_pr_reverts_its_merge_commit(
 
         reverts = [p for p in repo.pulls() if p["head"]["ref"].startswith(BRANCH_PREFIX)]
         assert [p["head"]["ref"] for p in reverts] == [BRANCH_PREFIX + merge_sha]
-        files = _files_at(repo, reverts[0]["head"]["sha"])
+        files = tree_texts(repo, reverts[0]["head"]["sha"])
         assert "src/feature.py" not in files and files["src/app.py"] == BASE_FILES["src/app.py"]
         message = repo.store.read_commit(reverts[0]["head"]["sha"]).message
         assert f"This reverts commit {merge_sha}, reversing\nchanges made to " in message

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.revert.commit import RevertCommit, build_revert_commit, read_culprit
 from tests.harness import Stack
+from tests.revert_helpers import edit_line, numbered_lines, tree_files
 
 REPO = "octo/reads"
 StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
@@ -20,37 +21,22 @@ TREES = "GET /repos/{owner}/{repo}/git/trees/{tree_sha}"
 BLOBS = "GET /repos/{owner}/{repo}/git/blobs/{file_sha}"
 
 
-def _lines(tag: str, n: int = 20) -> str:
-    return "".join(f"{tag} line {i}\n" for i in range(n))
-
-
-def _edit(text: str, at: int, new: str) -> str:
-    lines = text.splitlines(keepends=True)
-    lines[at] = new + "\n"
-    return "".join(lines)
-
-
-def _files_at(repo: Any, sha: str) -> dict[str, bytes]:
-    listing = repo.git("ls-tree", "-r", "--name-only", sha).split()
-    return {path: repo.read_file(path, sha) or b"" for path in listing}
-
-
 def _story(repo: Any, packages: int, dirs: int, touched_dirs: int) -> tuple[str, dict[str, bytes]]:
     """`packages` packages of `dirs` directories of 2 files; the culprit edits a file in
     each of the first `touched_dirs` directories, a later commit edits every eighth of
     those again elsewhere (content merges). Returns (culprit, the files `git revert`
     gives)."""
-    base = {f"pkg{p}/d{d}/f{f}.py": _lines(f"{p}.{d}.{f}") for p in range(packages)
+    base = {f"pkg{p}/d{d}/f{f}.py": numbered_lines(f"{p}.{d}.{f}") for p in range(packages)
             for d in range(dirs) for f in range(2)}
     repo.commit(base, "Base")
     touched = [f"pkg{p}/d{d}/f0.py" for p in range(packages) for d in range(dirs)]
     touched = touched[:touched_dirs]
-    culprit = repo.commit({t: _edit(base[t], 2, "culprit") for t in touched}, "Culprit")
-    later = {t: _edit(_edit(base[t], 2, "culprit"), 15, "later") for t in touched[::8]}
+    culprit = repo.commit({t: edit_line(base[t], 2, "culprit") for t in touched}, "Culprit")
+    later = {t: edit_line(edit_line(base[t], 2, "culprit"), 15, "later") for t in touched[::8]}
     repo.commit(later, "Later")
     want = {path: text.encode() for path, text in base.items()}
     want["README.md"] = repo.read_file("README.md", culprit) or b""
-    want.update({t: _edit(base[t], 15, "later").encode() for t in touched[::8]})
+    want.update({t: edit_line(base[t], 15, "later").encode() for t in touched[::8]})
     return culprit, want
 
 
@@ -75,7 +61,7 @@ async def test_a_narrow_change_reads_only_its_directories_in_one_query(
 
         assert isinstance(result, RevertCommit)
         assert result.merged_paths == ("pkg0/d0/f0.py",)
-        assert _files_at(repo, result.sha) == want
+        assert tree_files(repo, result.sha) == want
         assert dict(s.sim.calls) == {
             "GET /repos/{owner}/{repo}/commits/{ref}": 1,  # the culprit, with its files
             "GET /repos/{owner}/{repo}/git/ref/{ref}": 1,
@@ -105,7 +91,7 @@ async def test_a_file_list_that_misses_a_change_is_not_trusted(
         )
 
         assert isinstance(result, RevertCommit)
-        assert _files_at(repo, result.sha) == want
+        assert tree_files(repo, result.sha) == want
         assert s.sim.calls[TREES] > 0
 
 
@@ -122,7 +108,7 @@ async def test_a_wide_change_reads_each_tree_whole_and_its_blobs_in_one_query(
 
         assert isinstance(result, RevertCommit)
         assert len(result.merged_paths) == 12
-        assert _files_at(repo, result.sha) == want
+        assert tree_files(repo, result.sha) == want
         # One level at a time this was 3 roots + 2 x 24 packages + 2 x 96 directories
         # + the head's along the merged paths (about 250 reads); whole, it is the three
         # roots by commit and tree sha, then P, C and H recursively.
@@ -151,7 +137,7 @@ async def test_a_truncated_recursive_listing_is_read_one_level_at_a_time(
         result = await build_revert_commit(gh, REPO, culprit, branch="main")
 
         assert isinstance(result, RevertCommit)
-        assert _files_at(repo, result.sha) == want
+        assert tree_files(repo, result.sha) == want
         assert s.sim.calls[TREES] > 20  # the packages' own recursive reads, or their levels
         assert s.sim.violations == []
 

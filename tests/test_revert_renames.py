@@ -19,24 +19,10 @@ from app.revert import tree_merge
 from app.revert.commit import RevertCommit, RevertConflict, build_revert_commit
 from app.revert.pr import RevertPR, open_revert_pr
 from tests.harness import Stack
+from tests.revert_helpers import edit_line, numbered_lines, tree_texts
 
 REPO = "octo/moves"
 StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
-
-
-def _lines(tag: str, n: int = 20) -> str:
-    return "".join(f"{tag} line {i}\n" for i in range(n))
-
-
-def _edit(text: str, at: int, new: str) -> str:
-    lines = text.splitlines(keepends=True)
-    lines[at] = new + "\n"
-    return "".join(lines)
-
-
-def _files_at(repo: Any, sha: str) -> dict[str, str]:
-    listing = repo.git("ls-tree", "-r", "--name-only", sha).split()
-    return {path: (repo.read_file(path, sha) or b"").decode() for path in listing}
 
 
 def _api_calls(calls: Counter[str]) -> dict[str, int]:
@@ -50,19 +36,21 @@ async def test_a_revert_where_nothing_moved_costs_what_it_cost_before(
     renames were followed (counted on main before issue 14: 20; fewer since issue 12)."""
     async with stack_factory(slack=False) as s:
         repo = s.sim.create_repo(REPO)
-        base = {f"pkg{d}/mod{m}.py": _lines(f"p{d}m{m}") for d in range(3) for m in range(3)}
-        base["README.md"] = _lines("readme")
+        base = {
+            f"pkg{d}/mod{m}.py": numbered_lines(f"p{d}m{m}") for d in range(3) for m in range(3)
+        }
+        base["README.md"] = numbered_lines("readme")
         repo.commit(base, "Base")
         culprit = repo.commit(
             {
-                "pkg0/mod0.py": _edit(base["pkg0/mod0.py"], 2, "culprit edit"),
-                "pkg1/mod1.py": _edit(base["pkg1/mod1.py"], 3, "culprit edit"),
+                "pkg0/mod0.py": edit_line(base["pkg0/mod0.py"], 2, "culprit edit"),
+                "pkg1/mod1.py": edit_line(base["pkg1/mod1.py"], 3, "culprit edit"),
                 "pkg2/new.py": "NEW = 1\n",
                 "pkg2/mod2.py": None,
             },
             "Culprit",
         )
-        later = _edit(_edit(base["pkg0/mod0.py"], 2, "culprit edit"), 17, "later edit")
+        later = edit_line(edit_line(base["pkg0/mod0.py"], 2, "culprit edit"), 17, "later edit")
         repo.commit({"pkg0/mod0.py": later, "README.md": "# changed\n"}, "Later")
         gh = await s.services.github_for_installation(1)
         s.sim.reset_calls()
@@ -72,8 +60,8 @@ async def test_a_revert_where_nothing_moved_costs_what_it_cost_before(
         assert isinstance(result, RevertCommit)
         assert result.merged_paths == ("pkg0/mod0.py",)
         want = {**base, "README.md": "# changed\n"}
-        want["pkg0/mod0.py"] = _edit(base["pkg0/mod0.py"], 17, "later edit")
-        assert _files_at(repo, result.sha) == want
+        want["pkg0/mod0.py"] = edit_line(base["pkg0/mod0.py"], 17, "later edit")
+        assert tree_texts(repo, result.sha) == want
         assert _api_calls(s.sim.calls) == {
             "GET /repos/{owner}/{repo}/commits/{ref}": 1,
             "GET /repos/{owner}/{repo}/git/ref/{ref}": 1,
@@ -109,10 +97,14 @@ async def test_a_package_moved_into_src_is_reverted_where_it_is_now(
     async with stack_factory(slack=False) as s:
         s.sim.recursive_tree_limit = listing_limit
         repo = s.sim.create_repo(REPO)
-        base = {"pkg/core.py": _lines("core"), "pkg/util.py": _lines("util"), "README.md": "x\n"}
+        base = {
+            "pkg/core.py": numbered_lines("core"),
+            "pkg/util.py": numbered_lines("util"),
+            "README.md": "x\n",
+        }
         repo.commit(base, "Base")
-        culprit = repo.commit({"pkg/core.py": _edit(base["pkg/core.py"], 4, "broken")}, "Break")
-        moved = _edit(base["pkg/core.py"], 4, "broken")
+        culprit = repo.commit({"pkg/core.py": edit_line(base["pkg/core.py"], 4, "broken")}, "Break")
+        moved = edit_line(base["pkg/core.py"], 4, "broken")
         repo.commit(
             {"pkg/core.py": None, "pkg/util.py": None,
              "src/pkg/core.py": moved, "src/pkg/util.py": base["pkg/util.py"]},
@@ -123,7 +115,7 @@ async def test_a_package_moved_into_src_is_reverted_where_it_is_now(
         result = await _revert_pr(s, culprit)
 
         assert isinstance(result, RevertPR) and result.created
-        assert _files_at(repo, result.head_sha) == {
+        assert tree_texts(repo, result.head_sha) == {
             "src/pkg/core.py": base["pkg/core.py"],
             "src/pkg/util.py": base["pkg/util.py"],
             "README.md": "x\n",
@@ -146,11 +138,14 @@ async def test_a_file_renamed_with_edits_keeps_the_later_edits(
 ) -> None:
     async with stack_factory(slack=False) as s:
         repo = s.sim.create_repo(REPO)
-        original = _lines("calc", 30)
+        original = numbered_lines("calc", 30)
         repo.commit({"calc.py": original, "README.md": "o\n"}, "Base")
-        culprit = repo.commit({"calc.py": _edit(original, 2, "broken")}, "Break")
+        culprit = repo.commit({"calc.py": edit_line(original, 2, "broken")}, "Break")
         repo.commit(
-            {"calc.py": None, "lib/maths.py": _edit(_edit(original, 2, "broken"), 25, "later")},
+            {
+                "calc.py": None,
+                "lib/maths.py": edit_line(edit_line(original, 2, "broken"), 25, "later"),
+            },
             "Rename calc.py to lib/maths.py and tweak it",
         )
         gh = await s.services.github_for_installation(1)
@@ -159,8 +154,8 @@ async def test_a_file_renamed_with_edits_keeps_the_later_edits(
         result = await build_revert_commit(gh, REPO, culprit, branch="main")
 
         assert isinstance(result, RevertCommit)
-        assert _files_at(repo, result.sha) == {
-            "lib/maths.py": _edit(original, 25, "later"),
+        assert tree_texts(repo, result.sha) == {
+            "lib/maths.py": edit_line(original, 25, "later"),
             "README.md": "o\n",
         }
         assert [(f.old, f.new) for f in result.followed] == [("calc.py", "lib/maths.py")]
@@ -176,14 +171,14 @@ async def test_a_rename_by_the_culprit_is_undone_with_the_later_edits(
 ) -> None:
     async with stack_factory(slack=False) as s:
         repo = s.sim.create_repo(REPO)
-        original = _lines("conf", 30)
+        original = numbered_lines("conf", 30)
         repo.commit({"config.py": original, "README.md": "r\n"}, "Base")
         culprit = repo.commit(
-            {"config.py": None, "settings.py": _edit(original, 1, "renamed and broken")},
+            {"config.py": None, "settings.py": edit_line(original, 1, "renamed and broken")},
             "Rename config.py to settings.py",
         )
         repo.commit(
-            {"settings.py": _edit(_edit(original, 1, "renamed and broken"), 28, "later")},
+            {"settings.py": edit_line(edit_line(original, 1, "renamed and broken"), 28, "later")},
             "Tweak settings",
         )
         gh = await s.services.github_for_installation(1)
@@ -191,8 +186,8 @@ async def test_a_rename_by_the_culprit_is_undone_with_the_later_edits(
         result = await build_revert_commit(gh, REPO, culprit, branch="main")
 
         assert isinstance(result, RevertCommit)
-        assert _files_at(repo, result.sha) == {
-            "config.py": _edit(original, 28, "later"),
+        assert tree_texts(repo, result.sha) == {
+            "config.py": edit_line(original, 28, "later"),
             "README.md": "r\n",
         }
         assert s.sim.violations == []
@@ -206,11 +201,11 @@ async def test_conflicts_are_listed_at_the_paths_git_lists(
     at that path. A file the culprit changed that was deleted since: modify/delete."""
     async with stack_factory(slack=False) as s:
         repo = s.sim.create_repo(REPO)
-        base = {f"src/m{i}.py": _lines(f"m{i}") for i in range(4)}
-        base["notes.txt"] = _lines("notes")
+        base = {f"src/m{i}.py": numbered_lines(f"m{i}") for i in range(4)}
+        base["notes.txt"] = numbered_lines("notes")
         repo.commit(base, "Base")
         culprit = repo.commit(
-            {"src/m0.py": None, "notes.txt": _edit(base["notes.txt"], 3, "culprit")}, "Culprit"
+            {"src/m0.py": None, "notes.txt": edit_line(base["notes.txt"], 3, "culprit")}, "Culprit"
         )
         moves: dict[str, str | None] = {f"src/m{i}.py": None for i in range(1, 4)}
         moves.update({f"lib/src/m{i}.py": base[f"src/m{i}.py"] for i in range(1, 4)})

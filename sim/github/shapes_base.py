@@ -378,14 +378,7 @@ class BaseShapes:
 
     def merge_group_commit(self, info: CommitInfo) -> dict[str, Any]:
         """`merge_group.head_commit`: the group's commit, names and emails only."""
-        return {
-            "id": info.sha,
-            "tree_id": info.tree,
-            "message": info.message.rstrip("\n"),
-            "timestamp": ident_date(info.committer),
-            "author": {"name": info.author.name, "email": info.author.email},
-            "committer": {"name": info.committer.name, "email": info.committer.email},
-        }
+        return self.simple_commit(info)
 
     def push_commit(self, repo: SimRepo, info: CommitInfo, distinct: bool = True) -> dict[str, Any]:
         """A commit as listed in push/check_suite payloads (id, tree_id, added/removed/modified)."""
