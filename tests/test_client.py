@@ -18,10 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from gidgethub import BadRequest, GitHubBroken, RateLimitExceeded
+from gidgethub import BadRequest, GitHubBroken, QueryError, RateLimitExceeded
 
 from app.clock import ManualClock
-from app.github.client import GitHubClient, graphql_endpoint
+from app.github.client import GitHubClient, graphql_endpoint, guarded_mutation
 from sim.github.server import GitHubSim
 
 
@@ -164,6 +164,12 @@ async def test_requests_slow_down_as_the_rate_limit_nears_zero(
     gh.limits["core"].reset = clock.now() + 30
     await gh.getitem("/repos/o/r")
     assert clock.slept[-1] == pytest.approx(31.0)
+    # a reset beyond max_wait is not waited for in part: the request goes (and, refused,
+    # gives up at once), the worker is not held
+    gh.limits["core"].remaining = 0
+    gh.limits["core"].reset = clock.now() + 1800
+    await gh.getitem("/repos/o/r")
+    assert clock.slept[-1] == pytest.approx(31.0)
 
 
 async def test_429_honours_retry_after_even_for_post(
@@ -281,6 +287,76 @@ async def test_graphql_rate_limit_honours_retry_after(
     scripted.script.append((200, {}, {"data": {"ok": True}}))
     assert await gh.graphql("mutation { x }") == {"ok": True}
     assert honoured(clock.slept, 5.0)
+
+
+def rate_limited(scripted: Scripted, clock: ManualClock, reset_in: float) -> float:
+    """GitHub's answer to a GraphQL request over its budget: 200, RATE_LIMITED, no data.
+    Returns the wait due: to the reset (whole seconds, as GitHub says it), plus one."""
+    reset = int(clock.now() + reset_in)
+    scripted.then(
+        200,
+        {"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user."}]},
+        x_ratelimit_limit="5000", x_ratelimit_remaining="0", x_ratelimit_used="5000",
+        x_ratelimit_reset=str(reset), x_ratelimit_resource="graphql",
+    )
+    return reset - clock.now() + 1.0
+
+
+ENABLE = """
+mutation($id: ID!) {
+  enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: MERGE}) {
+    pullRequest { number }
+  }
+}
+"""
+
+
+async def test_graphql_rate_limited_query_and_guarded_mutation_wait_for_the_reset(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    gh = client(session, scripted.url, clock)
+    due = rate_limited(scripted, clock, 20)
+    scripted.script.append((200, {}, {"data": {"viewer": {"login": "me"}}}))
+    assert await gh.graphql("query { viewer { login } }") == {"viewer": {"login": "me"}}
+    assert len(scripted.requests) == 2 and honoured(clock.slept, due)
+
+    scripted.requests.clear()
+    clock.slept.clear()
+    due = rate_limited(scripted, clock, 5)
+    scripted.script.append((200, {}, {"data": {"enablePullRequestAutoMerge": None}}))
+    assert await gh.graphql(ENABLE, id="PR_1") == {"enablePullRequestAutoMerge": None}
+    assert len(scripted.requests) == 2 and honoured(clock.slept, due)
+
+
+async def test_graphql_rate_limited_far_reset_or_unguarded_mutation_gives_up_at_once(
+    scripted: Scripted, session: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock()
+    gh = client(session, scripted.url, clock)
+    rate_limited(scripted, clock, 1800)  # beyond max_wait: the reconciler finds it later
+    with pytest.raises(QueryError):
+        await gh.graphql("query { viewer { login } }")
+    assert len(scripted.requests) == 1 and clock.slept == []
+
+    scripted.requests.clear()
+    gh = client(session, scripted.url, clock)  # one that has not yet seen the budget spent
+    rate_limited(scripted, clock, 5)
+    with pytest.raises(QueryError):
+        await gh.graphql(
+            'mutation { addComment(input: {subjectId: "I_1", body: "x"}) { clientMutationId } }')
+    assert len(scripted.requests) == 1 and clock.slept == []
+
+
+def test_guarded_mutations_are_told_by_their_top_level_fields() -> None:
+    from app.revert.land import DEQUEUE, DISABLE_AUTO_MERGE, ENABLE_AUTO_MERGE, ENQUEUE
+
+    for document in (ENABLE_AUTO_MERGE, DISABLE_AUTO_MERGE, ENQUEUE, DEQUEUE):
+        assert guarded_mutation(document), document
+    assert not guarded_mutation(
+        'mutation { a: enablePullRequestAutoMerge(input: {pullRequestId: "}"}) { clientMutationId }'
+        ' b: mergePullRequest(input: {pullRequestId: "x"}) { clientMutationId } }')
+    assert not guarded_mutation("mutation { addComment(input: {}) { clientMutationId } }")
 
 
 async def test_client_repr_hides_the_token(session: aiohttp.ClientSession) -> None:

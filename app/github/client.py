@@ -16,10 +16,17 @@ app's one retry policy (app.retry, on tenacity), waiting on the injectable Clock
   next run (the next event, the reconciler) re-reads GitHub and finds what did or did not
   happen.
 
+GraphQL's own rate limit answers HTTP 200 with `errors[].type == "RATE_LIMITED"` and no
+data: nothing was done. A query, and a mutation named in `GUARDED_MUTATIONS` (one whose
+repeat sets the same state), waits for x-ratelimit-reset (or Retry-After) like a REST rate
+limit, within `max_wait`; beyond it, or for any other mutation, the error is raised and the
+next event or the reconciler finds the step still due.
+
 Slowing down before the limit: each answer's x-ratelimit-* headers are kept per resource
 (core, search, graphql); once fewer than 10 % of a resource's requests are left, every
 request first waits its share of the time to the reset (time left / requests left, at most
-`max_wait`), so the requests left last until the reset instead of failing at zero.
+`max_wait`), so the requests left last until the reset instead of failing at zero. With none
+left, a request waits for a reset within `max_wait`, and does not wait for a later one.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from gidgethub import (
     GitHubBroken,
     GraphQLException,
     HTTPException,
+    QueryError,
     RateLimitExceeded,
 )
 from gidgethub.aiohttp import GitHubAPI
@@ -77,6 +85,15 @@ GUARDED_POSTS = tuple(
         r"/app/hook/deliveries/\d+/attempts",
     )
 )
+# GraphQL mutations whose repeat sets the state the first try would have: taking the PR's
+# node id (and, to enqueue, its expected head), they switch auto-merge or the queue entry
+# on or off. Repeated after a RATE_LIMITED answer (see the module docstring).
+GUARDED_MUTATIONS = frozenset({
+    "enablePullRequestAutoMerge",
+    "disablePullRequestAutoMerge",
+    "enqueuePullRequest",
+    "dequeuePullRequest",
+})
 DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_MAX_WAIT = 60.0
 BACKOFF_BASE = 1.0
@@ -166,6 +183,44 @@ def guarded_post(url: str) -> bool:
     """A POST that may be repeated after it may have been applied (see GUARDED_POSTS)."""
     path = urlsplit(url).path
     return any(pattern.search(path + "\n") for pattern in GUARDED_POSTS)
+
+
+def top_level_fields(document: str) -> list[str]:
+    """The fields of a GraphQL operation's outermost selection (aliases and arguments
+    skipped): what a mutation does."""
+    fields: list[str] = []
+    depth = parens = 0
+    for token in re.findall(r'"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*|[{}():]', document):
+        if token == "(":
+            parens += 1
+        elif token == ")":
+            parens -= 1
+        elif token == "{" and not parens:
+            depth += 1
+        elif token == "}" and not parens:
+            depth -= 1
+        elif depth == 1 and not parens and token[0] != '"':
+            if token == ":" and fields:
+                fields.pop()  # an alias: the field's name comes next
+            elif token != ":":
+                fields.append(token)
+    return fields
+
+
+def guarded_mutation(query: str) -> bool:
+    """A GraphQL mutation whose every field is in GUARDED_MUTATIONS."""
+    fields = top_level_fields(query)
+    return bool(fields) and set(fields) <= GUARDED_MUTATIONS
+
+
+def _rate_limited(exc: BaseException) -> bool:
+    """GraphQL's rate limit: HTTP 200, errors[].type RATE_LIMITED, and no data (nothing done)."""
+    if not isinstance(exc, QueryError) or not isinstance(exc.response, dict):
+        return False
+    if any(value is not None for value in (exc.response.get("data") or {}).values()):
+        return False
+    errors = exc.response.get("errors") or []
+    return any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in errors)
 
 
 @dataclass
@@ -301,7 +356,9 @@ class GitHubClient(GitHubAPI):
         if left <= 0:
             return 0.0  # a new window: the next answer says how many
         if limit.remaining <= 0:
-            return min(left + 1.0, self.max_wait)
+            # spent: wait for the reset when it is near; when it is not, waiting part of the
+            # way would only hold the worker before the same refusal (which gives up at once)
+            return left + 1.0 if left + 1.0 <= self.max_wait else 0.0
         return min(left / limit.remaining, self.max_wait)
 
     async def manage_rate_limit(self, *, method: str, url: str) -> None:
@@ -351,10 +408,11 @@ class GitHubClient(GitHubAPI):
 
         A query is a read (retried on 5xx and dropped connections); a mutation is a POST
         that may have been applied, so it is repeated only when nothing was sent or GitHub
-        said "rate limited".
+        said "rate limited" (an HTTP 429/403; a 200 RATE_LIMITED only for GUARDED_MUTATIONS).
         """
         url = endpoint or self.graphql_url
         is_mutation = query.lstrip().startswith("mutation")
+        repeatable = not is_mutation or guarded_mutation(query)
         method = "POST" if is_mutation else "GET"  # how the policy sees it
         parent = super().graphql
 
@@ -364,6 +422,9 @@ class GitHubClient(GitHubAPI):
             return await parent(query, endpoint=url, **variables)
 
         def classify(exc: BaseException) -> retry.Retry | None:
+            if _rate_limited(exc):
+                last = _last_response.get()
+                return self._graphql_rate_limited(last[1] if last else {}) if repeatable else None
             if isinstance(exc, GitHubBroken | GraphQLException):
                 last = _last_response.get()
                 return None if last is None else self._graphql_verdict(*last, is_mutation)
@@ -389,3 +450,20 @@ class GitHubClient(GitHubAPI):
                 after=after if after is not None else SECONDARY_LIMIT_WAIT,
             )
         return None
+
+    def _graphql_rate_limited(self, headers: Mapping[str, str]) -> retry.Retry:
+        """A 200 RATE_LIMITED: until x-ratelimit-reset when the budget is spent, else what
+        Retry-After says, else GitHub's advice for a secondary limit (a minute)."""
+        if headers.get("x-ratelimit-remaining") == "0":
+            try:
+                reset = float(headers["x-ratelimit-reset"])
+            except (KeyError, ValueError):
+                pass
+            else:
+                return retry.Retry(
+                    "GraphQL rate limited", after=max(reset - self.clock.now(), 0.0) + 1.0
+                )
+        after = _retry_after(headers, self.clock.now())
+        return retry.Retry(
+            "GraphQL rate limited", after=after if after is not None else SECONDARY_LIMIT_WAIT
+        )

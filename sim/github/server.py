@@ -118,6 +118,13 @@ class _Injection:
 
 
 @dataclass
+class _Spend:
+    reset_in: float
+    when: Callable[[str], bool] | None
+    times: int
+
+
+@dataclass
 class _Caller:
     actor: str | None
     installation_id: int | None
@@ -203,6 +210,7 @@ class GitHubSim:
         # Injected latency on every call, and calls / round trips / bytes per phase.
         self.meter = Meter(self._operation_name)
         self._rate: dict[str, tuple[float, int]] = {}
+        self._graphql_spends: list[_Spend] = []  # spend_graphql_budget()
         self._tasks: set[asyncio.Task[Any]] = set()
 
         self.shapes = Shapes(self)
@@ -465,6 +473,27 @@ class GitHubSim:
         if kind.endswith("502"):
             return self._bad_gateway(method, path)
         return self._respond(method, path, self._fault_reply(kind), rate)
+
+    def spend_graphql_budget(self, *, reset_in: float, times: int = 1,
+                             when: Callable[[str], bool] | None = None) -> _Spend:
+        """The next `times` GraphQL requests whose query passes `when` find their caller's
+        hourly GraphQL budget spent, its window resetting `reset_in` seconds later: GitHub's
+        answer (HTTP 200, errors[].type RATE_LIMITED, nothing done) comes from the rate
+        limiter itself; after the reset a new window starts, as on GitHub. `.times` counts
+        down to 0 as they are met."""
+        spend = _Spend(reset_in, when, times)
+        self._graphql_spends.append(spend)
+        return spend
+
+    def _spend_if_asked(self, key: str, body: Any) -> None:
+        query = body.get("query") if isinstance(body, dict) else None
+        for spend in self._graphql_spends:
+            if spend.when is None or (isinstance(query, str) and spend.when(query)):
+                self._rate[key] = (self.now() + spend.reset_in - 3600, self.rate_limit)
+                spend.times -= 1
+                if spend.times <= 0:
+                    self._graphql_spends.remove(spend)
+                return
 
     def clear_injections(self) -> None:
         """GitHub works again: no injected answer is left."""
@@ -819,6 +848,7 @@ class GitHubSim:
             caller = self._caller(request, "/graphql")
             if caller.actor is None:
                 raise ApiError(401, "This endpoint requires you to be authenticated.")
+            self._spend_if_asked(f"graphql:{caller.key}", body)
             try:
                 rate = self._rate_headers(f"graphql:{caller.key}", self.rate_limit, "graphql")
             except ApiError as spent:

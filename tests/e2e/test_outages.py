@@ -177,6 +177,57 @@ async def test_an_ack_lost_to_an_outage_is_recovered_from_redis_by_a_new_process
         await client.aclose()
 
 
+def enabling_auto_merge(query: str) -> bool:
+    return "enablePullRequestAutoMerge" in query
+
+
+async def test_graphql_rate_limited_once_the_revert_still_gets_auto_merge(
+    stack_factory: Any,
+) -> None:
+    """GitHub's GraphQL limit answers HTTP 200 with errors[].type RATE_LIMITED: the app
+    waits for the reset (30 s, on the clock) and enables auto-merge then, as if nothing
+    had happened; GitHub merges the revert on green."""
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        repo.protect("main", required_checks=["build"])
+        spent = s.sim.spend_graphql_budget(reset_in=30, when=enabling_auto_merge)
+        bad = break_it(repo)
+        started = s.clock.now()
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        assert spent.times == 0, "the RATE_LIMITED answer was met"
+        assert s.clock.now() - started >= 30, "it waited for the reset"
+        (pr,) = repo.pulls()
+        assert pr["auto_merge"] is not None and pr["auto_merge"]["merge_method"] == "squash"
+        issue = assert_one_clean_incident(s, repo)
+        await land_the_revert(s, repo)  # GitHub's auto-merge merges it on green
+        assert labels_of(repo.issue(issue["number"])) == ["incident", "incident:mitigated"]
+        assert_one_clean_incident(s, repo)
+
+
+async def test_graphql_rate_limited_for_long_the_handler_does_not_wait_and_the_revert_lands(
+    stack_factory: Any,
+) -> None:
+    """A reset half an hour away is not waited for (the repository's worker is not held):
+    auto-merge is not on, and the app's own merger lands the revert on green."""
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        repo.protect("main", required_checks=["build"])
+        spent = s.sim.spend_graphql_budget(reset_in=1800, when=enabling_auto_merge)
+        bad = break_it(repo)
+        started = s.clock.now()
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        assert spent.times == 0 and s.clock.now() - started < 60
+        (pr,) = repo.pulls()
+        assert pr["auto_merge"] is None
+        issue = assert_one_clean_incident(s, repo)
+        s.clock.advance(1800)
+        await land_the_revert(s, repo)  # the app's merger, on green
+        assert labels_of(repo.issue(issue["number"])) == ["incident", "incident:mitigated"]
+        assert_one_clean_incident(s, repo)
+
+
 # --- Slack ----------------------------------------------------------------------------------
 
 # The news of the story below, in the order it happened (a fragment of each reply).
