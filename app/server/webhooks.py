@@ -284,7 +284,7 @@ class WebhookReceiver:
             deliveries = [event.delivery_id]
             if evaluation is not None:
                 deliveries = self.coalescer.start(evaluation)
-            if await self.dedupe.processed(event.delivery_id):
+            if len(deliveries) == 1 and await self.dedupe.processed(event.delivery_id):
                 return  # another replica finished it (its acknowledgement was lost)
             try:
                 await self._dispatch(event, repo, installation_id, event_log)
