@@ -125,6 +125,31 @@ MERGED = WITH_PR.noted(at("revert_merged"))
             (Due(Step.PAGE),),
         ),
         (replace(MERGED, paged=True), CONFIG, T0 + CONFIG.escalate_after, False, None, ()),
+        # a page its provider did not take: sent while the incident is open, not after
+        (
+            replace(MERGED, paged=True, page_waiting="paged by @mona"),
+            CONFIG,
+            LATER,
+            False,
+            None,
+            (Due(Step.SEND_PAGE),),
+        ),
+        (
+            replace(MERGED, state=State.ACKNOWLEDGED, paged=True, page_waiting="x"),
+            CONFIG,
+            LATER,
+            False,
+            None,
+            (Due(Step.SEND_PAGE),),
+        ),
+        (
+            replace(MERGED, state=State.RESOLVED, paged=True, page_waiting="x"),
+            CONFIG,
+            LATER,
+            False,
+            None,
+            (),
+        ),
         (
             replace(MERGED, state=State.ACKNOWLEDGED),
             CONFIG,

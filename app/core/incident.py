@@ -133,6 +133,9 @@ class Incident:
     revert_pr: int | None = None
     green_sha: str | None = None
     paged: bool = False
+    # a page the provider has not taken yet (its reason): whoever looks next sends it, so a
+    # restart while the provider is down does not lose it (app.core.resume, Step.SEND_PAGE)
+    page_waiting: str | None = None
     slack_channel: str | None = None
     slack_ts: str | None = None
     commits: tuple[CommitSummary, ...] = ()
@@ -184,6 +187,7 @@ class Incident:
             "refusal": self.refusal,
             "timeline": [m.to_json() for m in self.timeline],
             "bisection": self.bisection.to_json() if self.bisection else None,
+            **({"page_waiting": self.page_waiting} if self.page_waiting else {}),
         }
 
     @classmethod
@@ -202,6 +206,7 @@ class Incident:
             revert_pr=data.get("revert_pr"),
             green_sha=data.get("green_sha"),
             paged=bool(data.get("paged", False)),
+            page_waiting=data.get("page_waiting") or None,
             slack_channel=data.get("slack_channel"),
             slack_ts=data.get("slack_ts"),
             commits=tuple(CommitSummary.from_json(c) for c in data.get("commits", [])),

@@ -36,6 +36,7 @@ REVERT_SETTLED = ("revert_refused", "revert_conflict", "revert_empty", "revert_o
 class Step(StrEnum):
     START_THREAD = "start-thread"  # no Slack thread yet: post its top message
     PAGE = "page"  # escalation is due: the core's Tick pages
+    SEND_PAGE = "send-page"  # a page its provider did not take yet: send it (once)
     OPEN_REVERT = "open-revert"  # the culprit (or range) the rails allow has no revert PR
     READ_PR = "read-pr"  # the revert PR's state is needed to go on
     RECORD_MERGED = "record-merged"  # the revert merged and the incident does not say so
@@ -93,6 +94,8 @@ def due(
         and now - incident.opened_at >= config.escalate_after
     ):
         steps.append(Due(Step.PAGE))
+    if incident.page_waiting and incident.state in OPEN_STATES:
+        steps.append(Due(Step.SEND_PAGE))
     target = revert_due(incident, config)
     if target:
         steps.append(Due(Step.OPEN_REVERT, shas=target))

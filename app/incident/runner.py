@@ -9,7 +9,7 @@ fails the GitHub side.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from app.core import incident as core
@@ -38,6 +38,7 @@ from app.core.resume import Due, PullState, Step, due, step_id, with_step
 from app.core.revert_messages import parse_revert_marker
 from app.incident.mitigate import GitHubMitigation, Mitigation, RevertOutcome
 from app.incident.store import IncidentIssues, IncidentStore
+from app.notify.oncall import PagerOutbox
 from app.revert.land import land
 from app.services import EventContext, Services
 
@@ -204,7 +205,9 @@ class IncidentRunner:
                         incident = await self.handle(incident, outcome.event) or incident
                     saved = incident
                 elif isinstance(effect, Page):
-                    await self._page(incident, effect.reason)
+                    if await self._page(incident, effect.reason) is False:
+                        # not taken: remembered in the marker, so a restart does not lose it
+                        incident = replace(incident, page_waiting=effect.reason)
                     if incident != saved:
                         # Paged: remembered at once, so whatever fails next, an /ack or
                         # /resolve still reaches the page (re-paging is deduplicated).
@@ -291,6 +294,8 @@ class IncidentRunner:
             self._start_slack_thread(incident, look_first=True)
         elif step is Step.PAGE:
             return await self.handle(incident, core.Tick())
+        elif step is Step.SEND_PAGE:
+            return await self._send_waiting_page(incident)
         elif step is Step.OPEN_REVERT:
             effect = (
                 StartRevert(item.shas[0]) if len(item.shas) == 1 else StartRangeRevert(item.shas)
@@ -467,7 +472,8 @@ class IncidentRunner:
         if refused is not None:  # not assignable (e.g. no access): the label still says who
             self.ctx.log.warning("could not assign", extra={"login": login, "status": refused})
 
-    async def _page(self, incident: Incident, reason: str) -> None:
+    async def _page(self, incident: Incident, reason: str) -> bool | None:
+        """Page; False when the provider did not take it (it waits in the outbox)."""
         pager = self.ctx.services.pager
         if pager is None:
             await self.comment(
@@ -475,19 +481,45 @@ class IncidentRunner:
                 "📟 No on-call provider is configured (PagerDuty or Opsgenie), "
                 "so nobody was paged.",
             )
-            return
-        link = f"{self.store.repo_url}/issues/{incident.number}"
-        summary = f"{self.ctx.repo}: {incident.branch} is broken ({reason})"
+            return None
         self.ctx.services.metrics.pages.inc()
-        sent = await pager.trigger(
-            self.page_key(incident),
-            summary,
-            link=link,
-            details={"repository": self.ctx.repo, "issue": incident.number, "reason": reason},
-        )
+        sent = await pager.trigger(self.page_key(incident), **self._page_text(incident, reason))
         if sent is False:  # the provider is not answering: the page waits in its outbox
             await self.comment(incident, PAGE_WAITING.format(provider=PAGER_NAMES.get(
                 pager.name, pager.name)))
+        return sent
+
+    def _page_text(self, incident: Incident, reason: str) -> dict[str, Any]:
+        return {
+            "summary": f"{self.ctx.repo}: {incident.branch} is broken ({reason})",
+            "link": f"{self.store.repo_url}/issues/{incident.number}",
+            "details": {"repository": self.ctx.repo, "issue": incident.number, "reason": reason},
+        }
+
+    async def _send_waiting_page(self, incident: Incident) -> Incident | None:
+        """The page the marker says its provider has not taken: sent once, by whichever
+        process looks (the one whose outbox holds it, or a new one after a restart), and
+        then forgotten in the marker. Still not taken: nothing written, nothing said again."""
+        pager = self.ctx.services.pager
+        reason = incident.page_waiting
+        if pager is None or reason is None:
+            return None
+        key = self.page_key(incident)
+        sent: bool | None
+        if isinstance(pager, PagerOutbox) and pager.knows(key):
+            # asked in this process: its outbox sends it (and what followed, in order)
+            sent = await pager.flush(key)
+        else:  # asked before a restart: asked again, once
+            sent = await pager.trigger(key, **self._page_text(incident, reason))
+            if incident.state is not core.State.TRIAGE and incident.owner:
+                # someone took it meanwhile (their ack waited in the lost outbox): it goes
+                # after the trigger, so the pager stops escalating
+                await pager.acknowledge(key)
+        if sent is False:
+            return None
+        sent_now = replace(incident, page_waiting=None)
+        await self.persist(sent_now, before=incident)
+        return sent_now
 
     def page_key(self, incident: Incident) -> str:
         """The pager's dedup key (PagerDuty) or alias (Opsgenie): one page per incident."""

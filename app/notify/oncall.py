@@ -418,6 +418,9 @@ class JsmOpsPager(OpsgeniePager):
         return None
 
 
+DELIVERED_KEPT = 10_000
+
+
 class PagerOutbox:
     """A Pager that loses nothing while its provider is down.
 
@@ -427,8 +430,9 @@ class PagerOutbox:
     for that key, or `resume()` (the reconciler's and the escalation watch's passes), sends
     them in order, each once: the provider deduplicates by key, so a page that did reach it
     before its answer was lost is still one page. A request the provider refuses (a bad key,
-    a bad request) is dropped and raised: waiting cannot mend it. In memory: a restart
-    forgets what was waiting (the incident says it was paged; a person can `/page` again).
+    a bad request) is dropped and raised: waiting cannot mend it. In memory: what survives a
+    restart is the incident's marker (`page_waiting`): a new process asks for the page again,
+    once (app.core.resume, Step.SEND_PAGE; `knows` tells it which process asked).
     """
 
     def __init__(self, pager: Pager) -> None:
@@ -438,9 +442,21 @@ class PagerOutbox:
         # one sender per key: the reconciler's resume and an incident's own call never
         # send the same request twice
         self._locks: dict[str, asyncio.Lock] = {}
+        # keys whose trigger reached the provider (the newest DELIVERED_KEPT): a page that
+        # waited and was sent by resume() is recorded by the incident, not triggered again
+        self._delivered: OrderedDict[str, None] = OrderedDict()
 
     def __repr__(self) -> str:
         return repr(self.pager)
+
+    def knows(self, key: str) -> bool:
+        """Whether this outbox holds, or has sent, a trigger for `key` (this process was
+        asked for the page; a new process after a restart was not)."""
+        return key in self._pending or key in self._delivered
+
+    async def flush(self, key: str) -> bool:
+        """Send what waits for `key` now, in order; True when nothing is left waiting."""
+        return await self._drain(key) if key in self._pending else True
 
     async def trigger(
         self, key: str, summary: str, *, link: str, details: dict[str, Any]
@@ -506,6 +522,10 @@ class PagerOutbox:
                 )
                 return False
             ops.pop(0)
+            if action == "trigger":
+                self._delivered[key] = None
+                while len(self._delivered) > DELIVERED_KEPT:
+                    self._delivered.popitem(last=False)
         self._pending.pop(key, None)
         return True
 

@@ -339,3 +339,48 @@ async def test_pagerduty_down_when_escalation_is_due_pages_once_when_back(
         assert [e["event_action"] for e in page["events"]] == ["trigger"]
         escalated = [c for c in comments_of(repo, issue["number"]) if "paging" in c.lower()]
         assert len(escalated) == 1
+
+
+@pytest.mark.parametrize("acked_meanwhile", [False, True])
+async def test_pagerduty_down_and_the_process_restarted_the_page_is_sent_once_when_back(
+    stack_factory: Any, acked_meanwhile: bool
+) -> None:
+    """The page waits in the incident's marker, not only in the process's outbox: a
+    restart while PagerDuty is down loses nothing; when it is back, exactly one trigger
+    (and, if someone acknowledged meanwhile, their acknowledgement after it)."""
+    async with stack_factory(pager="pagerduty") as s:
+        assert s.pagerduty is not None
+        repo = new_repo(s, config=QUIET)
+        repo.add_check_run(break_it(repo), "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        number = issue["number"]
+        s.pagerduty.fail("/v2/enqueue", status=503, times=FOREVER)
+        repo.comment(number, "/page", user="mona")
+        await s.settle()
+        if acked_meanwhile:
+            repo.comment(number, "/ack", user="mona")
+            await s.settle()
+        assert s.pagerduty.incidents == {}
+        await s.restart()  # the outbox that held the page is gone with its process
+        await s.reconcile()  # the start-up pass: PagerDuty still down
+        await s.reconcile()
+        assert s.pagerduty.incidents == {}
+        waiting = [c for c in comments_of(repo, number) if "PagerDuty is not answering" in c]
+        assert len(waiting) == 1, "said once, not again by the new process"
+        s.pagerduty.clear_faults()  # PagerDuty is back; no new event comes
+        await s.reconcile()
+        (page,) = s.pagerduty.incidents.values()
+        expected = ["trigger", "acknowledge"] if acked_meanwhile else ["trigger"]
+        assert [e["event_action"] for e in page["events"]] == expected
+        await s.reconcile()
+        await s.restart()
+        await s.reconcile()
+        (page,) = s.pagerduty.incidents.values()
+        assert [e["event_action"] for e in page["events"]] == expected, "sent once"
+        if not acked_meanwhile:
+            repo.comment(number, "/ack", user="mona")
+            await s.settle()
+            (page,) = s.pagerduty.incidents.values()
+            assert [e["event_action"] for e in page["events"]] == ["trigger", "acknowledge"]
+        assert page["status"] == "acknowledged"
