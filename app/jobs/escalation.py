@@ -11,7 +11,7 @@ import logging
 from app.core.incident import OPEN_STATES, Tick
 from app.incident.runner import IncidentRunner, active_repos
 from app.jobs.periodic import Loop, Submit, periodic, resume_outboxes
-from app.services import EventContext, JobSubmitter, Services, context_for, load_config
+from app.services import EventContext, JobSubmitter, Lease, Services, context_for, load_config
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,14 @@ async def escalate_due(services: Services, submit: Submit) -> int:
     return looked
 
 
-def escalation_task(services: Services, jobs: JobSubmitter, interval: float) -> Loop:
+def escalation_task(
+    services: Services, jobs: JobSubmitter, interval: float, lease: Lease | None = None
+) -> Loop:
     """The background loop that pages on time: every `interval` s (a minute), not only
-    at the full reconcile's pace; the reconciler still covers what it cannot know."""
+    at the full reconcile's pace; the reconciler still covers what it cannot know. With
+    several replicas, on the one holding the lease (the reconciler's: it knows the
+    active repositories), so two replicas never page for one incident."""
     return periodic(
-        services, jobs, interval, escalate_due, name="escalation", wait_first=True
+        services, jobs, interval, escalate_due, name="escalation", wait_first=True,
+        lease=lease,
     )

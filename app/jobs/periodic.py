@@ -1,4 +1,11 @@
-"""A background loop that runs one pass every `interval` seconds on the injectable clock."""
+"""A background loop that runs one pass every `interval` seconds on the injectable clock.
+
+With several replicas (REDIS_URL), the periodic jobs take a lease first (`PERIODIC_LEASE`,
+one for the reconciler and the escalation watch, so the replica that reconciles is the one
+that knows the active repositories): one replica runs them, keeps the lease by renewing it
+each pass, and another takes over at most `2 x interval` after it dies. Without Redis the
+lease is always ours (app.server.dedupe.LocalLease): unchanged.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from app.notify.oncall import PagerOutbox
-from app.services import JobFn, JobSubmitter, Services
+from app.services import JobFn, JobSubmitter, Lease, Services
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +21,7 @@ log = logging.getLogger(__name__)
 Submit = Callable[[str, str, JobFn], Awaitable[None]]
 OnePass = Callable[[Services, Submit], Awaitable[int]]
 Loop = Callable[[], Awaitable[None]]
+PERIODIC_LEASE = "periodic"
 
 
 def periodic(
@@ -24,9 +32,11 @@ def periodic(
     *,
     name: str,
     wait_first: bool,
+    lease: Lease | None = None,
 ) -> Loop:
     """A background loop running `one_pass(services, submit)` every `interval` seconds;
-    a failing pass is logged and the loop goes on."""
+    a failing pass is logged and the loop goes on. With `lease`, a pass runs only on the
+    replica holding PERIODIC_LEASE (taken or renewed for `2 x interval`)."""
 
     async def submit(repo: str, job_name: str, fn: JobFn) -> None:
         jobs.submit_job(repo, job_name, fn)
@@ -36,7 +46,12 @@ def periodic(
             if wait_first:
                 await services.clock.sleep(interval)
             try:
-                await one_pass(services, submit)
+                if lease is None or await lease.acquire(PERIODIC_LEASE, 2 * interval):
+                    visited = await one_pass(services, submit)
+                    log.info("%s pass", name, extra={"job": name, "visited": visited})
+                else:
+                    log.debug("%s pass left to the replica holding the lease", name,
+                              extra={"job": name})
             except Exception:
                 log.exception("%s pass failed", name)
             if not wait_first:

@@ -24,7 +24,7 @@ from app.detect.evaluate import evaluate_head
 from app.incident.runner import IncidentRunner, active_repos
 from app.incident.store import IncidentStore
 from app.jobs.periodic import Loop, Submit, periodic, resume_outboxes
-from app.services import EventContext, JobSubmitter, Services, context_for, load_config
+from app.services import EventContext, JobSubmitter, Lease, Services, context_for, load_config
 
 log = logging.getLogger("app.jobs.reconciler")
 
@@ -92,9 +92,12 @@ async def reconcile_once(services: Services, submit: Submit) -> int:
     return visited
 
 
-def reconciler_task(services: Services, jobs: JobSubmitter, interval: float) -> Loop:
+def reconciler_task(
+    services: Services, jobs: JobSubmitter, interval: float, lease: Lease | None = None
+) -> Loop:
     """The background loop for `create_app(background=[...])`: a pass at start-up, then
-    every `interval` seconds."""
+    every `interval` seconds; with several replicas, on the one holding the lease."""
     return periodic(
-        services, jobs, interval, reconcile_once, name="reconcile", wait_first=False
+        services, jobs, interval, reconcile_once, name="reconcile", wait_first=False,
+        lease=lease,
     )

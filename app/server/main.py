@@ -48,8 +48,8 @@ def _background(
     """The reconciler (start-up and every `interval` s), the escalation watch and the
     recovery of failed webhook deliveries."""
     return [
-        reconciler_task(services, jobs, interval),
-        escalation_task(services, jobs, min(ESCALATION_INTERVAL, interval)),
+        reconciler_task(services, jobs, interval, lease),
+        escalation_task(services, jobs, min(ESCALATION_INTERVAL, interval), lease),
         delivery_recovery_task(services, dedupe, lease, min(RECOVERY_INTERVAL, interval)),
     ]
 
