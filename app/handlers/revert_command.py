@@ -9,7 +9,9 @@ a person with write access has decided.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gidgethub import BadRequest
@@ -17,6 +19,8 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.core.commands import Command, explain_rejection, parse_command
+from app.core.config import RepoConfig
+from app.core.culprit import CulpritFacts
 from app.core.revert_messages import (
     empty_text,
     reply_failed,
@@ -31,7 +35,7 @@ from app.core.revert_messages import (
 from app.github.comments import comment_on_issue
 from app.github.history import is_ancestor
 from app.github.permissions import can_write, is_bot
-from app.revert.commit import RevertConflict, RevertEmpty
+from app.revert.commit import RevertConflict, RevertEmpty, read_culprit
 from app.revert.pr import RevertPR, open_revert_pr
 from app.services import EventContext, load_config
 
@@ -74,6 +78,35 @@ def _app_login(ctx: EventContext) -> str:
     return f"{slug}[bot]"
 
 
+@dataclass(frozen=True)
+class RevertReads:
+    """What a manual revert reads before it acts, read together (and, for a commit comment,
+    together with the permission check: reads only, nothing is written before it is known)."""
+
+    where: bool | None  # is the sha on the branch (None: no such commit)
+    config: RepoConfig
+    culprit: CulpritFacts | None  # None: read again by the revert (or no such commit)
+
+
+async def _culprit_or_none(ctx: EventContext, sha: str) -> CulpritFacts | None:
+    try:
+        return await read_culprit(ctx.gh, ctx.repo, sha)
+    except BadRequest as exc:
+        if exc.status_code in (404, 422):
+            return None  # the compare says what the reply needs
+        raise
+
+
+async def revert_reads(ctx: EventContext, sha: str, branch: str) -> RevertReads:
+    """Is the sha on the branch ‖ the config ‖ the culprit commit: one round trip."""
+    where, config, culprit = await asyncio.gather(
+        is_ancestor(ctx.gh, ctx.repo, sha, branch),
+        load_config(ctx, branch),
+        _culprit_or_none(ctx, sha),
+    )
+    return RevertReads(where, config, culprit)
+
+
 async def revert_by_hand(
     ctx: EventContext,
     *,
@@ -84,38 +117,51 @@ async def revert_by_hand(
     incident_number: int | None,
     extra_why: str = "",
     reply: Reply,
+    reads: RevertReads | None = None,
 ) -> RevertPR | RevertConflict | RevertEmpty | None:
-    """Check the sha is on the branch, open the revert, reply with the outcome."""
-    where = await is_ancestor(ctx.gh, ctx.repo, sha, branch)
-    if where is None:
+    """Check the sha is on the branch, open the revert, reply with the outcome (the reply
+    naming a new PR goes out with the PR's label, review request and auto-merge)."""
+    if reads is None:
+        reads = await revert_reads(ctx, sha, branch)
+    if reads.where is None:
         await reply(reply_unknown_commit(sha))
         return None
-    if not where:
+    if not reads.where:
         await reply(reply_not_on_branch(sha, branch))
         return None
     why = f"@{requester} asked for it with `/revert` ({comment_url})."
     if extra_why:
         why += "\n\n" + extra_why
+    announced: list[str] = []
+
+    async def announce(url: str) -> None:
+        announced.append(url)
+        await reply(reply_opened(url, created=True))
+
     try:
         result = await open_revert_pr(
             ctx.gh,
             ctx.repo,
             sha,
             base_branch=branch,
-            config=await load_config(ctx, branch),
+            config=reads.config,
             incident_number=incident_number,
             why_markdown=why,
             app_login=_app_login(ctx),
+            culprit=reads.culprit,
+            announce=announce,
         )
     except BadRequest as exc:
         ctx.log.warning("manual revert failed", extra={"sha": sha, "status": exc.status_code})
-        await reply(reply_failed(f"GitHub answered {exc.status_code}: {exc}"))
+        if not announced:
+            await reply(reply_failed(f"GitHub answered {exc.status_code}: {exc}"))
         return None
     reverts = ctx.services.metrics.reverts
     if isinstance(result, RevertPR):
         if result.created:
             reverts.labels(outcome="opened", reason="command").inc()
-        await reply(reply_opened(result.url, created=result.created))
+        if result.url not in announced:
+            await reply(reply_opened(result.url, created=result.created))
     elif isinstance(result, RevertConflict):
         reverts.labels(outcome="conflict", reason="command").inc()
         await reply(result.explain())
@@ -144,18 +190,33 @@ async def on_commit_comment(event: Event, ctx: EventContext) -> None:
             await reply(mistake)
         return
 
-    if not await may_revert(ctx, login):
+    # The permission ‖ the revert's reads: nothing is written (not even 👀) before the
+    # permission is known to be write; a reader's command costs three reads more.
+    sha = wanted.arg or commit
+    branch = await default_branch(ctx, event)
+    allowed, reads = await asyncio.gather(
+        may_revert(ctx, login), revert_reads(ctx, sha, branch), return_exceptions=True
+    )
+    if isinstance(allowed, BaseException):
+        raise allowed
+    if not allowed:
         await reply(reply_not_allowed(login))
         return
-    await _react(ctx, f"/repos/{ctx.repo}/comments/{comment['id']}/reactions")
-    await revert_by_hand(
-        ctx,
-        sha=wanted.arg or commit,
-        branch=await default_branch(ctx, event),
-        requester=login,
-        comment_url=comment.get("html_url") or "",
-        incident_number=None,
-        reply=reply,
+    if isinstance(reads, BaseException):
+        raise reads
+    # 👀 goes with the revert's first requests.
+    await asyncio.gather(
+        _react(ctx, f"/repos/{ctx.repo}/comments/{comment['id']}/reactions"),
+        revert_by_hand(
+            ctx,
+            sha=sha,
+            branch=branch,
+            requester=login,
+            comment_url=comment.get("html_url") or "",
+            incident_number=None,
+            reply=reply,
+            reads=reads,
+        ),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -217,6 +217,8 @@ class _Revert:
     app_login: str
     followed: tuple[Followed, ...] = ()  # files the revert followed to their new paths
     setup: MergeSetup = MergeSetup(Merger.AUTO, "squash")
+    # Told the URL of a PR this run opened, with its label, review request and auto-merge.
+    announce: Callable[[str], Awaitable[None]] | None = None
 
     def body(self, *, mention: str | None = None, merge: Merger | None = None) -> str:
         return revert_pr_body(
@@ -251,14 +253,20 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
                     return await enable_auto_merge(gh, pr["node_id"], job.setup.method)
                 return merger
 
-            _, (reviewer, mentioned), merger = await asyncio.gather(
-                label, _request_review(gh, repo, number, job.culprit, job.app_login), arm()
-            )
-            # After the critical path: the author hears where to look (once: a PR this run
-            # opened has no notice yet).
-            await _notify_culprit(
+            # The author hears where to look (once: a PR this run opened has no notice yet).
+            notice = _notify_culprit(
                 gh, repo, job.culprit, job.culprit_pr, pr, job.incident_number, fresh=True
             )
+            review = _request_review(gh, repo, number, job.culprit, job.app_login)
+            if job.announce is None:
+                # An incident's revert: the notice after the critical path (auto-merge).
+                _, (reviewer, mentioned), merger = await asyncio.gather(label, review, arm())
+                await notice
+            else:
+                # A command: whoever asked and the author hear at once, with the rest.
+                _, (reviewer, mentioned), merger, _, _ = await asyncio.gather(
+                    label, review, arm(), notice, job.announce(pr["html_url"])
+                )
             if mentioned or merger is not job.setup.merger:
                 body = job.body(mention=mentioned, merge=merger)
                 await gh.patch(f"/repos/{repo}/pulls/{number}", data={"body": body})
@@ -317,13 +325,19 @@ async def open_revert_pr(
     why_markdown: str,
     app_login: str,
     incident_url: str | None = None,
+    culprit: CulpritFacts | None = None,
+    announce: Callable[[str], Awaitable[None]] | None = None,
 ) -> RevertPR | RevertConflict | RevertEmpty:
     """The revert PR of `culprit_sha` against `base_branch`, opened once whoever asks.
 
     `incident_number` may be a future: the incident's issue being opened meanwhile. The
     revert then waits for it only where it writes it (the commit message, the PR body);
-    if it fails (no issue of ours), the revert stops before any ref is created."""
-    culprit = await read_culprit(gh, repo, culprit_sha)
+    if it fails (no issue of ours), the revert stops before any ref is created.
+    `culprit`: the commit's facts when the caller read them already (`read_culprit`).
+    `announce(url)` runs beside the label, review request and auto-merge of a PR this
+    run opened (not for one it found)."""
+    if culprit is None:
+        culprit = await read_culprit(gh, repo, culprit_sha)
     branch = revert_branch(culprit.sha)
 
     async def number() -> int | None:
@@ -354,6 +368,7 @@ async def open_revert_pr(
         why_markdown=why_markdown,
         app_login=app_login,
         setup=setup,
+        announce=announce,
     )
     if existing is not None:
         return await _finish(gh, replace(job, incident_number=await number()), existing,
