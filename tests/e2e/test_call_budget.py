@@ -47,6 +47,15 @@ STORM_EVENTS = 50
 # itself and the app's own follow-up webhooks. Before coalescing: 288 calls, 118 round trips.
 STORM_CALLS = 32
 STORM_ROUND_TRIPS = 15
+# P6, `/revert` typed on a commit behind the head (bench P6: 15 round trips, 20 calls before,
+# target <= 12 round trips, <= 30 calls): the permission check goes with the revert's reads
+# (compare, config, the culprit commit), 👀 with its next reads, and the reply and the
+# author's notice with the PR's label, review request and auto-merge. The figures measured;
+# the calls include the config's first look at the organization's `.github` (20 in the bench).
+REVERT_COMMAND_ROUND_TRIPS = 9
+REVERT_COMMAND_CALLS = 21
+PERMISSION = "GET /repos/{owner}/{repo}/collaborators/{username}/permission"
+REACTION = "POST /repos/{owner}/{repo}/comments/{comment_id}/reactions"
 
 
 def until(calls: list[ApiCall], operation: str) -> Usage:
@@ -119,3 +128,42 @@ async def post(s: Stack, payload: dict[str, Any]) -> int:
     async with s.session.post(s.webhook_url, data=body, headers=headers) as response:
         await response.read()
         return response.status
+
+
+async def test_a_revert_command_on_a_commit_behind_the_head_within_the_call_budget(
+    stack_factory,
+) -> None:
+    async with stack_factory() as s:
+        repo = new_repo(s)
+        repo.protect("main", required_checks=["build"])
+        lines = "".join(f"line {i}\n" for i in range(40))
+        repo.commit({"src/lines.py": lines}, "Add lines", author="olive")
+        culprit = repo.commit({"src/lines.py": lines.replace("line 3\n", "line three\n")},
+                              "Rename line 3", author="mona")
+        # Later, the same file changes elsewhere: the revert needs a content merge.
+        later = lines.replace("line 3\n", "line three\n").replace("line 30\n", "line 30!\n")
+        repo.commit({"src/lines.py": later}, "Shout line 30", author="olive")
+        repo.commit({"README.md": "# widgets, more\n"}, "Docs", author="olive")
+        await s.settle()
+
+        s.sim.meter.start(latency=LATENCY)
+        repo.comment_on_commit(culprit, "/revert", user="mona")
+        await s.settle()
+        calls = sorted(s.sim.meter.calls, key=lambda c: c.started)
+        usage = s.sim.meter.stop()
+
+        (pr,) = repo.pulls()
+        assert pr["auto_merge"] is not None
+        assert usage.calls <= REVERT_COMMAND_CALLS
+        assert usage.round_trips <= REVERT_COMMAND_ROUND_TRIPS
+        # Nothing is written before GitHub has answered the permission check.
+        permission = next(c for c in calls if c.operation == PERMISSION)
+        writes = [c for c in calls if not c.operation.startswith("GET ")
+                  and " query " not in c.operation]
+        assert writes and all(c.started >= permission.finished for c in writes)
+        assert any(c.operation == REACTION for c in writes)
+        replies = [c.body for c in repo.commit_comment_records if c.user != "mona"]
+        assert any(pr["html_url"] in body for body in replies)
+        reverted = later.replace("line three\n", "line 3\n")  # line 30 keeps its change
+        assert repo.read_file("src/lines.py", pr["head"]["sha"]) == reverted.encode()
+        assert s.sim.violations == []
