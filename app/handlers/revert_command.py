@@ -244,37 +244,45 @@ async def on_issue_comment(event: Event, ctx: EventContext) -> None:
     if not await may_revert(ctx, login):
         await reply(reply_not_allowed(login))
         return
-    await _react(ctx, f"/repos/{ctx.repo}/issues/comments/{comment['id']}/reactions")
-    common = {"requester": login, "comment_url": comment.get("html_url") or "", "reply": reply}
-    if is_pr:
-        pr = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{issue['number']}")
-        if not pr.get("merged_at") or not pr.get("merge_commit_sha"):
-            await reply(reply_pr_not_merged(int(issue["number"])))
+
+    async def act() -> None:
+        common = {"requester": login, "comment_url": comment.get("html_url") or "", "reply": reply}
+        if is_pr:
+            pr = await ctx.gh.getitem(f"/repos/{ctx.repo}/pulls/{issue['number']}")
+            if not pr.get("merged_at") or not pr.get("merge_commit_sha"):
+                await reply(reply_pr_not_merged(int(issue["number"])))
+                return
+            landed = await _rebased_commits(ctx, pr)
+            if landed > 1 and not wanted.arg:
+                await reply(
+                    reply_rebase_merged(int(issue["number"]), pr["merge_commit_sha"], landed)
+                )
+                return
+            await revert_by_hand(
+                ctx,
+                sha=wanted.arg or pr["merge_commit_sha"],
+                branch=pr["base"]["ref"],
+                incident_number=None,
+                **common,
+            )
             return
-        landed = await _rebased_commits(ctx, pr)
-        if landed > 1 and not wanted.arg:
-            await reply(reply_rebase_merged(int(issue["number"]), pr["merge_commit_sha"], landed))
+        assert incident is not None
+        sha = wanted.arg or incident.culprit
+        if not sha:
+            await reply(reply_need_sha())
             return
         await revert_by_hand(
             ctx,
-            sha=wanted.arg or pr["merge_commit_sha"],
-            branch=pr["base"]["ref"],
-            incident_number=None,
+            sha=sha,
+            branch=incident.branch or await default_branch(ctx, event),
+            incident_number=int(issue["number"]),
+            extra_why=_incident_why(incident),
             **common,
         )
-        return
-    assert incident is not None
-    sha = wanted.arg or incident.culprit
-    if not sha:
-        await reply(reply_need_sha())
-        return
-    await revert_by_hand(
-        ctx,
-        sha=sha,
-        branch=incident.branch or await default_branch(ctx, event),
-        incident_number=int(issue["number"]),
-        extra_why=_incident_why(incident),
-        **common,
+
+    # 👀 goes with the first reads of the revert.
+    await asyncio.gather(
+        _react(ctx, f"/repos/{ctx.repo}/issues/comments/{comment['id']}/reactions"), act()
     )
 
 
