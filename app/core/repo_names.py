@@ -75,9 +75,16 @@ _BRANCHES = (
 _LOGINS = ("sender.login", "comment.user.login", "issue.user.login", "pull_request.user.login")
 
 
-def _values(data: object, path: str) -> list[object]:
+def _values(data: object, keys: tuple[str, ...]) -> list[object]:
+    if "*" not in keys:  # one value at most: walked without lists
+        value = data
+        for key in keys:
+            if not isinstance(value, dict):
+                return []
+            value = value.get(key)
+        return [] if value is None else [value]
     found = [data]
-    for key in path.split("."):
+    for key in keys:
         step: list[object] = []
         for item in found:
             if key == "*" and isinstance(item, list):
@@ -88,15 +95,26 @@ def _values(data: object, path: str) -> list[object]:
     return [value for value in found if value is not None]
 
 
-def payload_name_problem(data: object) -> str | None:
-    """The first sha, branch or login in a payload that must never enter an API path, said
-    as a field name (`check_run.head_sha must be a commit sha`); None when all are sound."""
+# Every check, in the order problems are reported, with its path split once: (first key,
+# keys, path, check, what it must be). A payload is checked only where it has the first key
+# (a check_run event: its check_run, repository and sender), so an event costs its own fields.
+_CHECKS = tuple(
+    (path.partition(".")[0], tuple(path.split(".")), path, valid, what)
     for paths, valid, what in (
         (_SHAS, valid_sha, "a commit sha"),
         (_BRANCHES, valid_branch, "a branch name"),
         (_LOGINS, valid_login, "a GitHub login"),
-    ):
-        for path in paths:
-            if any(not valid(value) for value in _values(data, path)):
-                return f"{path} must be {what}"
+    )
+    for path in paths
+)
+
+
+def payload_name_problem(data: object) -> str | None:
+    """The first sha, branch or login in a payload that must never enter an API path, said
+    as a field name (`check_run.head_sha must be a commit sha`); None when all are sound."""
+    if not isinstance(data, dict):
+        return None
+    for root, keys, path, valid, what in _CHECKS:
+        if root in data and any(not valid(value) for value in _values(data, keys)):
+            return f"{path} must be {what}"
     return None

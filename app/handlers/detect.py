@@ -82,6 +82,23 @@ def ci_question(event: str, data: dict[str, Any], settings: Settings) -> Questio
     return Question(str(sha or ""), "red" if outcome in RED_CONCLUSIONS else "green")
 
 
+def may_matter(event: str, data: dict[str, Any], settings: Settings) -> bool:
+    """Whether a CI event can matter to detection, from the payload alone, before it is
+    queued (app.server.webhooks): it asks a question of the default branch's head
+    (`ci_question`), or it is a bisection's probe ref answering. False is certain (the
+    handlers below would do nothing with it); an odd payload is True, for the receiver's
+    full checks and the handler to judge."""
+    try:
+        if ci_question(event, data, settings) is not None:
+            return True
+        if event == "check_suite":
+            suite = data["check_suite"]
+            return not _is_ours(settings, suite) and is_probe_branch(suite.get("head_branch"))
+    except (LookupError, TypeError, AttributeError):
+        return True
+    return False
+
+
 @router.register("check_run", action="completed")
 @router.register("workflow_run", action="completed")
 @router.register("status")

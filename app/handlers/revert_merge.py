@@ -54,6 +54,7 @@ from app.incident.runner import active_repos
 from app.revert.land import Landing, Outcome, land
 from app.revert.pr import enable_auto_merge
 from app.services import EventContext, load_config
+from app.settings import Settings
 
 router = Router()
 
@@ -61,35 +62,54 @@ _HOLD_STATE = re.compile(r"<!-- buildsheriff-revert-hold: (held|released) -->")
 
 
 @router.register("check_suite", action="completed")
-async def on_check_suite(event: Event, ctx: EventContext) -> None:
-    suite = event.data["check_suite"]
-    branches = [suite.get("head_branch"), *_pr_branches(suite.get("pull_requests"))]
-    await consider(ctx, suite["head_sha"], branches)
-
-
 @router.register("check_run", action="completed")
-async def on_check_run(event: Event, ctx: EventContext) -> None:
-    run = event.data["check_run"]
-    suite = run.get("check_suite") or {}
-    branches = [suite.get("head_branch"), *_pr_branches(run.get("pull_requests"))]
-    await consider(ctx, run["head_sha"], branches)
-
-
 @router.register("status")
-async def on_status(event: Event, ctx: EventContext) -> None:
-    if event.data.get("state") == "pending":
+async def on_ci_result(event: Event, ctx: EventContext) -> None:
+    if event.event == "status" and event.data.get("state") == "pending":
         return  # a pending status can neither complete nor fail a revert
-    branches = [b.get("name") for b in event.data.get("branches") or ()]
-    await consider(ctx, event.data["sha"], branches)
+    sha = event.data["sha"] if event.event == "status" else event.data[event.event]["head_sha"]
+    await consider(ctx, sha, _ci_branches(event.event, event.data))
+
+
+def _ci_branches(event: str, data: dict[str, Any]) -> list[str | None]:
+    """The branches a CI event names: its head branch and its pull requests' heads (a check),
+    or the status's branch list."""
+    if event == "status":
+        return [b.get("name") for b in data.get("branches") or ()]
+    if event == "check_suite":
+        suite = data["check_suite"]
+        return [suite.get("head_branch"), *_pr_branches(suite.get("pull_requests"))]
+    run = data["check_run"]
+    suite = run.get("check_suite") or {}
+    return [suite.get("head_branch"), *_pr_branches(run.get("pull_requests"))]
 
 
 def _pr_branches(pulls: Any) -> list[str | None]:
     return [(p.get("head") or {}).get("ref") for p in pulls or ()]
 
 
+def _ours(branches: list[str | None]) -> list[str]:
+    return sorted({b for b in branches if isinstance(b, str) and b.startswith(BRANCH_PREFIX)})
+
+
+def may_matter(event: str, data: dict[str, Any], settings: Settings) -> bool:
+    """Whether an event can matter to landing, from the payload alone, before it is queued
+    (app.server.webhooks): a CI result (not pending) naming a revert branch; every other
+    event this concern takes. False is certain (the handlers would do nothing); an odd
+    payload is True, for the receiver's full checks and the handler to judge."""
+    if event not in ("check_suite", "check_run", "status"):
+        return True
+    try:
+        if event == "status" and data.get("state") == "pending":
+            return False
+        return bool(_ours(_ci_branches(event, data)))
+    except (LookupError, TypeError, AttributeError):
+        return True
+
+
 async def consider(ctx: EventContext, sha: str, branches: list[str | None]) -> None:
     """Every open revert PR whose head is `sha`: merge it, enqueue it, update it, or wait."""
-    ours = sorted({b for b in branches if b and b.startswith(BRANCH_PREFIX)})
+    ours = _ours(branches)
     for branch in ours:
         owner = ctx.repo.split("/")[0]
         head = quote(f"{owner}:{branch}", safe="")

@@ -49,8 +49,10 @@ class MemoryDedupe:
 
     async def finish(self, delivery_id: str) -> None:
         self.ids[delivery_id] = True
-        self.claims.pop(delivery_id, None)
-        self.failures.pop(delivery_id, None)
+        if self.claims:  # (the emptiness test is cheaper than a cache's pop)
+            self.claims.pop(delivery_id, None)
+        if self.failures:
+            self.failures.pop(delivery_id, None)
 
     async def release(self, delivery_id: str) -> None:
         self.claims.pop(delivery_id, None)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.scenarios import incident_issues, new_repo
-from tests.harness import Stack, webhook_headers
+from tests.harness import Stack, metric, metric_samples, webhook_headers
 
 pytestmark = pytest.mark.asyncio
 
@@ -108,3 +108,57 @@ async def test_a_head_judged_with_its_incident_open_costs_no_call_until_it_chang
         assert s.sim.meter.stop().calls > 0  # looked at again: the incident changed state
         labels = {label["name"] for label in repo.issue(issue["number"])["labels"]}
         assert "incident:triage" in labels and "incident:mitigated" not in labels
+
+
+async def test_a_check_on_a_feature_branch_is_answered_without_being_queued(
+    stack_factory: Any,
+) -> None:
+    """A signed check_run success on a feature branch can matter to no handler: answered
+    202 "ignored" at once, never queued nor run, no call; it counts as processed and in
+    the metrics as ignored. The same event on a revert branch, or failing on main, is queued."""
+    async with stack_factory(slack=False) as s:
+        repo = new_repo(s)
+        await s.settle()
+        s.sim.webhook_url = None
+        feature = repo.commit({"feature.txt": "1\n"}, "Work in progress", branch="feature")
+        repo.add_check_run(feature, "ci", conclusion="success")
+        revert = repo.commit({"r.txt": "1\n"}, "Revert", branch="buildsheriff/revert-1")
+        repo.add_check_run(revert, "ci", conclusion="success")
+        broken = repo.commit({"src/x.py": "oops\n"}, "Break main")
+        repo.add_check_run(broken, "build", conclusion="failure")
+        held = [d for d in s.sim.deliveries
+                if d["event"] == "check_run" and d["action"] == "completed"]
+        s.sim.webhook_url = s.webhook_url
+        on_feature, on_revert, on_main = held[-3:]
+        assert on_feature["payload"]["check_run"]["check_suite"]["head_branch"] == "feature"
+        submitted: list[str] = []  # the jobs' names, as the receiver queues them
+        submit = s.dispatcher.submit
+
+        def spy(key: str, name: str, *args: Any, **kw: Any) -> None:
+            submitted.append(name)
+            submit(key, name, *args, **kw)
+
+        s.dispatcher.submit = spy  # type: ignore[method-assign]
+        handled = s.dispatcher.counters["handled"]
+        calls = len(s.sim.call_log)
+        ignored = await webhooks_metric(s, "ignored")
+
+        assert await post(s, on_feature) == (202, "ignored")
+        assert s.dispatcher.depth == 0 and submitted == []
+        await s.settle()
+        assert s.dispatcher.counters["handled"] == handled and s.sim.call_log[calls:] == []
+        assert await s.app["receiver"].dedupe.processed(on_feature["delivery_id"])
+        assert await webhooks_metric(s, "ignored") == ignored + 1
+
+        # What can matter still goes through the queue.
+        assert await post(s, on_revert) == (202, "queued")
+        assert await post(s, on_main) == (202, "queued")
+        assert submitted == ["check_run.completed"] * 2
+        await s.settle()
+        assert len(incident_issues(repo)) == 1
+
+
+async def webhooks_metric(s: Stack, outcome: str) -> float:
+    async with s.session.get(s.app_url + "/metrics") as response:
+        samples = metric_samples(await response.text())
+    return metric(samples, "buildsheriff_webhooks_total", event="check_run", outcome=outcome)
