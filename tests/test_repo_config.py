@@ -437,6 +437,9 @@ class FakeRepo:
     files: dict[tuple[str, str], Any] = field(default_factory=dict)
     asked: list[tuple[str, str]] = field(default_factory=list)
     broken: bool = False
+    invisible: set[str] = field(default_factory=set)  # repositories the App cannot see
+    cut: set[str] = field(default_factory=set)  # repositories whose blob GraphQL cuts
+    graphql_asked: int = 0
 
 
 def _contents_answer(value: Any) -> web.Response:
@@ -457,6 +460,14 @@ def _contents_answer(value: Any) -> web.Response:
 
 
 # Plain gidgethub (what the loader relies on), without the app's retrying client.
+class Api(GitHubAPI):
+    """gidgethub with its GraphQL endpoint on the fake server (as GitHubClient sets it)."""
+
+    async def graphql(self, query: str, *, endpoint: str | None = None, **variables: Any) -> Any:
+        url = endpoint or self.base_url.rstrip("/") + "/graphql"
+        return await super().graphql(query, endpoint=url, **variables)
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[tuple[FakeRepo, GitHubAPI]]:
     state = FakeRepo()
@@ -471,12 +482,50 @@ async def fake() -> AsyncIterator[tuple[FakeRepo, GitHubAPI]]:
             return web.json_response({"message": "Not Found"}, status=404)
         return _contents_answer(state.files[(repo, ref)])
 
+    async def graphql(request: web.Request) -> web.Response:
+        # The loader's first look: the repository's file and its organization's, by alias.
+        variables = (await request.json())["variables"]
+        if state.broken:
+            return web.json_response({"message": "Server Error"}, status=502)
+        state.graphql_asked += 1
+        data: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for alias, keys in (("repo", ("owner", "name", "expression")),
+                            ("org", ("orgOwner", "orgName", "orgExpression"))):
+            repo = f"{variables[keys[0]]}/{variables[keys[1]]}"
+            rev = variables[keys[2]].partition(":")[0]
+            ref = "" if rev == "HEAD" else rev
+            state.asked.append((repo, ref))
+            if repo in state.invisible:
+                data[alias] = None
+                errors.append({"type": "NOT_FOUND", "path": [alias],
+                               "locations": [{"line": 1, "column": 2}], "message":
+                               f"Could not resolve to a Repository with the name '{repo}'."})
+                continue
+            value = state.files.get((repo, ref))
+            if value is None:
+                blob = None
+            elif isinstance(value, list):
+                blob = {"__typename": "Tree"}
+            else:
+                raw = value if isinstance(value, bytes) else value.encode()
+                try:
+                    text: str | None = raw.decode()
+                except UnicodeDecodeError:
+                    text = None
+                cut = repo in state.cut
+                blob = {"__typename": "Blob", "text": text[:10] if cut and text else text,
+                        "isBinary": False, "isTruncated": cut, "byteSize": len(raw)}
+            data[alias] = {"object": blob}
+        return web.json_response({"data": data, **({"errors": errors} if errors else {})})
+
     app = web.Application()
     app.router.add_get("/repos/{owner}/{name}/contents/.github/buildsheriff.yml", contents)
+    app.router.add_post("/graphql", graphql)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     async with aiohttp.ClientSession() as session:
-        yield state, GitHubAPI(session, "test", oauth_token="t", base_url=str(server.make_url("")))
+        yield state, Api(session, "test", oauth_token="t", base_url=str(server.make_url("")))
     await server.close()
 
 
@@ -700,6 +749,40 @@ async def test_without_a_file_the_organizations_applies(fake: Fake) -> None:
     assert loaded.config == RepoConfig(max_walk=7)
     assert loaded.sources == ("octo/.github",)
     assert sorted(state.asked) == [("octo/.github", ""), ("octo/repo", "main")]
+
+
+async def test_the_first_look_is_one_graphql_query_and_uses_its_partial_answer(
+    fake: Fake,
+) -> None:
+    # The organization's `.github` repository is not visible to the installation: GitHub
+    # answers the repository's file and, for the org, null with a NOT_FOUND error.
+    state, gh = fake
+    state.invisible.add("octo/.github")
+    state.files[("octo/repo", "main")] = "max_walk: 4\n"
+    loaded = await RepoConfigLoader().load(gh, "octo/repo", "main")
+    assert loaded.config == RepoConfig(max_walk=4) and loaded.errors == ()
+    assert state.graphql_asked == 1
+    assert sorted(state.asked) == [("octo/.github", ""), ("octo/repo", "main")]
+    # and with no file of its own either: the defaults, no error
+    loaded = await RepoConfigLoader().load(gh, "octo/other", "main")
+    assert loaded.config == RepoConfig() and loaded.errors == ()
+
+
+async def test_a_file_graphql_cuts_or_cannot_give_as_text_is_read_through_rest(
+    fake: Fake,
+) -> None:
+    state, gh = fake
+    state.cut.add("octo/repo")
+    state.files[("octo/repo", "main")] = "max_walk: 6\nrollback: true\n"
+    state.files[("octo/.github", "")] = b"max_walk: \xff\n"  # not UTF-8
+    loaded = await RepoConfigLoader().load(gh, "octo/repo", "main")
+    assert loaded.config == RepoConfig(max_walk=6, rollback=True)
+    # both read again through REST contents, after the one query
+    assert state.graphql_asked == 1 and len(state.asked) == 4
+    loaded = await RepoConfigLoader().load(gh, "octo/plain", "main")
+    assert loaded.sources == ("octo/.github",)
+    assert [e.message for e in loaded.errors] == [
+        f"`{CONFIG_PATH}` is not UTF-8 text; the defaults apply"]
 
 
 async def test_the_org_repository_does_not_fall_back_on_itself(fake: Fake) -> None:

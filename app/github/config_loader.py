@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 
 from cachetools import TTLCache
-from gidgethub import BadRequest
+from gidgethub import BadRequest, QueryError
 
 from app.core.config import (
     CONFIG_PATH,
@@ -40,6 +40,19 @@ from app.core.config import (
 from app.github.client import GitHubClient
 
 ORG_CONFIG_REPO = ".github"
+_BLOB = "__typename ... on Blob { text isBinary isTruncated byteSize }"
+# The repository's file and its organization's, both first looks in one request.
+PAIR_QUERY = (
+    "query($owner: String!, $name: String!, $expression: String!, $orgOwner: String!, "
+    "$orgName: String!, $orgExpression: String!) { "
+    "repo: repository(owner: $owner, name: $name) { "
+    f"object(expression: $expression) {{ {_BLOB} }} }} "
+    "org: repository(owner: $orgOwner, name: $orgName) { "
+    f"object(expression: $orgExpression) {{ {_BLOB} }} }} "
+    "}"
+)
+# A file's text (or why it cannot be read); None: there is no such file.
+_Read = tuple[str | None, list[ConfigError]] | None
 
 
 @dataclass(frozen=True)
@@ -123,10 +136,9 @@ class RepoConfigLoader:
         if name.lower() == ORG_CONFIG_REPO or key in self._org_files:
             read = await self._read(gh, source, ref)
         else:
-            # Asked together: a repository without a file waits no longer for the org's.
-            read, self._org_files[key] = await asyncio.gather(
-                self._read(gh, source, ref), self._read(gh, org, "")
-            )
+            # Asked together, in one GraphQL query: a repository without a file waits no
+            # longer for the org's, and the first look costs one call, not two.
+            read, self._org_files[key] = await self._read_pair(gh, source, ref, org)
         if read is None and name.lower() != ORG_CONFIG_REPO:
             source = org
             asked.add(org.repo.lower())
@@ -167,9 +179,64 @@ class RepoConfigLoader:
             config, tuple(errors), tuple(str(s) for s in chain), frozenset(asked)
         )
 
+    async def _read_pair(
+        self, gh: GitHubClient, source: ConfigSource, ref: str, org: ConfigSource
+    ) -> tuple[_Read, _Read]:
+        """The repository's file at `ref` and the organization's (default branch), in one
+        GraphQL query. A repository the installation cannot see is answered with partial
+        data: that alias null and a NOT_FOUND error naming it; as REST's 404, no file.
+        A blob GraphQL does not give whole as text (binary, cut, not UTF-8) or a path that
+        is not a blob is read through REST contents, which says what is wrong with it."""
+        owner, _, name = source.repo.partition("/")
+        org_owner, _, org_name = org.repo.partition("/")
+        try:
+            data = await gh.graphql(
+                PAIR_QUERY,
+                owner=owner,
+                name=name,
+                expression=f"{ref or 'HEAD'}:{source.path}",
+                orgOwner=org_owner,
+                orgName=org_name,
+                orgExpression=f"HEAD:{org.path}",
+            )
+        except QueryError as exc:
+            response = exc.response if isinstance(exc.response, Mapping) else {}
+            errors = response.get("errors") or []
+            # Only "not found" of a whole alias is an answer; anything else propagates.
+            if not errors or any(
+                not isinstance(e, Mapping)
+                or e.get("type") != "NOT_FOUND"
+                or list(e.get("path") or [])[:1] not in (["repo"], ["org"])
+                for e in errors
+            ):
+                raise
+            data = response.get("data") or {}
+        return await asyncio.gather(
+            self._from_graphql(gh, source, ref, data.get("repo")),
+            self._from_graphql(gh, org, "", data.get("org")),
+        )
+
+    async def _from_graphql(
+        self, gh: GitHubClient, source: ConfigSource, ref: str, repository: object
+    ) -> _Read:
+        if not isinstance(repository, Mapping) or repository.get("object") is None:
+            return None  # no such repository (to the installation), ref or file
+        blob = repository["object"]
+        text = blob.get("text") if isinstance(blob, Mapping) else None
+        if (
+            not isinstance(blob, Mapping)
+            or blob.get("__typename") != "Blob"
+            or not isinstance(text, str)
+            or blob.get("isBinary")
+            or blob.get("isTruncated")
+            or len(text.encode()) != blob.get("byteSize")
+        ):
+            return await self._read(gh, source, ref)
+        return text.removeprefix("\ufeff"), []  # as REST's text, decoded as utf-8-sig
+
     async def _read(
         self, gh: GitHubClient, source: ConfigSource, ref: str
-    ) -> tuple[str | None, list[ConfigError]] | None:
+    ) -> _Read:
         """The file's text (or why it cannot be read); None when it does not exist."""
         url = f"/repos/{source.repo}/contents/{source.path}"
         try:

@@ -196,6 +196,8 @@ class _Session:
             return None
         if not is_sha(ref) and ":" in ref:
             rev, _, path = ref.partition(":")
+            if rev == "HEAD":  # a repository's HEAD is its default branch
+                rev = repo.default_branch
             commit = repo.resolve(rev) if rev else None
             info = repo.store.read_commit(commit) if commit else None
             if info is None:
@@ -550,11 +552,17 @@ def execute_graphql(sim: GitHubSim, actor: str, installation_id: int | None, que
     if not result.errors:
         return {"data": result.data}
     errors = []
+    answered = kind == "query"
     for error in result.errors:
         original = error.original_error
         if isinstance(original, GraphQLProblem):
             errors.append(_error(original.message, original.kind, error))
         else:
+            answered = False
             sim.violations.append(f"graphql: simulator could not answer: {error.message}")
             errors.append(_error(error.message, "INTERNAL", error))
-    return {"data": None, "errors": errors}
+    # A query answers what it could: the failed fields null (up to the nearest nullable
+    # one), each error with its `path`, e.g. `{"data": {"repo": {...}, "org": null}}` and
+    # NOT_FOUND at ["org"] for a repository the installation cannot see. Mutations that
+    # fail are answered with no data here (GitHub sends the field null: the same nothing).
+    return {"data": result.data if answered else None, "errors": errors}

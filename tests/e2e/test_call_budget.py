@@ -34,18 +34,17 @@ CREATE_ISSUE = "POST /repos/{owner}/{repo}/issues"
 # The figures reached (issue 12, notes/issue-12.md). Before: P1 42 round trips, 47 calls (27
 # before the issue); the storm 302 calls in 297 round trips. Independent reads go together,
 # each fact is read once per evaluation (app.github.memo), the revert starts with the issue,
-# no label is created first, the revert's narrow tree read goes with the issue. The targets:
-# P1_ROUND_TRIPS <= 10 (met), P1_CALLS <= 25 (met in the bench), STORM_CALLS <= 30 (the
-# storm costs one P1 flow whatever its size, and the app's own follow-up webhooks).
-# P1's calls include the config's first look at the organization's `.github` repository
-# (once per cache period and owner): 25 in `python -m bench P1`, where it is cached.
+# no label is created first, the revert's narrow tree read goes with the issue, the config's
+# first look reads the repository's file and the organization's `.github` one in one GraphQL
+# query. The targets: P1_ROUND_TRIPS <= 10 (met), P1_CALLS <= 25 (met), STORM_CALLS <= 30 (not
+# yet: the storm costs one P1 flow whatever its size, and the app's own follow-up webhooks).
 P1_ROUND_TRIPS = 9
-P1_CALLS = 26
-P1_CALLS_BEFORE_ISSUE = 19
+P1_CALLS = 25
+P1_CALLS_BEFORE_ISSUE = 17
 STORM_EVENTS = 50
 # The storm: its events share one evaluation (app.server.coalesce); the rest is the P1 flow
 # itself and the app's own follow-up webhooks. Before coalescing: 288 calls, 118 round trips.
-STORM_CALLS = 32
+STORM_CALLS = 31
 STORM_ROUND_TRIPS = 15
 # P6, `/revert` typed on a commit behind the head (bench P6: 15 round trips, 20 calls before,
 # target <= 12 round trips, <= 30 calls): the permission check goes with the revert's reads

@@ -344,3 +344,25 @@ async def test_graphql_object_takes_a_rev_colon_path_expression(api: Api, repo: 
     found = (await api.graphql(query)).body["data"]["repository"]
     assert found == {"here": {"text": "* @mona\n"}, "dir": {"__typename": "Tree"},
                      "none": None, "nobranch": None}
+
+
+async def test_graphql_answers_what_it_can_beside_a_repository_it_cannot_see(
+    api: Api, repo: SimRepo
+) -> None:
+    """GitHub answers a query in part: a repository the token cannot see is null under its
+    alias, with an error of type NOT_FOUND whose `path` names that alias; the rest is data.
+    `HEAD:<path>` reads the default branch."""
+    repo.commit({".github/buildsheriff.yml": "max_walk: 3\n"}, "Config")
+    query = (
+        '{ repo: repository(owner: "octo", name: "widgets") {'
+        ' object(expression: "HEAD:.github/buildsheriff.yml") { ... on Blob { text } } }'
+        ' org: repository(owner: "octo", name: ".github") {'
+        ' object(expression: "HEAD:.github/buildsheriff.yml") { ... on Blob { text } } } }'
+    )
+    answer = await api.graphql(query)
+    assert answer.status == 200
+    assert answer.body["data"] == {"repo": {"object": {"text": "max_walk: 3\n"}}, "org": None}
+    (error,) = answer.body["errors"]
+    assert error["type"] == "NOT_FOUND" and error["path"] == ["org"]
+    assert error["message"] == "Could not resolve to a Repository with the name 'octo/.github'."
+    assert error["locations"]
