@@ -11,14 +11,18 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pytest
+
 from app.clock import ManualClock
 from app.core.builds import Analysis, CheckResult
 from app.core.config import RepoConfig
 from app.core.incident import (
     CommandGiven,
+    HeadGreen,
     HeadRed,
     Incident,
     RevertConflicted,
+    RevertMerged,
     RevertOpened,
     State,
     Tick,
@@ -214,3 +218,27 @@ async def test_resolve_closes_the_issue_and_posts_the_post_mortem() -> None:
     after = await runner(issues).handle(issues.issues[1], CommandGiven("resolve", "", "mona", True))
     assert after is not None and after.state is State.RESOLVED
     assert issues.closed == {1} and any("## Post-mortem" in c for c in issues.comments[1])
+
+
+async def test_a_merge_said_before_its_save_failed_is_not_said_again_further_on() -> None:
+    """The comment went out, the marker write did not: the incident moved on without the
+    merge in its timeline, and a later look records the merge. The issue says it once."""
+    issues = FakeIssues(issues={1: opened(revert_pr=2)})
+    incident = issues.issues[1]
+    lost_save = runner(issues)
+    saved = issues.save
+
+    async def fail(incident: Incident, *, labels: bool = True) -> None:
+        raise RuntimeError("502 after the comment")
+
+    issues.save = fail  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await lost_save.handle(incident, RevertMerged(2, "m1"))
+    issues.save = saved  # type: ignore[method-assign]
+    later = runner(issues)
+    moved = await later.handle(issues.issues[1], HeadGreen("c3"))
+    assert moved is not None and not moved.first("revert_merged")
+    await runner(issues).handle(issues.issues[1], RevertMerged(2, "m1"))
+    merged = [c for c in issues.comments[1] if c.startswith("✅ Revert #2 merged")]
+    assert len(merged) == 1, issues.comments[1]
+    assert issues.issues[1].first("revert_merged")

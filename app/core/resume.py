@@ -117,6 +117,10 @@ _STEP = re.compile(r"<!-- buildsheriff-step: ([0-9a-f]+) -->")
 # What may differ between two tries of the same step (who merges it, how long it was red):
 # not part of the step's identity.
 _VOLATILE = frozenset({"merging", "red_for", "url"})
+# News the core says at most once per incident (decide() checks its moment first). Its id
+# leaves out where in the timeline it was decided: a comment posted whose marker save then
+# failed would otherwise be said again by a later decision made further down the timeline.
+_ONCE_PER_INCIDENT = frozenset({"revert_merged"})
 
 
 def step_id(position: int, kind: str, data: Mapping[str, Any] | None = None) -> str:
@@ -125,6 +129,8 @@ def step_id(position: int, kind: str, data: Mapping[str, Any] | None = None) -> 
     says. The same decision retried from the same issue gets the same id, so a comment it
     already posted is found and not posted again."""
     stable = {k: v for k, v in (data or {}).items() if k not in _VOLATILE}
+    if kind in _ONCE_PER_INCIDENT:
+        position = 0
     text = json.dumps([position, kind, stable], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
