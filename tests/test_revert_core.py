@@ -294,6 +294,9 @@ def test_marker_round_trips() -> None:
     assert parsed is not None
     assert (parsed.culprit, parsed.incident, parsed.merge) == ("a" * 40, 12, "sheriff")
     assert parse_revert_marker("no marker") is None
+    assert not parsed.recorded and "recorded" not in revert_marker("a" * 40, 12)
+    recorded = parse_revert_marker(revert_marker("b" * 40, 3, recorded=True))
+    assert recorded is not None and recorded.recorded
 
 
 def _run(name: str, conclusion: str | None, run_id: int = 1) -> CheckResult:

@@ -72,10 +72,15 @@ class Merger(StrEnum):
     NOBODY = "none"  # not set to merge by itself (not open, or a human disabled auto-merge)
 
 
-def revert_marker(culprit_sha: str, incident: int | None, merge: Merger = Merger.AUTO) -> str:
-    payload = json.dumps(
-        {"culprit": culprit_sha, "incident": incident, "merge": merge}, separators=(", ", ": ")
-    )
+def revert_marker(
+    culprit_sha: str, incident: int | None, merge: Merger = Merger.AUTO, *, recorded: bool = False
+) -> str:
+    """`recorded`: the incident flow opened this PR and records it itself (its `opened`
+    webhook needs no look at the issue; a stop before the record is a resumable step)."""
+    fields: dict[str, object] = {"culprit": culprit_sha, "incident": incident, "merge": merge}
+    if recorded:
+        fields["recorded"] = True
+    payload = json.dumps(fields, separators=(", ", ": "))
     return f"<!-- buildsheriff-revert: {payload} -->"
 
 
@@ -84,6 +89,7 @@ class RevertMarker:
     culprit: str
     incident: int | None
     merge: Merger = Merger.AUTO  # who merges on green: AUTO, SHERIFF or QUEUE
+    recorded: bool = False  # the incident flow records this PR itself
 
 
 def parse_revert_marker(body: str | None) -> RevertMarker | None:
@@ -104,6 +110,7 @@ def parse_revert_marker(body: str | None) -> RevertMarker | None:
         culprit,
         incident if isinstance(incident, int) else None,
         Merger(merge) if merge in (Merger.AUTO, Merger.SHERIFF, Merger.QUEUE) else Merger.AUTO,
+        recorded=data.get("recorded") is True,
     )
 
 
@@ -127,6 +134,7 @@ def revert_pr_body(
     merge: Merger = Merger.AUTO,
     followed: Sequence[Followed] = (),
     hold_label: str = "do-not-merge",
+    recorded: bool = False,
 ) -> str:
     """`culprit_pr`: the pull request that brought the culprit in, if any."""
     parts = [_culprit_line(culprit, culprit_pr), ""]
@@ -161,7 +169,7 @@ def revert_pr_body(
     parts += [
         "To land the change again, revert this revert once the fix is ready.",
         "",
-        revert_marker(culprit.sha, incident_number, merge),
+        revert_marker(culprit.sha, incident_number, merge, recorded=recorded),
     ]
     return "\n".join(parts)
 

@@ -222,7 +222,11 @@ async def _revert_incident(
 
 @router.register("pull_request", action="opened")
 async def on_revert_opened(event: Event, ctx: EventContext) -> None:
-    """A revert opened by `/revert` joins the incident's timeline (ours are already there)."""
+    """A revert opened by `/revert` joins the incident's timeline. One the incident flow
+    opened is recorded by that flow (or by its resumable step after a stop): no read."""
+    marker = parse_revert_marker(event.data["pull_request"].get("body"))
+    if marker is not None and marker.recorded:
+        return
     loaded = await _revert_incident(event, ctx)
     if loaded is not None:
         runner, incident, pr = loaded

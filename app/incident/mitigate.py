@@ -187,6 +187,7 @@ async def open_revert(
             incident_number=await issue if isinstance(issue, asyncio.Future) else issue,
             why_markdown=why_markdown(incident),
             app_login=f"{ctx.services.settings.app_slug}[bot]",
+            recorded=True,
         )
     else:
         result = await open_revert_pr(
@@ -198,6 +199,7 @@ async def open_revert(
             incident_number=issue,
             why_markdown=why_markdown(incident),
             app_login=f"{ctx.services.settings.app_slug}[bot]",
+            recorded=True,
         )
     return _outcome(result, culprit)
 

@@ -219,6 +219,7 @@ class _Revert:
     setup: MergeSetup = MergeSetup(Merger.AUTO, "squash")
     # Told the URL of a PR this run opened, with its label, review request and auto-merge.
     announce: Callable[[str], Awaitable[None]] | None = None
+    recorded: bool = False  # the incident flow records the PR itself (see revert_marker)
 
     def body(self, *, mention: str | None = None, merge: Merger | None = None) -> str:
         return revert_pr_body(
@@ -230,6 +231,7 @@ class _Revert:
             merge=merge or self.setup.merger,
             followed=self.followed,
             hold_label=self.config.labels.hold,
+            recorded=self.recorded,
         )
 
 
@@ -327,6 +329,7 @@ async def open_revert_pr(
     incident_url: str | None = None,
     culprit: CulpritFacts | None = None,
     announce: Callable[[str], Awaitable[None]] | None = None,
+    recorded: bool = False,
 ) -> RevertPR | RevertConflict | RevertEmpty:
     """The revert PR of `culprit_sha` against `base_branch`, opened once whoever asks.
 
@@ -369,6 +372,7 @@ async def open_revert_pr(
         app_login=app_login,
         setup=setup,
         announce=announce,
+        recorded=recorded,
     )
     if existing is not None:
         return await _finish(gh, replace(job, incident_number=await number()), existing,
@@ -427,6 +431,7 @@ async def open_range_revert_pr(
     why_markdown: str,
     app_login: str,
     incident_url: str | None = None,
+    recorded: bool = False,
 ) -> RevertPR | RevertConflict | RevertEmpty:
     """One PR reverting every suspect (oldest first in `suspects`), newest first, as
     `git revert newest ... oldest` would: each revert is computed on top of the last.
@@ -456,6 +461,7 @@ async def open_range_revert_pr(
         f"{listing}",
         app_login=app_login,
         setup=setup,
+        recorded=recorded,
     )
     if existing is not None:
         return await _finish(gh, job, existing, created=False)
