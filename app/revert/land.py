@@ -11,7 +11,7 @@ update-branch carry the head sha as a guard, so nothing unchecked is ever merged
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gidgethub import BadRequest, GraphQLException
@@ -200,15 +200,7 @@ async def land(
             return Landing(Outcome.WAITING, facts=facts, settings=settings)
         landing = await _take(gh, repo, facts, plan)
         if landing is not None:
-            return Landing(
-                landing.outcome,
-                failed=landing.failed,
-                message=landing.message,
-                hold=landing.hold,
-                jump_refused=landing.jump_refused,
-                facts=facts,
-                settings=settings,
-            )
+            return replace(landing, facts=facts, settings=settings)
     return Landing(Outcome.WAITING)  # still racing: the next event (a push, a check) retries
 
 
