@@ -335,3 +335,16 @@ async def serve_cluster(
         if start:
             await cluster.start_all()
         yield cluster
+
+
+BACKENDS = ["redis", "one-process"]
+
+
+def cluster_backend(request: Any, **redis_settings: str) -> dict[str, Any]:
+    """`serve_cluster` arguments for a backend of BACKENDS: two replicas sharing the
+    machine's Redis (under this test's prefix, with `redis_settings`), or one process."""
+    if request.param == "one-process":
+        return {"replicas": 1}
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    return {"replicas": 2, "redis_url": url, "redis_prefix": prefix, **redis_settings}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.scenarios import break_it, comments_of, incident_issues, new_repo
-from tests.serve_process import Replica, serve_cluster
+from tests.serve_process import BACKENDS, Replica, cluster_backend, serve_cluster
 
 CONFIG = "auto_revert: false\nescalate_after: 2s\n"
 
@@ -21,13 +21,9 @@ def passes(replica: Replica, job: str) -> int:
     return sum(1 for line in replica.log_lines() if line.get("msg") == f"{job} pass")
 
 
-@pytest.fixture(params=["redis", "one-process"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "one-process":
-        return {"replicas": 1}
-    url = request.getfixturevalue("redis_url")
-    prefix = request.getfixturevalue("redis_prefix")
-    return {"replicas": 2, "redis_url": url, "redis_prefix": prefix}
+    return cluster_backend(request)
 
 
 async def test_periodic_jobs_run_on_one_replica_and_page_once(

@@ -12,18 +12,14 @@ from typing import Any
 import pytest
 
 from tests.e2e.scenarios import break_it, incident_issues, labels_of, new_repo
-from tests.serve_process import ServeCluster, serve_cluster
+from tests.serve_process import BACKENDS, ServeCluster, cluster_backend, serve_cluster
 
 COPIES = 50
 
 
-@pytest.fixture(params=["redis", "one-process"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "one-process":
-        return {"replicas": 1}
-    url = request.getfixturevalue("redis_url")
-    prefix = request.getfixturevalue("redis_prefix")
-    return {"replicas": 2, "redis_url": url, "redis_prefix": prefix, "REDIS_LEASE": "2"}
+    return cluster_backend(request, REDIS_LEASE="2")
 
 
 async def step(c: ServeCluster, act: Any) -> None:
