@@ -262,7 +262,13 @@ async def _finish(gh: GitHubClient, job: _Revert, pr: dict[str, Any], *, created
             review = _request_review(gh, repo, number, job.culprit, job.app_login)
             if job.announce is None:
                 # An incident's revert: the notice after the critical path (auto-merge).
-                _, (reviewer, mentioned), merger = await asyncio.gather(label, review, arm())
+                try:
+                    _, (reviewer, mentioned), merger = await asyncio.gather(
+                        label, review, arm()
+                    )
+                except BaseException:
+                    notice.close()  # never started: closed, not left to warn "never awaited"
+                    raise
                 await notice
             else:
                 # A command: whoever asked and the author hear at once, with the rest.
