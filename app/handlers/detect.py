@@ -82,6 +82,25 @@ def ci_question(event: str, data: dict[str, Any], settings: Settings) -> Questio
     return Question(str(sha or ""), "red" if outcome in RED_CONCLUSIONS else "green")
 
 
+# What `may_matter` reads of each event (a leaf is read whole): the receiver decodes only
+# these before asking it (app.handlers.Concerns; tests/test_payload_view.py holds it to it).
+READS: dict[str, tuple[str, ...]] = {
+    "check_run": (
+        "action", "repository.default_branch", "check_run.name", "check_run.head_sha",
+        "check_run.conclusion", "check_run.check_suite.head_branch",
+    ),
+    "check_suite": (
+        "action", "repository.default_branch", "check_suite.app", "check_suite.head_branch",
+        "check_suite.head_sha", "check_suite.conclusion",
+    ),
+    "workflow_run": (
+        "action", "repository.default_branch", "workflow_run.head_branch",
+        "workflow_run.head_sha", "workflow_run.conclusion",
+    ),
+    "status": ("repository.default_branch", "state", "context", "branches", "sha"),
+}
+
+
 def may_matter(event: str, data: dict[str, Any], settings: Settings) -> bool:
     """Whether a CI event can matter to detection, from the payload alone, before it is
     queued (app.server.webhooks): it asks a question of the default branch's head

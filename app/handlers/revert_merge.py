@@ -92,6 +92,15 @@ def _ours(branches: list[str | None]) -> list[str]:
     return sorted({b for b in branches if isinstance(b, str) and b.startswith(BRANCH_PREFIX)})
 
 
+# What `may_matter` reads of each event (a leaf is read whole; the events not named here it
+# takes whole without reading): the receiver decodes only these before asking it.
+READS: dict[str, tuple[str, ...]] = {
+    "check_run": ("check_run.check_suite.head_branch", "check_run.pull_requests"),
+    "check_suite": ("check_suite.head_branch", "check_suite.pull_requests"),
+    "status": ("state", "branches"),
+}
+
+
 def may_matter(event: str, data: dict[str, Any], settings: Settings) -> bool:
     """Whether an event can matter to landing, from the payload alone, before it is queued
     (app.server.webhooks): a CI result (not pending) naming a revert branch; every other

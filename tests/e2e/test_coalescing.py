@@ -147,8 +147,13 @@ async def test_a_check_on_a_feature_branch_is_answered_without_being_queued(
         assert s.dispatcher.depth == 0 and submitted == []
         await s.settle()
         assert s.dispatcher.counters["handled"] == handled and s.sim.call_log[calls:] == []
-        assert await s.app["receiver"].dedupe.processed(on_feature["delivery_id"])
         assert await webhooks_metric(s, "ignored") == ignored + 1
+        # It leaves no trace (not even in the dedupe): a redelivery is ignored again.
+        assert not await s.app["receiver"].dedupe.processed(on_feature["delivery_id"])
+        assert await post(s, on_feature) == (202, "ignored")
+        await s.settle()
+        assert s.sim.call_log[calls:] == [] and submitted == []
+        assert await webhooks_metric(s, "ignored") == ignored + 2
 
         # What can matter still goes through the queue.
         assert await post(s, on_revert) == (202, "queued")

@@ -170,16 +170,44 @@ async def test_a_sha_branch_or_login_that_is_not_one_never_reaches_github(
     stack_factory: Any, field: str, value: str
 ) -> None:
     async with stack_factory(slack=False) as s:
-        payload = example_payload("check_run", "completed")
+        payload = _red_on_the_default_branch()
         if field == "sender":
             payload["sender"]["login"] = value
         else:
             payload["check_run"]["check_suite"][field] = value
             payload["check_run"][field] = value if field == "head_sha" else None
+            if field == "head_branch":
+                payload["repository"]["default_branch"] = value
         calls = len(s.sim.call_log)
         response = await s.post_webhook("check_run", payload)
         await s.settle()
         assert response.status == 400
+        assert s.sim.call_log[calls:] == []
+
+
+def _red_on_the_default_branch() -> dict[str, Any]:
+    """GitHub's example check run, failed and about the default branch: one the app acts on."""
+    payload = example_payload("check_run", "completed")
+    payload["check_run"]["conclusion"] = "failure"
+    payload["repository"]["default_branch"] = payload["check_run"]["check_suite"]["head_branch"]
+    return payload
+
+
+async def test_a_bad_name_in_an_event_nobody_acts_on_is_ignored_and_never_read(
+    stack_factory: Any,
+) -> None:
+    """A check on another branch is answered from the few fields that say it cannot matter:
+    the names in the rest of it are never read, so nothing reaches GitHub either."""
+    async with stack_factory(slack=False) as s:
+        payload = example_payload("check_run", "completed")
+        assert payload["check_run"]["check_suite"]["head_branch"] != (
+            payload["repository"]["default_branch"]
+        )
+        payload["check_run"]["head_sha"] = "../../../app/installations"
+        calls = len(s.sim.call_log)
+        response = await s.post_webhook("check_run", payload)
+        await s.settle()
+        assert (response.status, await response.json()) == (202, {"status": "ignored"})
         assert s.sim.call_log[calls:] == []
 
 
