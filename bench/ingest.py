@@ -5,7 +5,9 @@ to it (it could have been about the default branch), so the app verifies and par
 then its concerns say it cannot matter (app.handlers.Concerns), and it is answered 202
 without being queued or run, and without a GitHub call. The app is the real server
 (demo.stack) on 127.0.0.1. Baseline: an aiohttp handler that reads the body and answers
-202, served from the same process to the same client, with the same signed bodies.
+202, served from the same process to the same client, with the same signed bodies. A
+second baseline, the floor, also does what no receiver may skip: the signature over the
+body, and a check that the body is JSON (msgspec, building nothing).
 Both get REQUESTS deliveries, IN_FLIGHT at a time; the app's clock stops when every one
 is answered and its queue is idle. Best of ROUNDS, interleaved. GitHub calls are counted
 by the simulator's meter (target: none).
@@ -14,6 +16,7 @@ by the simulator's meter (target: none).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import secrets
 import time
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 from aiohttp import web
 
 from bench import Section
@@ -80,40 +84,61 @@ async def _blast(session: aiohttp.ClientSession, url: str, deliveries: list[Deli
     return elapsed
 
 
-async def _bare_server() -> tuple[web.AppRunner, str]:
+class _Nothing(msgspec.Struct):
+    """Decoding into it checks every byte of the JSON and builds nothing."""
+
+
+async def _bare_server(secret: str) -> tuple[web.AppRunner, str, str]:
+    """(runner, the bare handler's URL, the floor's URL). The floor does only what no
+    receiver may skip: check the signature over the body and that the body is JSON."""
+    key = secret.encode()
+    validate = msgspec.json.Decoder(_Nothing).decode
+
     async def accept(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(status=202)
 
+    async def floor(request: web.Request) -> web.Response:
+        body = await request.read()
+        signature = request.headers.get("X-Hub-Signature-256", "")
+        if not hmac.compare_digest(f"sha256={hmac.digest(key, body, 'sha256').hex()}",
+                                   signature):
+            return web.Response(status=401)
+        validate(body)
+        return web.Response(status=202)
+
     app = web.Application()
     app.router.add_post("/webhooks", accept)
+    app.router.add_post("/floor", floor)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}/webhooks"
+    return runner, f"http://{host}:{port}/webhooks", f"http://{host}:{port}/floor"
 
 
 async def run(workdir: Path, quick: bool) -> list[Section]:
     section = Section("ingest of an irrelevant event", key="P2")
     count = QUICK_REQUESTS if quick else REQUESTS
-    bare_runner, bare_url = await _bare_server()
-    try:
-        async with stack(workdir, slack=False, LOG_LEVEL="WARNING") as s:
+    async with stack(workdir, slack=False, LOG_LEVEL="WARNING") as s:
+        secret = s.settings.webhook_secret or ""
+        bare_runner, bare_url, floor_url = await _bare_server(secret)
+        try:
             payloads = _payloads(s)
             await s.settle()
-            secret = s.settings.webhook_secret or ""
             connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
             async with aiohttp.ClientSession(connector=connector) as session:
-                await _blast(session, bare_url, _signed(secret, payloads, IN_FLIGHT))  # warm
-                await _blast(session, s.webhook_url, _signed(secret, payloads, IN_FLIGHT))
+                for url in (bare_url, floor_url, s.webhook_url):  # warm
+                    await _blast(session, url, _signed(secret, payloads, IN_FLIGHT))
                 await s.settle()
                 s.sim.meter.start()
                 before = s.dispatcher.counters.copy()
-                app_s, bare_s = [], []
+                app_s, bare_s, floor_s = [], [], []
                 for _ in range(ROUNDS):
-                    bare_s.append(await _blast(session, bare_url, _signed(secret, payloads,
-                                                                          count)))
+                    bare_s.append(await _blast(session, bare_url,
+                                               _signed(secret, payloads, count)))
+                    floor_s.append(await _blast(session, floor_url,
+                                                _signed(secret, payloads, count)))
                     deliveries = _signed(secret, payloads, count)
                     started = time.perf_counter()
                     await _blast(session, s.webhook_url, deliveries)
@@ -126,10 +151,12 @@ async def run(workdir: Path, quick: bool) -> list[Section]:
                     raise RuntimeError(f"{handled} handled or ignored of {count * ROUNDS}")
             if s.sim.violations:
                 raise RuntimeError(f"simulator saw violations: {s.sim.violations[:3]}")
-    finally:
-        await bare_runner.cleanup()
+        finally:
+            await bare_runner.cleanup()
     section.add(f"req/s, {IN_FLIGHT} in flight", count / min(app_s),
                 "bare aiohttp handler", count / min(bare_s), "req/s", f"≥ {TARGET}×")
+    section.add(f"req/s, {IN_FLIGHT} in flight", count / min(app_s),
+                "handler that only verifies and checks the JSON", count / min(floor_s), "req/s")
     section.add("GitHub calls", usage.calls, "target", 0, "calls", "0")
     section.notes.append(
         f"{count:,} check_run.completed (success, feature branch) over {REPOS} repositories,"
