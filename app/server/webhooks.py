@@ -12,6 +12,7 @@ import json
 import logging
 import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -44,6 +45,16 @@ UNVERIFIED = "unverified"  # a refused request's event label: its headers are no
 
 def _error(status: int, message: str, *, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A delivery whose signature holds: its (now believed) headers and its body."""
+
+    name: str
+    delivery_id: str
+    content_type: str | None
+    body: bytes
 
 
 class WebhookReceiver:
@@ -97,14 +108,37 @@ class WebhookReceiver:
         return _error(status, message, **kw)
 
     async def handle(self, request: web.Request) -> web.Response:
+        """One delivery, a step at a time; each step answers it or hands it on."""
+        signed = await self._verified(request)
+        if isinstance(signed, web.Response):
+            return signed
+        if signed.name != "ping" and not _subscribed(self.router, signed.name):
+            return self._ignore(signed.name)  # nobody listens: its signed header says enough
+        settled = self._settled_by_view(request, signed)
+        if settled is not None:
+            return settled
+        event = self._parsed(request, signed)
+        if isinstance(event, web.Response):
+            return event
+        if event.event == "ping":
+            self.dispatcher.counters["received"] += 1
+            self._count(event, "pong")
+            return web.json_response({"msg": "pong"}, status=200)
+        if not self._may_matter(event):
+            # Only when the view could not say (an odd payload the whole parse accepted).
+            return self._ignore(event.event)
+        self.dispatcher.counters["received"] += 1
+        refused = await self._claim(request, event)
+        if refused is not None:
+            return refused
+        return await self._take(request, event)
+
+    async def _verified(self, request: web.Request) -> Signed | web.Response:
+        """The delivery once its body is read within the limits and its signature holds;
+        or the refusal. Nothing in the body or the headers is believed before."""
         if not self.dispatcher.accepting:
-            return self._reject(
-                503,
-                "shutting down",
-                request,
-                outcome="shutting_down",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+            return self._reject(503, "shutting down", request, outcome="shutting_down",
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
         too_large = {"outcome": "too_large"}
         if request.content_length is not None and request.content_length > self.max_body:
             return self._closing(self._reject(413, "payload too large", request, **too_large))
@@ -112,15 +146,13 @@ class WebhookReceiver:
             # Unsigned: refused before a byte of its body is read.
             return self._closing(self._reject(401, "missing signature", request,
                                              outcome="bad_signature"))
-        body_or_refusal = await self._read_body(request)
-        if isinstance(body_or_refusal, web.Response):
-            return body_or_refusal
-        body = body_or_refusal
-
+        body = await self._read_body(request)
+        if isinstance(body, web.Response):
+            return body
         headers = {h: request.headers[h] for h in _EVENT_HEADERS if h in request.headers}
         try:
             # The signature covers the body, so the whole body is read and checked (always
-            # with the secret) before anything in it or in the headers is believed.
+            # with the secret).
             validate_event(body, signature=headers["x-hub-signature-256"], secret=self._secret)
         except ValidationFailure:
             return self._reject(401, "bad signature", request, outcome="bad_signature")
@@ -130,22 +162,39 @@ class WebhookReceiver:
             return self._reject(
                 400, "missing X-GitHub-Event or X-GitHub-Delivery", request, outcome="malformed"
             )
-        counters = self.dispatcher.counters
-        if name != "ping" and not _subscribed(self.router, name):
-            # No handler listens to this event: answered from its (signed) header alone,
-            # the body neither parsed nor queued.
-            counters["received"] += 1
-            counters["ignored"] += 1
-            self.services.metrics.webhooks.labels(event=name[:40], outcome="ignored").inc()
-            return _ignored()
-        early = self._settled_by_view(request, name, headers.get("content-type"), body)
-        if early is not None:
-            return early
-        parsed = parse_body(headers.get("content-type"), body)
+        return Signed(name, delivery_id, headers.get("content-type"), body)
+
+    def _settled_by_view(self, request: web.Request, signed: Signed) -> web.Response | None:
+        """The answer when the payload's view settles it, else None (parse it whole).
+
+        No handler would act on it (a check on a feature branch, a pending status...):
+        answered 202 from the few fields the concerns read, nothing parsed, claimed, queued
+        or run. It counts as processed, as its handlers' doing nothing would have. Its
+        depth and names are not checked: nothing will read them. A redelivery is ignored
+        again, so it leaves no trace in the dedupe."""
+        view_of = getattr(self.router, "view", None)
+        if not callable(view_of) or _mime(signed.content_type) != "application/json":
+            return None
+        payload_view = view_of(signed.name)
+        data = payload_view.read(signed.body) if payload_view is not None else None
+        if data is None:
+            return None
+        repository = data.get("repository")
+        if repository is not None and not valid_full_name(repository.get("full_name")):
+            return self._reject(
+                400, "repository.full_name must be owner/name", request, outcome="malformed"
+            )
+        if self._may_matter(Event(data, event=signed.name, delivery_id=signed.delivery_id)):
+            return None
+        return self._ignore(signed.name)
+
+    def _parsed(self, request: web.Request, signed: Signed) -> Event | web.Response:
+        """The whole payload as an Event, once it is JSON, not too deep, and every name in
+        it that may reach an API path is what GitHub sends; or the 400."""
+        parsed = parse_body(signed.content_type, signed.body)
         if isinstance(parsed, str):
             return self._reject(400, parsed, request, outcome="malformed")
-        event = Event(parsed, event=name, delivery_id=delivery_id)
-        repository = event.data.get("repository")
+        repository = parsed.get("repository")
         if repository is not None and not (
             isinstance(repository, dict) and valid_full_name(repository.get("full_name"))
         ):
@@ -153,19 +202,22 @@ class WebhookReceiver:
                 400, "repository.full_name must be owner/name", request, outcome="malformed"
             )
         # Shas, branch names and logins reach API paths too: each must be what GitHub sends.
-        problem = payload_name_problem(event.data)
+        problem = payload_name_problem(parsed)
         if problem is not None:
             return self._reject(400, problem, request, outcome="malformed")
+        return Event(parsed, event=signed.name, delivery_id=signed.delivery_id)
 
+    def _ignore(self, name: str) -> web.Response:
+        """202 "ignored": no handler would act on it; it counts as processed."""
+        counters = self.dispatcher.counters
         counters["received"] += 1
-        if event.event == "ping":
-            self._count(event, "pong")
-            return web.json_response({"msg": "pong"}, status=200)
-        if not self._may_matter(event):
-            # Only when the view could not say (an odd payload the whole parse accepted).
-            counters["ignored"] += 1
-            self._count(event, "ignored")
-            return _ignored()
+        counters["ignored"] += 1
+        self._count_label(name[:40], "ignored")
+        return _ignored()
+
+    async def _claim(self, request: web.Request, event: Event) -> web.Response | None:
+        """None once this process holds the delivery; else the answer (a duplicate, or
+        503 while the shared dedupe cannot be asked)."""
         try:
             claimed = await self.dedupe.claim(event.delivery_id)
         except RedisUnavailable:
@@ -173,11 +225,15 @@ class WebhookReceiver:
                 503, "Redis unavailable", request, outcome="busy", event=_event_label(event),
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
-        if not claimed:
-            counters["dropped_duplicates"] += 1
-            self._count(event, "duplicate")
-            return web.json_response({"status": "duplicate"}, status=202)
+        if claimed:
+            return None
+        self.dispatcher.counters["dropped_duplicates"] += 1
+        self._count(event, "duplicate")
+        return web.json_response({"status": "duplicate"}, status=202)
 
+    async def _take(self, request: web.Request, event: Event) -> web.Response:
+        """A claimed delivery into the shared durable queue (several replicas) or this
+        process's queue, joined to an evaluation of the same head when one waits there."""
         repo = _repo_of(event.data)
         installation_id = _installation_of(event.data)
         event_log = event_logger(event.delivery_id, event.event, event.data.get("action"), repo)
@@ -186,6 +242,7 @@ class WebhookReceiver:
             forget_judged(self.services, repo)  # now, not when its turn comes
         if self.durable is not None:
             return await self._publish(request, key, event, repo, installation_id, event_log)
+        counters = self.dispatcher.counters
         question = ci_question(event.event, event.data, self.services.settings) if repo else None
         evaluation: Evaluation | None = None
         if question is not None and question.sha:
@@ -211,48 +268,18 @@ class WebhookReceiver:
             if evaluation is not None:
                 self.coalescer.drop(evaluation)
             await self.dedupe.release(event.delivery_id)
-            reason = "queue full" if isinstance(refused, QueueFull) else "shutting down"
+            full = isinstance(refused, QueueFull)
             return self._reject(
                 503,
-                reason,
+                "queue full" if full else "shutting down",
                 request,
-                outcome="busy" if isinstance(refused, QueueFull) else "shutting_down",
+                outcome="busy" if full else "shutting_down",
                 event=_event_label(event),
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         self._count(event, "queued")
         event_log.debug("webhook queued", extra={"queue_depth": self.dispatcher.depth})
         return web.json_response({"status": "queued"}, status=202)
-
-    def _settled_by_view(
-        self, request: web.Request, name: str, content_type: str | None, body: bytes
-    ) -> web.Response | None:
-        """The answer when the payload's view settles it, else None (parse it whole).
-
-        No handler would act on it (a check on a feature branch, a pending status...):
-        answered 202 from the few fields the concerns read, nothing parsed, claimed, queued
-        or run. It counts as processed, as its handlers' doing nothing would have. Its
-        depth and names are not checked: nothing will read them. A redelivery is ignored
-        again, so it leaves no trace in the dedupe."""
-        view_of = getattr(self.router, "view", None)
-        if not callable(view_of) or _mime(content_type) != "application/json":
-            return None
-        payload_view = view_of(name)
-        data = payload_view.read(body) if payload_view is not None else None
-        if data is None:
-            return None
-        repository = data.get("repository")
-        if repository is not None and not valid_full_name(repository.get("full_name")):
-            return self._reject(
-                400, "repository.full_name must be owner/name", request, outcome="malformed"
-            )
-        if self._may_matter(Event(data, event=name, delivery_id="")):
-            return None
-        counters = self.dispatcher.counters
-        counters["received"] += 1
-        counters["ignored"] += 1
-        self._count_label(name[:40], "ignored")
-        return _ignored()
 
     def _may_matter(self, event: Event) -> bool:
         """Whether a handler may act on `event`: the router's concerns are asked when it has
