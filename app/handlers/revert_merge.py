@@ -26,32 +26,21 @@ from gidgethub.sansio import Event
 from app.core.landing import merge_method_for, queued_pull_number
 from app.core.landing_messages import (
     held_text,
-    jump_refused_text,
-    no_method_text,
     queue_left_marker,
     queue_left_text,
     released_text,
-    updates_spent_text,
 )
 from app.core.revert_messages import (
-    BLOCKED_MARKER,
     BRANCH_PREFIX,
-    CI_FAILED_MARKER,
-    JUMP_REFUSED_MARKER,
-    NO_METHOD_MARKER,
-    NOT_MERGEABLE_MARKER,
-    UPDATES_SPENT_MARKER,
     Merger,
     RevertMarker,
-    blocked_text,
-    ci_failed_text,
-    not_mergeable_text,
     parse_revert_marker,
 )
-from app.github.comments import comment_on_issue, comment_on_issue_once
+from app.github.comments import comment_on_issue
+from app.incident.landing_news import advance, say_once
 from app.incident.news import tell_incident
 from app.incident.runner import active_repos
-from app.revert.land import Landing, Outcome, land
+from app.revert.land import Outcome
 from app.revert.pr import enable_auto_merge
 from app.services import EventContext, load_config
 from app.settings import Settings
@@ -146,61 +135,6 @@ async def on_push(event: Event, ctx: EventContext) -> None:
         marker = parse_revert_marker(pr.get("body"))
         if marker is not None:
             await advance(ctx, int(pr["number"]), default, marker, may_enqueue=False)
-
-
-async def advance(
-    ctx: EventContext,
-    number: int,
-    base_ref: str,
-    marker: RevertMarker,
-    *,
-    head_sha: str | None = None,
-    may_enqueue: bool = True,
-) -> Landing:
-    """One landing step for revert PR `number`, and what people must hear about it."""
-    config = await load_config(ctx, base_ref)
-    landing = await land(
-        ctx.gh, ctx.repo, number, config, marker.merge, head_sha=head_sha, may_enqueue=may_enqueue
-    )
-    ctx.log.info("revert landing", extra={"pr": number, "outcome": landing.outcome})
-    settings = landing.settings
-    if landing.outcome == Outcome.CI_FAILED:
-        text = ci_failed_text(landing.failed)
-        await _say_once(ctx, number, marker, CI_FAILED_MARKER, text, kind="revert-ci-failed")
-    elif landing.outcome == Outcome.BLOCKED:
-        allowed = settings.auto_merge if settings else True
-        text = blocked_text(base_ref, landing.message, auto_merge_allowed=allowed)
-        await _say_once(ctx, number, marker, BLOCKED_MARKER, text, kind="revert-blocked")
-    elif landing.outcome == Outcome.NOT_MERGEABLE:
-        text = not_mergeable_text(landing.message)
-        kind = "revert-not-mergeable"
-        await _say_once(ctx, number, marker, NOT_MERGEABLE_MARKER, text, kind=kind)
-    elif landing.outcome == Outcome.UPDATES_SPENT:
-        text = updates_spent_text(base_ref, config.max_branch_updates)
-        await _say_once(ctx, number, marker, UPDATES_SPENT_MARKER, text, kind="revert-behind")
-    elif landing.outcome == Outcome.NO_METHOD:
-        text = no_method_text(config.merge_method, settings.allowed if settings else ())
-        await _say_once(ctx, number, marker, NO_METHOD_MARKER, text, kind="revert-blocked")
-    elif landing.outcome == Outcome.ENQUEUED and landing.jump_refused:
-        text = jump_refused_text(base_ref)
-        await _say_once(ctx, number, marker, JUMP_REFUSED_MARKER, text, kind="revert-queued")
-    # HELD is said by on_hold_change: who holds it is known only from the event that did.
-    return landing
-
-
-async def _say_once(
-    ctx: EventContext,
-    number: int,
-    marker: RevertMarker,
-    hidden: str,
-    text: str,
-    *,
-    kind: str,
-) -> None:
-    if not await comment_on_issue_once(ctx.gh, ctx.repo, number, text, marker=hidden):
-        return
-    if marker.incident is not None:
-        await tell_incident(ctx, marker.incident, f"Revert #{number}: {text}", kind=kind)
 
 
 # ------------------------------------------------------------------ holds
@@ -298,4 +232,4 @@ async def on_group_destroyed(event: Event, ctx: EventContext) -> None:
     if reason == "dequeued" and left and landing.outcome == Outcome.WAITING:
         sha = str(group.get("head_sha") or "")
         text = queue_left_text(base, sha)
-        await _say_once(ctx, number, marker, queue_left_marker(sha), text, kind="revert-queue")
+        await say_once(ctx, number, marker, queue_left_marker(sha), text, kind="revert-queue")

@@ -36,10 +36,10 @@ from app.core.render import announcement, durations, postmortem
 from app.core.render_slack import incident_people, postmortem_slack, slack_top, to_mrkdwn
 from app.core.resume import Due, PullState, Step, due, step_id, with_step
 from app.core.revert_messages import parse_revert_marker
+from app.incident.landing_news import advance
 from app.incident.mitigate import GitHubMitigation, Mitigation, RevertOutcome
 from app.incident.store import IncidentIssues, IncidentStore
 from app.notify.oncall import PagerOutbox
-from app.revert.land import land
 from app.services import EventContext, Services
 
 if TYPE_CHECKING:
@@ -307,12 +307,9 @@ class IncidentRunner:
         elif step is Step.LAND and pr is not None:
             marker = parse_revert_marker(pr.get("body"))
             if marker is not None:
-                landing = await land(
-                    self.ctx.gh, self.ctx.repo, int(pr["number"]), self.config, marker.merge,
-                    may_enqueue=False,
-                )
-                self.ctx.log.info("revert landing", extra={"pr": pr["number"],
-                                                           "outcome": landing.outcome})
+                # What GitHub refuses is said here too, once: its events may have been lost.
+                await advance(self.ctx, int(pr["number"]), str(pr["base"]["ref"]), marker,
+                              may_enqueue=False)
         return None
 
     def _slack_enabled(self) -> bool:

@@ -256,3 +256,35 @@ async def test_webhooks_lost_while_the_revert_falls_behind_the_reconciler_lands_
         said = [c["body"] for c in repo.issue(issue["number"])["comments_list"]]
         assert sum(b.startswith("✅") and "merged" in b for b in said) == 1, said
         assert len(said) == len(set(said))
+
+
+async def test_webhooks_lost_while_the_revert_fails_its_checks_the_reconciler_says_so_once(
+    stack_factory: Callable[..., Any],
+) -> None:
+    """No webhook arrives after the revert PR opened, and the revert's own check fails: the
+    reconciler's landing step finds it and says so once, on the PR and in the incident (as
+    the check's event would have), however many passes follow."""
+    async with stack_factory(RECONCILE_INTERVAL=str(RECONCILE_INTERVAL)) as s:
+        repo = new_repo(s)
+        repo.protect("main", required_checks=["build"])
+        await s.settle()
+        bad = break_it(repo)
+        repo.add_check_run(bad, "build", conclusion="failure")
+        await s.settle()
+        (issue,) = incident_issues(repo)
+        (pr,) = repo.pulls()
+        number = pr["number"]
+
+        s.sim.webhook_url = DOWN  # from here on the app hears nothing
+        repo.add_check_run(repo.pull(number)["head"]["sha"], "build", conclusion="failure")
+        await s.sim.drain()
+        for _ in range(3):
+            await s.reconcile()
+        await s.settle()
+
+        on_pr = [c["body"] for c in repo.issue(number)["comments_list"]]
+        on_incident = [c["body"] for c in repo.issue(issue["number"])["comments_list"]]
+        failed = "The revert's own checks failed (`build`)"
+        assert sum(failed in body for body in on_pr) == 1, on_pr
+        assert sum(body.startswith(f"Revert #{number}: {failed}") for body in on_incident) == 1
+        assert not repo.pull(number)["merged"]
