@@ -16,6 +16,8 @@
   A failed required check dequeues the entry (`pull_request dequeued`, `merge_group destroyed`
   "dequeued"); so does a push to its head; the base moving by any other way invalidates the group.
 - `dequeuePullRequest` takes the merge-queue entry's id (not the pull request's).
+- The rule's status check timeout (`check_response_timeout_minutes`, 60 by default): a group
+  whose required checks have not all answered in time is dequeued ("CI_TIMEOUT").
 
 Nothing here merges by itself inside the request that changed a check: GitHub acts a moment later.
 """
@@ -179,7 +181,7 @@ class MergeQueueMixin(MergingMixin):
                 self.dequeue_entry(entry, MERGE_QUEUE_BOT, "MERGE_CONFLICT")
                 continue
             sha = self._group_commit(issue, found[1].merge_method, base_sha, head, tree)
-            entry.base_sha, entry.group_sha = base_sha, sha
+            entry.base_sha, entry.group_sha, entry.built_at = base_sha, sha, self.now()
             entry.group_ref = f"refs/heads/{QUEUE_REF_PREFIX}{base}/pr-{entry.number}-{base_sha}"
             self.move_ref(entry.group_ref, sha, MERGE_QUEUE_BOT)
             self.emit("merge_group", "checks_requested", MERGE_QUEUE_BOT,
@@ -218,7 +220,7 @@ class MergeQueueMixin(MergingMixin):
     def _destroy_group(self, entry: QueueEntry, reason: str, actor: str) -> None:
         shape = self._group_shape(entry)
         ref = entry.group_ref
-        entry.group_sha = entry.group_ref = entry.base_sha = None
+        entry.group_sha = entry.group_ref = entry.base_sha = entry.built_at = None
         if ref is not None:
             self.move_ref(ref, None, MERGE_QUEUE_BOT)
         self.emit("merge_group", "destroyed", MERGE_QUEUE_BOT, merge_group=shape, reason=reason)
@@ -246,6 +248,22 @@ class MergeQueueMixin(MergingMixin):
             self.dequeue_entry(entry, MERGE_QUEUE_BOT, "CI_FAILURE")
         elif state == "MERGEABLE":
             self._merge_group(entry)
+
+    def expire_groups(self) -> None:
+        """The rule's status check timeout: a front group whose required checks have not all
+        answered within `check_response_timeout_minutes` is taken out of the queue, as
+        "no response for status checks" (GitHub acts on its own clock; the simulator as soon
+        as anyone asks it anything)."""
+        for base, queue in list(self.queue_entries.items()):
+            built_at = queue[0].built_at if queue else None
+            if built_at is None:
+                continue
+            entry, found = queue[0], self.queue_rule(base)
+            timeout = (found[1].check_response_timeout_minutes if found else 60) * 60
+            if self.now() - built_at < timeout:
+                continue
+            if self.queue_entry_state(entry) == "AWAITING_CHECKS":
+                self.dequeue_entry(entry, MERGE_QUEUE_BOT, "CI_TIMEOUT")
 
     def _merge_group(self, entry: QueueEntry) -> None:
         issue = self.issue_record(entry.number)

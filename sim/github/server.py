@@ -694,6 +694,12 @@ class GitHubSim:
                 return injection
         return None
 
+    def _expire_queue_groups(self) -> None:
+        """Merge queues whose group waited past the status check timeout give it up."""
+        for repo in self.repos.values():
+            if any(repo.queue_entries.values()):
+                repo.expire_groups()
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.method.upper()
         path = request.raw_path.split("?", 1)[0]
@@ -701,6 +707,7 @@ class GitHubSim:
             return await self.manifests.handle(request, path)
         if self.now() < self._outage_until:
             return await self._unreachable(request, method, path)
+        self._expire_queue_groups()
         raw = await request.read()
         body: Any = None
         if raw:

@@ -332,6 +332,7 @@ class QueueEntry:
     base_sha: str | None = None  # the base's tip the group was built on
     group_sha: str | None = None
     group_ref: str | None = None  # refs/heads/gh-readonly-queue/<base>/pr-<n>-<base sha>
+    built_at: float | None = None  # when its group was built: the status check timeout runs
 
     @property
     def node_id(self) -> str:

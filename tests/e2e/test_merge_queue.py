@@ -169,6 +169,36 @@ async def test_a_revert_whose_group_fails_leaves_the_queue_and_is_said_once(
         assert "re-queue it by hand" in said
 
 
+async def test_a_group_whose_checks_never_answer_times_out_of_the_queue_and_is_said_once(
+    stack_factory,
+) -> None:
+    """CI never reports on the revert's merge group (no runner came): after the rule's status
+    check timeout (60 minutes) GitHub takes the revert out of the queue, and the incident
+    says once that it left and must be re-queued by hand."""
+    async with stack_factory() as s:
+        repo, ci = queue_repo(s)
+        issue, number, _bad = await red_main(s, repo)
+        ci.script(repo.pull(number)["head"]["sha"], "success")
+        await revert_ci_passes(s, ci)
+        assert repo.merge_queue() == [number] and repo.merge_group() is not None
+
+        s.clock.advance(59 * 60)
+        await s.reconcile()  # GitHub is asked something: not yet
+        await s.settle()
+        assert repo.merge_queue() == [number]
+        s.clock.advance(2 * 60)
+        await s.reconcile()
+        await s.settle()
+        assert repo.merge_queue() == [] and repo.merge_group() is None
+        assert not repo.pull(number)["merged"]
+        (said,) = told(s, repo, issue, "left `main`'s merge queue")
+        assert "re-queue it by hand" in said
+        await s.reconcile()  # later looks say nothing more
+        await s.settle()
+        assert len(told(s, repo, issue, "left `main`'s merge queue")) == 1
+        assert s.sim.violations == []
+
+
 async def test_a_red_check_on_a_queue_branch_opens_no_incident_and_costs_no_call(
     stack_factory,
 ) -> None:
