@@ -220,6 +220,19 @@ async def test_the_demo_story_completes_with_webhooks_duplicated_reordered_and_d
 DOWN = "http://127.0.0.1:9/webhooks"  # nobody listens: every webhook is lost
 
 
+async def revert_then_silence(s: Any, repo: Any) -> tuple[dict[str, Any], int]:
+    """`main` breaks, the incident and its revert PR open; from then on every webhook is lost.
+    Returns the incident issue and the revert PR's number."""
+    await s.settle()
+    bad = break_it(repo)
+    repo.add_check_run(bad, "build", conclusion="failure")
+    await s.settle()
+    (issue,) = incident_issues(repo)
+    (pr,) = repo.pulls()
+    s.sim.webhook_url = DOWN
+    return issue, int(pr["number"])
+
+
 async def test_webhooks_lost_while_the_revert_falls_behind_the_reconciler_lands_it(
     stack_factory: Callable[..., Any],
 ) -> None:
@@ -229,15 +242,7 @@ async def test_webhooks_lost_while_the_revert_falls_behind_the_reconciler_lands_
     async with stack_factory(RECONCILE_INTERVAL=str(RECONCILE_INTERVAL)) as s:
         repo = new_repo(s, allow_auto_merge=False)
         repo.protect("main", required_checks=["build"], strict=True)
-        await s.settle()
-        bad = break_it(repo)
-        repo.add_check_run(bad, "build", conclusion="failure")
-        await s.settle()
-        (issue,) = incident_issues(repo)
-        (pr,) = repo.pulls()
-        number = pr["number"]
-
-        s.sim.webhook_url = DOWN  # from here on the app hears nothing
+        issue, number = await revert_then_silence(s, repo)
         repo.commit({"docs/1.md": "note 1\n"}, "Docs", author="olive")  # main moves on
         repo.add_check_run(repo.head(), "build", conclusion="failure")
         head = repo.pull(number)["head"]["sha"]
@@ -267,15 +272,7 @@ async def test_webhooks_lost_while_the_revert_fails_its_checks_the_reconciler_sa
     async with stack_factory(RECONCILE_INTERVAL=str(RECONCILE_INTERVAL)) as s:
         repo = new_repo(s)
         repo.protect("main", required_checks=["build"])
-        await s.settle()
-        bad = break_it(repo)
-        repo.add_check_run(bad, "build", conclusion="failure")
-        await s.settle()
-        (issue,) = incident_issues(repo)
-        (pr,) = repo.pulls()
-        number = pr["number"]
-
-        s.sim.webhook_url = DOWN  # from here on the app hears nothing
+        issue, number = await revert_then_silence(s, repo)
         repo.add_check_run(repo.pull(number)["head"]["sha"], "build", conclusion="failure")
         await s.sim.drain()
         for _ in range(3):
