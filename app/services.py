@@ -120,6 +120,9 @@ class Services:
     echo_owed: set[tuple[str, str]] = field(default_factory=set)
     # Slack outbox key ("owner/name#issue") -> installation, to persist what Slack learns
     slack_threads: dict[str, int] = field(default_factory=dict)
+    # Slack outbox keys whose thread this process has caught up with its issue's news
+    # (once per process: what a stopped process left unsaid; app.incident.runner)
+    slack_caught_up: set[str] = field(default_factory=set)
 
 
 @dataclass

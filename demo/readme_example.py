@@ -26,7 +26,7 @@ END = "<!-- demo-example:end -->"
 _SIMULATOR = re.compile(r"http://127\.0\.0\.1:\d+")
 _HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{7,40}(?![0-9A-Za-z])")
 _MARKER = re.compile(r"<!-- buildsheriff: \{.*?\} -->", re.S)
-_STEP = re.compile(r"<!-- buildsheriff-step: [0-9a-f]+ -->")
+_STEP = re.compile(r"<!-- buildsheriff-step: [0-9a-f]+( echo)? -->")
 
 
 def _stand_in(n: int) -> str:
@@ -77,7 +77,7 @@ def issue_part(opened: dict[str, Any], final: dict[str, Any]) -> list[str]:
             comments.append("")
         comments.append(f"── {comment['user']['login']}, {_clock(comment['created_at'])} UTC ──")
         # each comment's hidden step id (app.core.resume): how a retried step knows it spoke
-        comments += _STEP.sub("<!-- buildsheriff-step: {id, hidden} -->",
+        comments += _STEP.sub(r"<!-- buildsheriff-step: {id, hidden}\1 -->",
                               comment["body"]).splitlines()
     return [
         f"**The incident issue**, as it opens: “{opened['title']}”, labelled {labels}. "

@@ -32,6 +32,7 @@ METHOD_SCOPES = {
     "conversations.info": "channels:read",
     "conversations.list": "channels:read",
     "conversations.history": "channels:history",
+    "conversations.replies": "channels:history",
     "users.lookupByEmail": "users:read.email",
 }
 DEFAULT_SCOPES = frozenset(
@@ -199,6 +200,7 @@ class SlackSim:
             "conversations.info": self._conversation_info,
             "conversations.list": self._conversation_list,
             "conversations.history": self._conversation_history,
+            "conversations.replies": self._conversation_replies,
             "users.lookupByEmail": self._lookup_by_email,
         }.get(method)
         if handler is None:
@@ -373,6 +375,40 @@ class SlackSim:
         return web.json_response(
             {"ok": True, "messages": messages, "has_more": len(top) > len(page)}
         )
+
+    def _conversation_replies(self, args: dict[str, Any]) -> web.Response:
+        """A thread: its parent then its replies, oldest first, `limit` (at most 1,000) a
+        page with a `cursor` for the next; metadata only when asked for
+        (include_all_metadata). The ts of a reply answers that reply alone. Like Slack, it
+        takes the channel's id, not "#name"."""
+        channel = str(args.get("channel") or "")
+        if not channel.startswith(("C", "G")) or not self._known(channel):
+            return _error("channel_not_found")
+        parent = self._find(channel, str(args.get("ts") or ""))
+        if parent is None:
+            return _error("thread_not_found")
+        try:
+            limit = max(1, min(int(args.get("limit") or 1000), 1000))
+        except (TypeError, ValueError):
+            return _error("invalid_limit")
+        cursor = str(args.get("cursor") or "")
+        if cursor and not (cursor.startswith("bmV4dF90czo") and cursor[11:].isdigit()):
+            return _error("invalid_cursor")
+        start = int(cursor[11:]) if cursor else 0
+        whole = [parent] if parent["thread_ts"] else [parent, *self.thread(parent["ts"])]
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        messages = []
+        for m in whole[start : start + limit]:
+            item: dict[str, Any] = {"type": "message", "ts": m["ts"], "text": m["text"],
+                                    "thread_ts": m["thread_ts"] or m["ts"]}
+            if with_metadata and m.get("metadata"):
+                item["metadata"] = m["metadata"]
+            messages.append(item)
+        more = start + limit < len(whole)
+        return web.json_response({
+            "ok": True, "messages": messages, "has_more": more,
+            "response_metadata": {"next_cursor": f"bmV4dF90czo{start + limit}" if more else ""},
+        })
 
     def _lookup_by_email(self, args: dict[str, Any]) -> web.Response:
         email = str(args.get("email") or "").strip()

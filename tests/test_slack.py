@@ -487,3 +487,81 @@ async def test_simulator_history_takes_channel_ids_and_shows_metadata_when_asked
         assert full["messages"][0]["metadata"]["event_payload"] == {"k": 1}
         listed = await call("conversations.list")
         assert [c["id"] for c in listed["channels"]] == [posted["channel"]]
+
+
+async def test_catching_up_says_once_only_what_the_thread_lacks_in_order(
+    sim: SlackSim, make: Callable[..., tuple[SlackNotifier, Recorder]]
+) -> None:
+    """A process that starts is owed the incident's news: the thread is read (each reply
+    names its step in its metadata, over several pages) and only what it lacks is said."""
+    before, rec = make()
+    before.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+    for n in range(1, 251):  # more replies than one page of conversations.replies
+        before.reply("inc-1", SlackMessage(f"news {n}", step=f"s{n}"))
+    await before.flush()
+    [(_, channel, ts)] = rec.started
+
+    after, _ = make()
+    after.remember_thread("inc-1", channel, ts)
+    owed = [SlackMessage(f"news {n}", step=f"s{n}") for n in range(1, 254)]
+    after.catch_up("inc-1", owed)
+    after.catch_up("inc-1", owed)  # asked twice: the second finds nothing owed
+    await after.flush()
+
+    replies = sim.thread(ts)
+    assert texts(replies)[-4:] == ["news 250", "news 251", "news 252", "news 253"]
+    steps = [m["metadata"]["event_payload"]["step"] for m in replies]
+    assert steps == [f"s{n}" for n in range(1, 254)]
+    assert sim.calls["conversations.replies"] == 4  # two pages, twice
+
+
+async def test_without_the_history_scope_catching_up_says_nothing(
+    make: Callable[..., tuple[SlackNotifier, Recorder]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack cannot show the thread: nothing is said (missing is better than twice), and
+    the outbox goes on with what comes next."""
+    async with SlackSim(token=TOKEN, scopes={"chat:write", "channels:read"}) as narrow:
+        slack, rec = make(api_url=narrow.url)
+        slack.start_thread("inc-1", CHANNEL, SlackMessage("red"))
+        slack.reply("inc-1", SlackMessage("news 1", step="s1"))
+        with caplog.at_level(logging.WARNING, logger="app.notify.slack"):
+            slack.catch_up("inc-1", [SlackMessage("news 1", step="s1"),
+                                     SlackMessage("news 2", step="s2")])
+            slack.reply("inc-1", SlackMessage("news 3", step="s3"))
+            await slack.flush()
+        [top] = narrow.top_level(CHANNEL)
+        assert texts(narrow.thread(top["ts"])) == ["news 1", "news 3"]
+        assert rec.gave_up == [] and "cannot read the thread" in caplog.text
+
+
+async def test_simulator_replies_take_a_channel_id_and_a_parent_and_page_by_cursor(
+    sim: SlackSim,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+
+        async def call(method: str, **args: Any) -> dict[str, Any]:
+            async with session.post(sim.url + method, json=args, headers=headers) as response:
+                data: dict[str, Any] = await response.json()
+                return data
+
+        top = await call("chat.postMessage", channel=CHANNEL, text="top")
+        channel = top["channel"]
+        for n in (1, 2, 3):
+            await call("chat.postMessage", channel=channel, thread_ts=top["ts"], text=f"r{n}",
+                       metadata={"event_type": "x", "event_payload": {"n": n}})
+        assert (await call("conversations.replies", channel=CHANNEL, ts=top["ts"]))[
+            "error"] == "channel_not_found"  # a name is not an id
+        assert (await call("conversations.replies", channel=channel, ts="1.2"))[
+            "error"] == "thread_not_found"
+        first = await call("conversations.replies", channel=channel, ts=top["ts"], limit=2)
+        assert [m["text"] for m in first["messages"]] == ["top", "r1"]
+        assert first["has_more"] and "metadata" not in first["messages"][1]
+        rest = await call("conversations.replies", channel=channel, ts=top["ts"], limit=2,
+                          cursor=first["response_metadata"]["next_cursor"],
+                          include_all_metadata=True)
+        assert [m["text"] for m in rest["messages"]] == ["r2", "r3"]
+        assert [m["metadata"]["event_payload"]["n"] for m in rest["messages"]] == [2, 3]
+        assert not rest["has_more"] and rest["response_metadata"]["next_cursor"] == ""
+        assert (await call("conversations.replies", channel=channel, ts=top["ts"],
+                           cursor="nonsense"))["error"] == "invalid_cursor"

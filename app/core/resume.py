@@ -113,7 +113,9 @@ def due(
 # ------------------------------------------------------------------ step ids
 
 STEP_MARKER = "<!-- buildsheriff-step: {} -->"
-_STEP = re.compile(r"<!-- buildsheriff-step: ([0-9a-f]+) -->")
+# " echo": the comment is news also said in the incident's Slack thread (its reply carries
+# the step id in its metadata), so a process that starts can say there what a dead one did not.
+_STEP = re.compile(r"<!-- buildsheriff-step: ([0-9a-f]+)( echo)? -->")
 # What may differ between two tries of the same step (who merges it, how long it was red):
 # not part of the step's identity.
 _VOLATILE = frozenset({"merging", "red_for", "url"})
@@ -121,6 +123,25 @@ _VOLATILE = frozenset({"merging", "red_for", "url"})
 # leaves out where in the timeline it was decided: a comment posted whose marker save then
 # failed would otherwise be said again by a later decision made further down the timeline.
 _ONCE_PER_INCIDENT = frozenset({"revert_merged"})
+
+
+# News of a state the incident enters (and the post-mortem of each resolution) -> the moment
+# that counts its rounds. Its id says how many times the incident had entered that state
+# before, not where the timeline stood: a retry of the same transition finds its comment
+# whatever else was noted meanwhile (a page, a merge), and a second resolution after a
+# reopen is news again.
+_ROUND_OF = {"acknowledged": "acknowledged", "mitigated": "mitigated", "resolved": "resolved",
+             "reopened": "reopened", "postmortem": "resolved"}
+
+
+def news_position(incident: Incident | None, kind: str) -> int:
+    """The `position` of `kind`'s step id for a decision taken on `incident` (as it was)."""
+    timeline = incident.timeline if incident is not None else ()
+    moment = _ROUND_OF.get(kind)
+    if moment is None:
+        return len(timeline)
+    # negative, so never the same as a timeline's length
+    return -1 - sum(1 for m in timeline if m.kind == moment)
 
 
 def step_id(position: int, kind: str, data: Mapping[str, Any] | None = None) -> str:
@@ -135,10 +156,18 @@ def step_id(position: int, kind: str, data: Mapping[str, Any] | None = None) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def with_step(body: str, step: str) -> str:
-    return f"{body}\n\n{STEP_MARKER.format(step)}"
+def with_step(body: str, step: str, *, echo: bool = False) -> str:
+    return f"{body}\n\n{STEP_MARKER.format(step + (' echo' if echo else ''))}"
 
 
 def steps_in(body: str | None) -> set[str]:
     """The step ids a comment carries."""
-    return set(_STEP.findall(body or ""))
+    return {match.group(1) for match in _STEP.finditer(body or "")}
+
+
+def echo_in(body: str | None) -> tuple[str, str] | None:
+    """(step id, what it says) of a comment whose news is also said in Slack, else None."""
+    match = _STEP.search(body or "")
+    if match is None or not match.group(2):
+        return None
+    return match.group(1), (body or "")[: match.start()].rstrip()

@@ -34,7 +34,7 @@ from app.core.incident import (
 )
 from app.core.render import announcement, durations, postmortem
 from app.core.render_slack import incident_people, postmortem_slack, slack_top, to_mrkdwn
-from app.core.resume import Due, PullState, Step, due, step_id, with_step
+from app.core.resume import Due, PullState, Step, due, news_position, step_id, with_step
 from app.core.revert_messages import parse_revert_marker
 from app.incident.landing_news import advance
 from app.incident.mitigate import GitHubMitigation, Mitigation, RevertOutcome
@@ -45,7 +45,8 @@ from app.services import EventContext, Services
 if TYPE_CHECKING:
     from app.notify.slack import SlackMessage
 
-
+# News this young may still be on its way to Slack from the process that said it.
+ECHO_GRACE = 60.0
 PAGER_NAMES = {"pagerduty": "PagerDuty", "jsm": "Jira Service Management Ops",
                "opsgenie": "Opsgenie"}
 PAGE_WAITING = (
@@ -170,7 +171,7 @@ class IncidentRunner:
                     self.ctx.services.metrics.incidents.labels(transition="opened").inc()
                     self._start_slack_thread(incident)
                 elif isinstance(effect, Announce):
-                    step = step_id(position, effect.kind, effect.data)
+                    step = step_id(news_position(before, effect.kind), effect.kind, effect.data)
                     await self.announce(incident, effect.kind, effect.data, step=step)
                 elif isinstance(effect, Reply):
                     step = step_id(position, "reply", {"text": effect.text})
@@ -223,7 +224,7 @@ class IncidentRunner:
                     saved = incident
                     self._update_slack_top(incident)
                 elif isinstance(effect, PostMortem):
-                    step = step_id(position, "postmortem")
+                    step = step_id(news_position(before, "postmortem"), "postmortem")
                     if await self._said_here(incident, postmortem(incident), step):
                         self._slack_post(
                             incident,
@@ -231,6 +232,7 @@ class IncidentRunner:
                                 incident, self.ctx.repo, self.store.repo_url,
                                 self.config.slack_user_ids,
                             ),
+                            step=step,
                         )
         finally:
             if started is not None:  # an effect failed before the revert was waited for
@@ -335,7 +337,13 @@ class IncidentRunner:
         self._update_slack_top(incident)
 
     async def comment(
-        self, incident: Incident, text: str, *, step: str | None = None, once: bool = True
+        self,
+        incident: Incident,
+        text: str,
+        *,
+        step: str | None = None,
+        once: bool = True,
+        echo: bool = False,
     ) -> bool:
         """Comment on the incident with a hidden step id, unless a comment with that id is
         there already (the step was taken, then the process stopped before it was recorded).
@@ -354,7 +362,7 @@ class IncidentRunner:
                 self.ctx.log.info("step already said", extra={"issue": number, "step": step})
                 return False
             said.add(step)
-        await self.store.comment(number, with_step(text, step))
+        await self.store.comment(number, with_step(text, step, echo=echo))
         return True
 
     async def _said_here(
@@ -368,7 +376,7 @@ class IncidentRunner:
         key = (self.ctx.repo, step)
         was_owed = key in owed
         owed.add(key)
-        posted = await self.comment(incident, text, step=step, once=once)
+        posted = await self.comment(incident, text, step=step, once=once, echo=True)
         owed.discard(key)
         return posted or was_owed
 
@@ -393,23 +401,58 @@ class IncidentRunner:
         elif kind == "revert_refused":
             rule = str(data.get("rule") or "unknown")
             self.ctx.services.metrics.reverts.labels(outcome="refused", reason=rule).inc()
-        self._slack_reply(incident, text)
+        self._slack_reply(incident, text, step)
         self.ctx.log.info("incident news", extra={"issue": incident.number, "kind": kind})
 
-    def _slack_reply(self, incident: Incident, markdown: str) -> None:
+    def _slack_reply(self, incident: Incident, markdown: str, step: str) -> None:
         """The issue's markdown, said in Slack's mrkdwn in the incident's thread."""
-        self._slack_post(incident, to_mrkdwn(markdown, self.config.slack_user_ids))
+        self._slack_post(incident, to_mrkdwn(markdown, self.config.slack_user_ids), step=step)
 
     def _slack_post(
-        self, incident: Incident, mrkdwn: str, blocks: list[dict[str, Any]] | None = None
+        self,
+        incident: Incident,
+        mrkdwn: str,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        step: str,
     ) -> None:
         slack = self.ctx.services.slack
         if slack is None or not slack.enabled or incident.number is None:
             return
         from app.notify.slack import SlackMessage
 
-        message = SlackMessage(mrkdwn, blocks, people=incident_people(incident))
+        message = SlackMessage(mrkdwn, blocks, people=incident_people(incident), step=step)
         slack.reply(slack_key(self.ctx.repo, incident.number), message)
+
+    async def catch_up_slack(self, incident: Incident) -> None:
+        """Once per process and incident: the news its issue says and its Slack thread does
+        not (a process stopped with replies still in its outbox) is said there, once; each
+        reply names its step in its metadata, so the thread is read to know. With replicas,
+        news younger than ECHO_GRACE may still be on its way from another one: a later
+        pass."""
+        slack = self.ctx.services.slack
+        if slack is None or not slack.enabled or incident.number is None:
+            return
+        key = slack_key(self.ctx.repo, incident.number)
+        if not incident.slack_ts or key in self.ctx.services.slack_caught_up:
+            return
+        echoes = await self.store.echoes(incident.number)
+        # One process alone (no REDIS_URL) has nobody else's outbox to wait for.
+        grace = ECHO_GRACE if self.ctx.services.settings.redis_url else 0.0
+        if any(self.now - echo.posted_at < grace for echo in echoes):
+            return
+        self.ctx.services.slack_caught_up.add(key)
+        if not echoes:
+            return
+        from app.notify.slack import SlackMessage
+
+        self.remember_slack(incident)
+        people = incident_people(incident)
+        slack.catch_up(key, [
+            SlackMessage(to_mrkdwn(e.text, self.config.slack_user_ids), people=people,
+                         step=e.step)
+            for e in echoes
+        ])
 
     def _start_slack_thread(self, incident: Incident, *, look_first: bool = False) -> None:
         slack = self.ctx.services.slack

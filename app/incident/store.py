@@ -6,16 +6,17 @@ that was written. Open incidents are found by label and marker, never by title.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from gidgethub import BadRequest
 
 from app.core.config import Labels, RepoConfig
+from app.core.culprit import parse_time
 from app.core.incident import Incident, State
 from app.core.render import issue_body, issue_title, parse_marker
-from app.core.resume import steps_in
+from app.core.resume import echo_in, steps_in
 from app.github.client import GitHubClient, web_url
 from app.github.comments import comment_on_issue
 
@@ -64,6 +65,15 @@ def incident_from_issue(issue: dict[str, Any], labels: Labels) -> Incident | Non
     return Incident.from_marker(data, state=state, number=int(issue["number"]))
 
 
+@dataclass(frozen=True)
+class Echo:
+    """News on the incident's issue that is also said in its Slack thread."""
+
+    step: str
+    text: str  # the comment's markdown, markers left out
+    posted_at: float  # epoch seconds (GitHub's created_at)
+
+
 class IncidentReads(Protocol):
     """What running an incident reads: the repository's incident issues."""
 
@@ -79,6 +89,10 @@ class IncidentReads(Protocol):
 
     async def comment_steps(self, number: int) -> set[str]:
         """The hidden step ids of the comments on issue `number` (app.core.resume)."""
+        ...
+
+    async def echoes(self, number: int) -> list[Echo]:
+        """The news on issue `number` that is also said in Slack, oldest first."""
         ...
 
 
@@ -185,6 +199,15 @@ class IncidentStore:
         url = f"/repos/{self.repo}/issues/{number}/comments?per_page=100"
         async for comment in self.gh.getiter(url):
             found |= steps_in(comment.get("body"))
+        return found
+
+    async def echoes(self, number: int) -> list[Echo]:
+        found: list[Echo] = []
+        url = f"/repos/{self.repo}/issues/{number}/comments?per_page=100"
+        async for comment in self.gh.getiter(url):
+            echo = echo_in(comment.get("body"))
+            if echo is not None:
+                found.append(Echo(*echo, posted_at=parse_time(comment.get("created_at"))))
         return found
 
     async def assign(self, number: int, login: str) -> int | None:

@@ -48,7 +48,8 @@ async def reconcile_repo(ctx: EventContext, repository: dict[str, Any]) -> None:
         runner.sync_slack(incident)
         # Whatever stopped it half way, the incident takes the steps that are due (a revert
         # to open, a revert PR to arm, update, merge or record, a page), each once.
-        await runner.resume(incident, read_pr=True, slack=True)
+        current = await runner.resume(incident, read_pr=True, slack=True)
+        await runner.catch_up_slack(current)
     # Probe refs a stopped bisection left behind; then red heads with no incident, green
     # heads with one, and bisections waiting on CI, as a webhook would.
     await clean_probe_refs(ctx, incidents)

@@ -31,7 +31,7 @@ import enum
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -72,6 +72,10 @@ _LOOKUP_TTL = 3600.0  # people join Slack or change their email; ask again hourl
 # before saving the thread's ts finds it among the channel's latest messages.
 THREAD_EVENT = "buildsheriff_incident"
 THREAD_LOOKBACK = 200
+# A reply that says an incident's news names its step (app.core.resume) in its metadata, so
+# a process that starts finds what a stopped one did not say (catch_up).
+STEP_EVENT = "buildsheriff_step"
+_REPLIES_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,13 @@ class SlackMessage:
     blocks: list[dict[str, Any]] | None = None  # Block Kit
     # GitHub login -> the email Slack may know them by (None: write the name, no ping)
     people: Mapping[str, str | None] = field(default_factory=dict)
+    step: str | None = None  # a reply saying an incident's news: its step id
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        if self.step is None:
+            return None
+        return {"event_type": STEP_EVENT, "event_payload": {"step": self.step}}
 
 
 ThreadStarted = Callable[[str, str, str], Awaitable[None]]  # (key, channel, ts)
@@ -111,6 +122,11 @@ class SlackOutbox(Protocol):
 
     def reply(self, key: str, message: SlackMessage) -> None: ...
 
+    def catch_up(self, key: str, messages: Sequence[SlackMessage]) -> None:
+        """After what is queued: each of `messages` (news, with a step) that the thread does
+        not hold is replied, in order; the thread is read to know."""
+        ...
+
     def update_top(self, key: str, message: SlackMessage) -> None: ...
 
     def pending(self, key: str | None = None) -> int: ...
@@ -127,6 +143,7 @@ class _Kind(enum.Enum):
     REPLY = enum.auto()
     UPDATE = enum.auto()
     REACT = enum.auto()
+    CATCH_UP = enum.auto()
 
     @property
     def method(self) -> str:
@@ -138,6 +155,7 @@ _METHODS = {
     _Kind.REPLY: "chat.postMessage",
     _Kind.UPDATE: "chat.update",
     _Kind.REACT: "reactions.add",
+    _Kind.CATCH_UP: "conversations.replies",
 }
 
 
@@ -149,6 +167,7 @@ class _Op:
     look_first: bool = False  # START only: the thread may exist (we stopped before its ts
     # was saved): look for it in the channel before posting one
     reaction: str | None = None  # REACT only
+    owed: tuple[SlackMessage, ...] = ()  # CATCH_UP only: what the thread should hold
 
 
 class _Outcome(enum.Enum):
@@ -218,6 +237,9 @@ class SlackNotifier:
         self._own_session: aiohttp.ClientSession | None = None
         self._client: AsyncWebClient | None = None
         self._threads: dict[str, tuple[str, str]] = {}  # key -> (channel id, top-level ts)
+        # key -> the steps this process said in its thread: a reply and a catch-up that both
+        # carry one (their order depends on retries) say it once
+        self._said: dict[str, set[str]] = {}
         self._outboxes: dict[str, _Outbox] = {}
         self._gave_up: set[str] = set()
         self._paused_until = 0.0
@@ -273,6 +295,11 @@ class SlackNotifier:
 
     def reply(self, key: str, message: SlackMessage) -> None:
         self._enqueue(key, _Op(_Kind.REPLY, message=message))
+
+    def catch_up(self, key: str, messages: Sequence[SlackMessage]) -> None:
+        owed = tuple(m for m in messages if m.step is not None)
+        if owed:
+            self._enqueue(key, _Op(_Kind.CATCH_UP, owed=owed))
 
     def update_top(self, key: str, message: SlackMessage) -> None:
         if not self.enabled:
@@ -468,9 +495,17 @@ class SlackNotifier:
             channel, ts = self._threads[key]
             if op.kind is _Kind.REPLY:
                 assert message is not None
+                said = self._said.setdefault(key, set())
+                if message.step is not None and message.step in said:
+                    return
                 await client.chat_postMessage(
-                    channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks
+                    channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks,
+                    metadata=message.metadata,
                 )
+                if message.step is not None:
+                    said.add(message.step)
+            elif op.kind is _Kind.CATCH_UP:
+                await self._catch_up(key, channel, ts, op)
             elif op.kind is _Kind.UPDATE:
                 assert message is not None
                 await client.chat_update(
@@ -508,6 +543,45 @@ class SlackNotifier:
             raise _GiveUp(f"{op.kind.method}: {error} (message dropped)", drop=True)
         # token, scope or channel trouble: every message of this outbox would fail alike
         raise _GiveUp(f"{op.kind.method}: {error}", drop=False)
+
+    async def _catch_up(self, key: str, channel: str, ts: str, op: _Op) -> None:
+        """Reply what the thread lacks of `op.owed`. A retry reads the thread again, so
+        what a failed try already said is not said twice. When Slack cannot show the
+        thread (no channels:history), nothing is said: better missing than twice."""
+        client = self._api()
+        said = self._said.setdefault(key, set())
+        cursor: str | None = None
+        try:
+            while True:
+                page = await client.conversations_replies(
+                    channel=channel, ts=ts, limit=_REPLIES_PAGE, cursor=cursor,
+                    include_all_metadata=True,
+                )
+                for message in page.get("messages") or ():
+                    metadata = message.get("metadata") or {}
+                    if metadata.get("event_type") == STEP_EVENT:
+                        said.add(str((metadata.get("event_payload") or {}).get("step")))
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
+        except SlackApiError as exc:
+            status = int(getattr(exc.response, "status_code", 0) or 0)
+            error = str((getattr(exc.response, "data", None) or {}).get("error") or status)
+            if status == 429 or status >= 500 or error in _TRANSIENT_ERRORS | {"ratelimited"}:
+                raise
+            log.warning("slack: cannot read the thread of %s to catch up (%s): nothing said",
+                        key, error)
+            return
+        missing = [m for m in op.owed if m.step not in said]
+        if missing:
+            log.info("slack: %d reply(ies) owed to %s's thread", len(missing), key)
+        for message in missing:
+            message = await self._with_mentions(message)
+            await client.chat_postMessage(
+                channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks,
+                metadata=message.metadata,
+            )
+            said.add(str(message.step))
 
     async def _find_thread(self, key: str, channel: str) -> tuple[str, str] | None:
         """(channel id, ts) of the thread the channel already has for `key`: a top message
@@ -571,9 +645,12 @@ class SlackNotifier:
         def written(match: re.Match[str]) -> str:
             return match.group(1)
 
-        return SlackMessage(
-            MENTION.sub(named, message.text),
-            [_rewrite(b, named, written) for b in message.blocks] if message.blocks else None,
+        return replace(
+            message,
+            text=MENTION.sub(named, message.text),
+            blocks=[_rewrite(b, named, written) for b in message.blocks]
+            if message.blocks else None,
+            people={},
         )
 
     async def member_by_email(self, email: str) -> str | None:

@@ -31,7 +31,7 @@ oncall:
 """
 RECONCILE_INTERVAL = 60.0
 MAX_PASSES = 60
-STEP = re.compile(r"<!-- buildsheriff-step: ([0-9a-f]+) -->")
+STEP = re.compile(r"<!-- buildsheriff-step: ([0-9a-f]+)(?: echo)? -->")
 
 
 async def drive(s: Any, done: Callable[[], bool], what: str) -> int:
