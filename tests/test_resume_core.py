@@ -9,7 +9,7 @@ import pytest
 from app.core.bisect import Bisection, Mode, Outcome
 from app.core.config import RepoConfig
 from app.core.incident import Incident, Moment, State
-from app.core.resume import Due, PullState, Step, due, revert_due
+from app.core.resume import Due, PullState, Step, due, news_position, revert_due, step_id
 
 T0 = 1_800_000_000.0
 CONFIG = RepoConfig()
@@ -189,3 +189,39 @@ def test_every_step_is_reachable_from_the_table() -> None:
 def test_a_revert_is_never_due_twice_once_it_was_tried() -> None:
     for kind in ("revert_opened", "revert_conflict", "revert_refused", "revert_empty"):
         assert revert_due(BASE.noted(at(kind)), CONFIG) == ()
+
+
+# --- step ids of news -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "kind", "same"),
+    [
+        # a transition retried after unrelated moments were noted: the same comment
+        (BASE, BASE.noted(at("paged")), "resolved", True),
+        (BASE, BASE.noted(at("status")).noted(at("revert_merged")), "postmortem", True),
+        (BASE, BASE.noted(at("paged")), "acknowledged", True),
+        (BASE, BASE.noted(at("paged")), "mitigated", True),
+        (BASE, BASE.noted(at("status")), "reopened", True),
+        # a second round of the same state (resolved, reopened, resolved again): new news
+        (BASE, BASE.noted(at("resolved")).noted(at("reopened")), "resolved", False),
+        (BASE, BASE.noted(at("resolved")).noted(at("reopened")), "postmortem", False),
+        (BASE.noted(at("reopened")), BASE.noted(at("reopened")).noted(at("resolved"))
+         .noted(at("reopened")), "reopened", False),
+        # other news keeps its place in the timeline: said again from elsewhere, said again
+        (BASE, BASE.noted(at("paged")), "note", False),
+        (BASE, BASE, "note", True),
+    ],
+)
+def test_news_of_a_state_is_counted_in_rounds_of_that_state(
+    first: Incident, then: Incident, kind: str, same: bool
+) -> None:
+    data = {"actor": "mona"}
+    ids = [step_id(news_position(i, kind), kind, data) for i in (first, then)]
+    assert (ids[0] == ids[1]) is same
+
+
+def test_a_round_position_is_never_a_timeline_position() -> None:
+    positions = {news_position(BASE.noted(at("resolved")) if n else BASE, "resolved")
+                 for n in (0, 1)}
+    assert positions == {-1, -2} and news_position(None, "note") == 0
