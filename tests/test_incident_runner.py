@@ -27,10 +27,11 @@ from app.core.incident import (
     State,
     Tick,
 )
-from app.core.resume import steps_in
+from app.core.resume import echo_in, steps_in
 from app.core.revert_messages import Merger
 from app.incident.mitigate import RevertOutcome
-from app.incident.runner import IncidentRunner
+from app.incident.runner import ECHO_GRACE, IncidentRunner
+from app.incident.store import Echo
 from app.services import EventContext, Services
 from app.settings import Settings
 
@@ -77,9 +78,18 @@ class FakeIssues:
         body, _, _ = text.partition("\n\n<!-- buildsheriff-step:")
         self.comments.setdefault(number, []).append(body)
         self.steps.setdefault(number, []).extend(steps_in(text))
+        at = self.clock.now() if self.clock is not None else 0.0
+        self.bodies.setdefault(number, []).append((text, at))
 
     async def comment_steps(self, number: int) -> set[str]:
         return set(self.steps.get(number, []))
+
+    clock: ManualClock | None = None  # when comments are posted (their created_at)
+    bodies: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+
+    async def echoes(self, number: int) -> list[Echo]:
+        return [Echo(*echo, posted_at=at) for body, at in self.bodies.get(number, [])
+                if (echo := echo_in(body)) is not None]
 
     async def assign(self, number: int, login: str) -> int | None:
         if self.refuse_assign is None:
@@ -115,10 +125,13 @@ class FakeMitigation:
 
 
 def runner(
-    issues: FakeIssues, mitigation: FakeMitigation | None = None, config: RepoConfig | None = None
+    issues: FakeIssues,
+    mitigation: FakeMitigation | None = None,
+    config: RepoConfig | None = None,
+    settings: Settings | None = None,
 ) -> IncidentRunner:
     services = Services(
-        settings=Settings(),
+        settings=settings or Settings(),
         session=None,  # type: ignore[arg-type]  # nothing here talks HTTP
         clock=ManualClock(NOW),
         github_for_installation=None,  # type: ignore[arg-type]
@@ -242,3 +255,57 @@ async def test_a_merge_said_before_its_save_failed_is_not_said_again_further_on(
     merged = [c for c in issues.comments[1] if c.startswith("✅ Revert #2 merged")]
     assert len(merged) == 1, issues.comments[1]
     assert issues.issues[1].first("revert_merged")
+
+
+@dataclass
+class RecordingSlack:
+    """The Slack outbox as a recorder: what the runner asks of it."""
+
+    enabled: bool = True
+    owed: list[list[str | None]] = field(default_factory=list)
+
+    def thread_ts(self, key: str) -> str | None:
+        return "1.0"
+
+    def remember_thread(self, key: str, channel: str, ts: str) -> None:
+        return None
+
+    def catch_up(self, key: str, messages: Any) -> None:
+        self.owed.append([m.step for m in messages])
+
+    def __getattr__(self, name: str) -> Any:  # replies, updates...: not what is asked here
+        return lambda *args, **kw: None
+
+
+@pytest.mark.parametrize("replicas", [False, True])
+async def test_a_process_catches_slack_up_once_leaving_young_news_to_a_replica(
+    replicas: bool,
+) -> None:
+    """Catching up is asked of the outbox once per process and incident, with every piece
+    of news the issue holds, oldest first; with replicas (REDIS_URL), not while some news is
+    younger than ECHO_GRACE: its sender may still be saying it."""
+    issues = FakeIssues()
+    settings = Settings(redis_url="redis://127.0.0.1:6379/0") if replicas else Settings()
+    the_runner = runner(issues, settings=settings)
+    clock = the_runner.ctx.services.clock
+    assert isinstance(clock, ManualClock)
+    issues.clock = clock
+    slack = RecordingSlack()
+    the_runner.ctx.services.slack = slack  # type: ignore[assignment]
+    opened = await the_runner.handle(None, RED)
+    assert opened is not None and opened.number is not None
+    for command in ("ack", "status"):
+        opened = await the_runner.handle(opened, CommandGiven(command, "looking", "mona", True))
+        assert opened is not None
+    opened = replace(opened, slack_ts="1.0")
+    said = [echo.step for echo in await issues.echoes(opened.number or 0)]
+    assert len(said) == 2  # the acknowledgement and the status: news, echoed
+
+    await the_runner.catch_up_slack(opened)
+    if replicas:
+        assert slack.owed == []
+        clock.advance(ECHO_GRACE)
+        await the_runner.catch_up_slack(opened)
+    assert slack.owed == [said]
+    await the_runner.catch_up_slack(opened)
+    assert slack.owed == [said]
