@@ -74,7 +74,12 @@ from sim.github.webhooks import (
     new_delivery,
     payload_problems,
 )
-from sim.validators.graphql_schema import pagination_problems, validate_graphql
+from sim.validators.graphql_schema import (
+    MAX_NODES,
+    pagination_problems,
+    query_cost,
+    validate_graphql,
+)
 from sim.validators.json_schema import dropped_fields
 from sim.validators.openapi import OpenAPIIndex
 
@@ -614,6 +619,12 @@ class GitHubSim:
 
     # --- request handling --------------------------------------------------------------------
 
+    def _spend_points(self, key: str, points: int) -> None:
+        """GraphQL's budget is in points: a query costing more than one spends the rest."""
+        if points > 0 and key in self._rate:
+            start, used = self._rate[key]
+            self._rate[key] = (start, used + points)
+
     def _rate_headers(self, key: str, limit: int, resource: str = "core") -> dict[str, str]:
         """Count one request against the caller's hourly budget; 403 once it is spent."""
         now = self.now()
@@ -897,6 +908,15 @@ class GitHubSim:
             self._violations += [f"graphql: {message}" for _, message in pages]
             return self._respond("POST", path, Reply(200, {"errors": [
                 {"type": kind, "message": message} for kind, message in pages]}), rate)
+        nodes, points = query_cost(query, variables)
+        if nodes > MAX_NODES:
+            message = (f"This query requests up to {nodes:,} possible nodes which exceeds the "
+                       f"maximum limit of {MAX_NODES:,}.")
+            self._violations.append(f"graphql: {message}")
+            return self._respond("POST", path, Reply(200, {"errors": [
+                {"type": "MAX_NODE_LIMIT_EXCEEDED", "message": message}]}), rate)
+        # The call was counted as one point; a costlier query spends the rest of its cost.
+        self._spend_points(f"graphql:{caller.key}", points - 1)
         answer = execute_graphql(self, caller.actor, caller.installation_id, query, variables,
                                  body.get("operationName"), caller.permissions)
         if fault is not None:  # done (a mutation applied), and then the answer is lost

@@ -83,3 +83,47 @@ def pagination_problems(query: str, variables: dict[str, Any] | None = None
 
     graphql.visit(document, graphql.TypeInfoVisitor(info, Pages()))
     return found
+
+
+MAX_NODES = 500_000
+
+
+def query_cost(query: str, variables: dict[str, Any] | None = None) -> tuple[int, int]:
+    """(nodes, points) of a document, as GitHub counts them before running it: every
+    connection is assumed to fill its `first`/`last`; a connection inside another is asked
+    once per node of its parent. Nodes: the sum over connections of the nodes they may
+    return (at most MAX_NODES, or GitHub refuses the document). Points (the rate limit's
+    cost): the requests needed for every connection, over 100, rounded, at least 1.
+    (Fields inside named fragments count as if at the top: the app writes inline ones.)"""
+    document = graphql.parse(query)
+    info = graphql.TypeInfo(graphql_schema())
+    nodes = requests = 0
+    parents: list[int] = [1]  # nodes of the enclosing connections, outermost first
+    pushed: list[bool] = []
+
+    class Cost(graphql.Visitor):
+        def enter_field(self, node: graphql.FieldNode, *_: Any) -> None:
+            nonlocal nodes, requests
+            field = info.get_field_def()
+            connection = (
+                field is not None and {"first", "last"} <= set(field.args)
+                and graphql.get_named_type(field.type).name.endswith("Connection")
+            )
+            pushed.append(connection)
+            if not connection:
+                return
+            given = {arg.name.value: graphql.value_from_ast_untyped(arg.value, variables)
+                     for arg in node.arguments or ()}
+            size = max(int(v) for k in ("first", "last")
+                       if isinstance(v := given.get(k), int)) if any(
+                isinstance(given.get(k), int) for k in ("first", "last")) else 0
+            requests += parents[-1]
+            nodes += parents[-1] * size
+            parents.append(parents[-1] * size)
+
+        def leave_field(self, *_: Any) -> None:
+            if pushed.pop():
+                parents.pop()
+
+    graphql.visit(document, graphql.TypeInfoVisitor(info, Cost()))
+    return nodes, max(1, round(requests / 100))

@@ -9,6 +9,7 @@ from sim.github.permissions import REST_PERMISSIONS
 from sim.github.repo import SimRepo
 from sim.github.routes import ROUTES
 from sim.github.server import GitHubSim
+from sim.validators.graphql_schema import query_cost
 from tests.sim.conftest import Api
 
 ENABLE = """
@@ -124,4 +125,45 @@ async def test_graphql_connections_need_first_or_last_of_at_most_100(
         '{ repository(owner: "octo", name: "widgets") { pullRequests(first: 100) {'
         " totalCount nodes { number } } } }")
     assert bounded.body["data"]["repository"]["pullRequests"]["totalCount"] == 1
+    assert sim.violations == []
+
+
+def test_a_documents_nodes_and_points_are_counted_as_github_documents() -> None:
+    """GitHub's own example (its rate-limit docs): 100 repositories, 50 issues each, 60
+    labels each: 305,100 nodes; 1 + 100 + 5,000 requests, a cost of 51 points."""
+    query = (
+        "query { viewer { login repositories(first: 100) { edges { node { id"
+        " issues(first: 50) { edges { node { id labels(first: 60) {"
+        " edges { node { id name } } } } } } } } } } }"
+    )
+    assert query_cost(query) == (305_100, 51)
+    assert query_cost("{ viewer { login } }") == (0, 1)
+
+
+async def test_a_document_asking_for_too_many_nodes_is_refused_and_points_are_spent(
+    api: Api, sim: GitHubSim, repo: SimRepo
+) -> None:
+    """Over 500,000 possible nodes, GitHub refuses the document before running it; a query
+    costing more than a point spends its whole cost from the hourly budget."""
+    too_many = await api.graphql(
+        '{ repository(owner: "octo", name: "widgets") { pullRequests(first: 100) { nodes {'
+        " commits(first: 100) { nodes { commit { parents(first: 100) { totalCount } } } }"
+        " } } } }")
+    assert too_many.status == 200 and "data" not in too_many.body
+    (error,) = too_many.body["errors"]
+    assert error["type"] == "MAX_NODE_LIMIT_EXCEEDED"
+    assert "1,010,100 possible nodes" in error["message"]
+    assert len(sim.violations) == 1
+    sim.violations.clear()
+    cheap = await api.graphql('{ repository(owner: "octo", name: "widgets") { id } }')
+    before = int(cheap.headers["x-ratelimit-remaining"])
+    costly = ('{ repository(owner: "octo", name: "widgets") { pullRequests(first: 100) {'
+              " nodes { labels(first: 100) { totalCount } } } } }")  # 101 requests: 1 point
+    await api.graphql(costly)
+    dear = ('{ repository(owner: "octo", name: "widgets") { pullRequests(first: 100) { nodes {'
+            " labels(first: 100) { totalCount } commits(first: 100) { totalCount }"
+            " comments(first: 100) { totalCount } } } } }")  # 301 requests: 3 points
+    await api.graphql(dear)
+    after = await api.graphql('{ repository(owner: "octo", name: "widgets") { id } }')
+    assert before - int(after.headers["x-ratelimit-remaining"]) == 1 + 3 + 1
     assert sim.violations == []
