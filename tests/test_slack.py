@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,20 @@ async def make(
     yield factory
     for notifier in made:
         await notifier.close()
+
+
+@asynccontextmanager
+async def raw_slack(sim: SlackSim) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:
+    """Slack's Web API as a bot calls it, without the SDK: `await call(method, **args)`."""
+    async with aiohttp.ClientSession() as session:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+
+        async def call(method: str, **args: Any) -> dict[str, Any]:
+            async with session.post(sim.url + method, json=args, headers=headers) as response:
+                data: dict[str, Any] = await response.json()
+                return data
+
+        yield call
 
 
 RED_SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "red"}}
@@ -465,14 +480,7 @@ async def test_without_the_history_scope_looking_first_posts_the_thread(
 async def test_simulator_history_takes_channel_ids_and_shows_metadata_when_asked(
     sim: SlackSim,
 ) -> None:
-    async with aiohttp.ClientSession() as session:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-
-        async def call(method: str, **args: Any) -> dict[str, Any]:
-            async with session.post(sim.url + method, json=args, headers=headers) as response:
-                data: dict[str, Any] = await response.json()
-                return data
-
+    async with raw_slack(sim) as call:
         posted = await call("chat.postMessage", channel=CHANNEL, text="top",
                             metadata={"event_type": "x", "event_payload": {"k": 1}})
         assert (await call("chat.postMessage", channel=CHANNEL, text="bad",
@@ -537,14 +545,7 @@ async def test_without_the_history_scope_catching_up_says_nothing(
 async def test_simulator_replies_take_a_channel_id_and_a_parent_and_page_by_cursor(
     sim: SlackSim,
 ) -> None:
-    async with aiohttp.ClientSession() as session:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-
-        async def call(method: str, **args: Any) -> dict[str, Any]:
-            async with session.post(sim.url + method, json=args, headers=headers) as response:
-                data: dict[str, Any] = await response.json()
-                return data
-
+    async with raw_slack(sim) as call:
         top = await call("chat.postMessage", channel=CHANNEL, text="top")
         channel = top["channel"]
         for n in (1, 2, 3):
