@@ -208,6 +208,8 @@ def test_a_revert_is_never_due_twice_once_it_was_tried() -> None:
         (BASE, BASE.noted(at("resolved")).noted(at("reopened")), "postmortem", False),
         (BASE.noted(at("reopened")), BASE.noted(at("reopened")).noted(at("resolved"))
          .noted(at("reopened")), "reopened", False),
+        # a revert's merge, decided again further down after its marker save failed
+        (BASE, BASE.noted(at("status")).noted(at("paged")), "revert_merged", True),
         # other news keeps its place in the timeline: said again from elsewhere, said again
         (BASE, BASE.noted(at("paged")), "note", False),
         (BASE, BASE, "note", True),

@@ -119,19 +119,15 @@ _STEP = re.compile(r"<!-- buildsheriff-step: ([0-9a-f]+)( echo)? -->")
 # What may differ between two tries of the same step (who merges it, how long it was red):
 # not part of the step's identity.
 _VOLATILE = frozenset({"merging", "red_for", "url"})
-# News the core says at most once per incident (decide() checks its moment first). Its id
-# leaves out where in the timeline it was decided: a comment posted whose marker save then
-# failed would otherwise be said again by a later decision made further down the timeline.
-_ONCE_PER_INCIDENT = frozenset({"revert_merged"})
-
-
-# News of a state the incident enters (and the post-mortem of each resolution) -> the moment
-# that counts its rounds. Its id says how many times the incident had entered that state
-# before, not where the timeline stood: a retry of the same transition finds its comment
-# whatever else was noted meanwhile (a page, a merge), and a second resolution after a
-# reopen is news again.
+# News whose id counts rounds, not timeline positions -> the moment that counts them: a
+# state the incident enters (and the post-mortem of each resolution), and a revert's merge
+# (said once per incident: decide() checks its moment first). Its id says how many such
+# moments the incident had before, not where the timeline stood: a retry finds its comment
+# whatever else was noted meanwhile (a page, a merge; a marker save that failed after the
+# comment), and a second resolution after a reopen is news again.
 _ROUND_OF = {"acknowledged": "acknowledged", "mitigated": "mitigated", "resolved": "resolved",
-             "reopened": "reopened", "postmortem": "resolved"}
+             "reopened": "reopened", "postmortem": "resolved",
+             "revert_merged": "revert_merged"}
 
 
 def news_position(incident: Incident | None, kind: str) -> int:
@@ -150,8 +146,6 @@ def step_id(position: int, kind: str, data: Mapping[str, Any] | None = None) -> 
     says. The same decision retried from the same issue gets the same id, so a comment it
     already posted is found and not posted again."""
     stable = {k: v for k, v in (data or {}).items() if k not in _VOLATILE}
-    if kind in _ONCE_PER_INCIDENT:
-        position = 0
     text = json.dumps([position, kind, stable], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
