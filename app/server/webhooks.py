@@ -179,11 +179,8 @@ class WebhookReceiver:
         data = payload_view.read(signed.body) if payload_view is not None else None
         if data is None:
             return None
-        repository = data.get("repository")
-        if repository is not None and not valid_full_name(repository.get("full_name")):
-            return self._reject(
-                400, "repository.full_name must be owner/name", request, outcome="malformed"
-            )
+        if _bad_repository(data):
+            return self._reject(400, _BAD_REPOSITORY, request, outcome="malformed")
         if self._may_matter(Event(data, event=signed.name, delivery_id=signed.delivery_id)):
             return None
         return self._ignore(signed.name)
@@ -194,13 +191,8 @@ class WebhookReceiver:
         parsed = parse_body(signed.content_type, signed.body)
         if isinstance(parsed, str):
             return self._reject(400, parsed, request, outcome="malformed")
-        repository = parsed.get("repository")
-        if repository is not None and not (
-            isinstance(repository, dict) and valid_full_name(repository.get("full_name"))
-        ):
-            return self._reject(
-                400, "repository.full_name must be owner/name", request, outcome="malformed"
-            )
+        if _bad_repository(parsed):
+            return self._reject(400, _BAD_REPOSITORY, request, outcome="malformed")
         # Shas, branch names and logins reach API paths too: each must be what GitHub sends.
         problem = payload_name_problem(parsed)
         if problem is not None:
@@ -464,6 +456,18 @@ def _changes_incidents(event: Event, app_slug: str) -> bool:
 def _event_label(event: Event) -> str:
     """GitHub's event name (signed, so a bounded set), for a metric's label."""
     return event.event[:40]
+
+
+_BAD_REPOSITORY = "repository.full_name must be owner/name"
+
+
+def _bad_repository(data: Mapping[str, Any]) -> bool:
+    """A payload naming a repository whose full_name is not `owner/name` (it reaches every
+    API path). A payload without one (an installation's events) is fine."""
+    repository = data.get("repository")
+    return repository is not None and not (
+        isinstance(repository, dict) and valid_full_name(repository.get("full_name"))
+    )
 
 
 def _repo_of(data: Mapping[str, Any]) -> str:
