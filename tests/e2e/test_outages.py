@@ -181,6 +181,18 @@ def enabling_auto_merge(query: str) -> bool:
     return "enablePullRequestAutoMerge" in query
 
 
+async def red_with_graphql_spent(s: Any, *, reset_in: float) -> tuple[Any, Any, float]:
+    """`main` breaks while the GraphQL budget is found spent, `reset_in` seconds from its
+    reset, as auto-merge is asked for. (repository, the spend, when the red check came)."""
+    repo = new_repo(s)
+    repo.protect("main", required_checks=["build"])
+    spent = s.sim.spend_graphql_budget(reset_in=reset_in, when=enabling_auto_merge)
+    started = s.clock.now()
+    repo.add_check_run(break_it(repo), "build", conclusion="failure")
+    await s.settle()
+    return repo, spent, started
+
+
 async def test_graphql_rate_limited_once_the_revert_still_gets_auto_merge(
     stack_factory: Any,
 ) -> None:
@@ -188,13 +200,7 @@ async def test_graphql_rate_limited_once_the_revert_still_gets_auto_merge(
     waits for the reset (30 s, on the clock) and enables auto-merge then, as if nothing
     had happened; GitHub merges the revert on green."""
     async with stack_factory() as s:
-        repo = new_repo(s)
-        repo.protect("main", required_checks=["build"])
-        spent = s.sim.spend_graphql_budget(reset_in=30, when=enabling_auto_merge)
-        bad = break_it(repo)
-        started = s.clock.now()
-        repo.add_check_run(bad, "build", conclusion="failure")
-        await s.settle()
+        repo, spent, started = await red_with_graphql_spent(s, reset_in=30)
         assert spent.times == 0, "the RATE_LIMITED answer was met"
         assert s.clock.now() - started >= 30, "it waited for the reset"
         (pr,) = repo.pulls()
@@ -211,13 +217,7 @@ async def test_graphql_rate_limited_for_long_the_handler_does_not_wait_and_the_r
     """A reset half an hour away is not waited for (the repository's worker is not held):
     auto-merge is not on, and the app's own merger lands the revert on green."""
     async with stack_factory() as s:
-        repo = new_repo(s)
-        repo.protect("main", required_checks=["build"])
-        spent = s.sim.spend_graphql_budget(reset_in=1800, when=enabling_auto_merge)
-        bad = break_it(repo)
-        started = s.clock.now()
-        repo.add_check_run(bad, "build", conclusion="failure")
-        await s.settle()
+        repo, spent, started = await red_with_graphql_spent(s, reset_in=1800)
         assert spent.times == 0 and s.clock.now() - started < 60
         (pr,) = repo.pulls()
         assert pr["auto_merge"] is None
