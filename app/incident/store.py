@@ -6,6 +6,7 @@ that was written. Open incidents are found by label and marker, never by title.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -194,17 +195,19 @@ class IncidentStore:
     async def comment(self, number: int, text: str) -> None:
         await comment_on_issue(self.gh, self.repo, number, text)
 
+    def _comments(self, number: int) -> AsyncIterator[dict[str, Any]]:
+        """Every comment on issue `number`, oldest first (paged)."""
+        return self.gh.getiter(f"/repos/{self.repo}/issues/{number}/comments?per_page=100")
+
     async def comment_steps(self, number: int) -> set[str]:
         found: set[str] = set()
-        url = f"/repos/{self.repo}/issues/{number}/comments?per_page=100"
-        async for comment in self.gh.getiter(url):
+        async for comment in self._comments(number):
             found |= steps_in(comment.get("body"))
         return found
 
     async def echoes(self, number: int) -> list[Echo]:
         found: list[Echo] = []
-        url = f"/repos/{self.repo}/issues/{number}/comments?per_page=100"
-        async for comment in self.gh.getiter(url):
+        async for comment in self._comments(number):
             echo = echo_in(comment.get("body"))
             if echo is not None:
                 found.append(Echo(*echo, posted_at=parse_time(comment.get("created_at"))))
