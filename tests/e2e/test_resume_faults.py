@@ -16,19 +16,13 @@ from typing import Any
 
 import pytest
 
+from demo.story import CONFIG, REPO
 from sim.github.api_faults import ApiFaults
 from sim.github.delivery_faults import DeliveryFaults
 from tests.e2e.scenarios import break_it, incident_issues, labels_of, new_repo
 
 pytestmark = pytest.mark.asyncio
 
-REPO = "acme/rocket"
-CONFIG = """\
-escalate_after: 15m
-oncall:
-  provider: pagerduty
-  schedule: PDAY1
-"""
 RECONCILE_INTERVAL = 60.0
 MAX_PASSES = 60
 STEP = re.compile(r"<!-- buildsheriff-step: ([0-9a-f]+)(?: echo)? -->")
